@@ -1,0 +1,207 @@
+"""Finds and loads the compiled bottleneck library, and says which backend runs.
+
+The fallback chain, tried once per process on first use:
+
+1. the library built ahead of time when the package was installed (``aegui._C``);
+2. if it is missing or fails to load (an ABI mismatch after a torch upgrade, say), a
+   ninja build from ``csrc/`` into a cache folder, run in a child process with a time
+   limit so that a hung compiler or a stale lock can never hang the app;
+3. if that fails too (no compiler, for instance), nothing: the caller runs the
+   pure-PyTorch reference, after one warning that says why.
+
+``AEGUI_BACKEND=reference|cpu|cuda`` forces a choice and fails clearly when the forced
+backend is unavailable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import importlib
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+BACKEND_ENV = "AEGUI_BACKEND"
+_CHOICES = ("reference", "cpu", "cuda")
+LIB_NAME = "aegui_ops"
+BUILD_TIMEOUT_S = float(os.environ.get("AEGUI_BUILD_TIMEOUT", "900"))
+LOCK_TIMEOUT_S = BUILD_TIMEOUT_S + 60
+
+
+class BackendUnavailable(RuntimeError):
+    """AEGUI_BACKEND asked for a backend that cannot run here."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LibraryStatus:
+    loaded: bool          # the compiled ops are registered in torch.ops.aegui
+    how: str              # "prebuilt", "jit" or "" when not loaded
+    reason: str           # why not loaded ("" when loaded)
+    has_cuda: bool        # the compiled library carries CUDA kernels
+    forced: str           # the value of AEGUI_BACKEND ("" when unset)
+
+
+_status: LibraryStatus | None = None
+_lock = threading.Lock()
+
+
+def forced_backend() -> str:
+    value = os.environ.get(BACKEND_ENV, "").strip().lower()
+    if value and value not in _CHOICES:
+        raise BackendUnavailable(f"{BACKEND_ENV}={value!r} is not one of {', '.join(_CHOICES)}")
+    return value
+
+
+def status() -> LibraryStatus:
+    """Loads the library on first call (may compile it) and returns what happened."""
+    global _status
+    if _status is None:
+        with _lock:
+            if _status is None:
+                _status = _load()
+    return _status
+
+
+def _ops_registered() -> bool:
+    return hasattr(torch.ops.aegui, "bottleneck")
+
+
+def _load() -> LibraryStatus:
+    forced = forced_backend()
+    if forced == "reference":
+        return LibraryStatus(False, "", f"{BACKEND_ENV}=reference", False, forced)
+    reasons = []
+    how = ""
+    try:
+        importlib.import_module("aegui._C")
+        how = "prebuilt" if _ops_registered() else ""
+        if not how:
+            reasons.append("aegui._C loaded but registered no ops")
+    except (ImportError, OSError) as e:
+        reasons.append(f"the prebuilt library did not load ({_first_line(e)})")
+    if not how:
+        try:
+            _jit_build_and_load()
+            how = "jit"
+        except Exception as e:  # a failed build must end in the fallback, never a crash
+            reasons.append(f"building it failed ({_first_line(e)})")
+    if not how:
+        return LibraryStatus(False, "", "; ".join(reasons), False, forced)
+    has_cuda = bool(torch.ops.aegui.has_cuda_kernels())
+    return LibraryStatus(True, how, "", has_cuda, forced)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+# ----------------------------------------------------------------------- JIT build
+
+
+def source_dir() -> Path:
+    """csrc/ of a source checkout (editable installs and development)."""
+    return Path(__file__).resolve().parents[2] / "csrc"
+
+
+def source_files(with_cuda: bool) -> list[Path]:
+    root = source_dir()
+    files = [root / "bindings.cpp", *sorted((root / "cpu").glob("*.cpp"))]
+    if with_cuda:
+        files += sorted((root / "cuda").glob("*.cu"))
+    return files
+
+
+def cuda_buildable() -> bool:
+    from torch.utils.cpp_extension import CUDA_HOME
+
+    return torch.version.cuda is not None and CUDA_HOME is not None and torch.cuda.is_available()
+
+
+def cache_root() -> Path:
+    base = os.environ.get("AEGUI_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME")
+    return Path(base) / "aegui" if base else Path.home() / ".cache" / "aegui"
+
+
+def build_dir(with_cuda: bool) -> Path:
+    """One folder per source state, torch and Python: a changed source or an upgraded
+    torch gets a fresh build instead of loading a stale one."""
+    digest = hashlib.sha256()
+    root = source_dir()
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.suffix in {".h", ".cpp", ".cu", ".inl"}:
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    tag = f"torch{torch.__version__}-py{sys.version_info.major}{sys.version_info.minor}-{'cuda' if with_cuda else 'cpu'}"
+    return cache_root() / "ops" / f"{tag}-{digest.hexdigest()[:16]}"
+
+
+def _library_path(folder: Path) -> Path:
+    return folder / f"{LIB_NAME}.so"
+
+
+def _jit_build_and_load() -> None:
+    root = source_dir()
+    if not (root / "bindings.cpp").is_file():
+        raise RuntimeError(f"no sources to build from ({root} not found)")
+    compiler = os.environ.get("CXX", "c++")
+    if shutil.which(compiler) is None:
+        raise RuntimeError(f"no C++ compiler found ('{compiler}' is not on PATH)")
+    from torch.utils.cpp_extension import is_ninja_available
+
+    if not is_ninja_available():
+        raise RuntimeError("ninja is not installed (pip install ninja)")
+    with_cuda = cuda_buildable()
+    folder = build_dir(with_cuda)
+    folder.mkdir(parents=True, exist_ok=True)
+    lib = _library_path(folder)
+    with _exclusive(folder / ".aegui-build-lock", LOCK_TIMEOUT_S):
+        if not lib.is_file():
+            print(f"aegui: compiling the bottleneck op for torch {torch.__version__} into {folder} "
+                  "(once; about a minute)", file=sys.stderr, flush=True)
+            # torch's own lock file, left behind by a build that was killed, would make the
+            # next build wait forever; we hold the real lock, so it is stale by definition.
+            with contextlib.suppress(FileNotFoundError):
+                (folder / "lock").unlink()
+            cmd = [sys.executable, "-m", "aegui.ops._build", str(folder), "1" if with_cuda else "0"]
+            try:
+                done = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                raise RuntimeError(f"the compiler ran past {BUILD_TIMEOUT_S:.0f} s and was stopped") from None
+            if done.returncode != 0 or not lib.is_file():
+                tail = (done.stderr or done.stdout).strip().splitlines()[-12:]
+                raise RuntimeError("compiler error: " + " | ".join(tail))
+    torch.ops.load_library(str(lib))
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path, timeout_s: float):
+    """An OS file lock: released by the kernel if the holder dies, so never stale."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: builds in one process at a time are the user's job
+        yield
+        return
+    with open(path, "a+") as f:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"another process held the build lock {path} for over "
+                                       f"{timeout_s:.0f} s") from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
