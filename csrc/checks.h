@@ -21,6 +21,9 @@ inline std::string shape_str(at::IntArrayRef s) {
   return o.str();
 }
 
+// "float32", as torch prints dtypes in Python (c10 alone would say "Float").
+inline std::string dtype_name(at::ScalarType t) { return std::string(c10::getDtypeNames(t).first); }
+
 inline Activation parse_activation(const char* op, c10::string_view name) {
   if (name == "relu") return Activation::Relu;
   if (name == "gelu") return Activation::Gelu;
@@ -60,12 +63,12 @@ class ArgChecker {
       const bool cuda = t.is_cuda();
       TORCH_CHECK_TYPE(dtype_ == at::kFloat || dtype_ == at::kDouble ||
                            (cuda && (dtype_ == at::kHalf || dtype_ == at::kBFloat16)),
-                       op_, ": ", name, " has dtype ", dtype_,
+                       op_, ": ", name, " has dtype ", dtype_name(dtype_),
                        cuda ? "; supported: float32, float64, float16, bfloat16"
                             : "; supported on the CPU: float32, float64");
     } else {
-      TORCH_CHECK_TYPE(t.scalar_type() == dtype_, op_, ": ", name, " has dtype ", t.scalar_type(),
-                       " but ", first_, " has ", dtype_, "; all inputs must share one dtype");
+      TORCH_CHECK_TYPE(t.scalar_type() == dtype_, op_, ": ", name, " has dtype ", dtype_name(t.scalar_type()),
+                       " but ", first_, " has ", dtype_name(dtype_), "; all inputs must share one dtype");
       TORCH_CHECK_VALUE(t.device() == device_, op_, ": ", name, " is on ", t.device(), " but ",
                         first_, " is on ", device_, "; all inputs must be on one device");
     }

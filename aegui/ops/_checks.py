@@ -61,7 +61,7 @@ class ArgChecker:
                                  "all inputs must be on one device")
         for letter, got in zip(dims, t.shape):
             if letter not in self.sizes:
-                self.sizes[letter] = (int(got), name)
+                self.sizes[letter] = (got, name)
             elif got != self.sizes[letter][0]:
                 want, owner = self.sizes[letter]
                 raise ValueError(f"{op}: {name} has shape {_shape(t)} but must be {_letters(dims)} "

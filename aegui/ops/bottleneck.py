@@ -147,7 +147,11 @@ def _ensure_loaded() -> _extension.LibraryStatus:
 # ---------------------------------------------------------- fake kernels and autograd
 
 
-def _fake_bottleneck(h, w_enc, b_enc, w_dec, b_dec, activation):
+# Defaults mirror the schemas': the dispatcher may drop an argument equal to its default.
+# The fake kernels check their inputs too: they are what runs for meta tensors, and an input
+# on another device than the rest must fail there as it fails on a real device.
+def _fake_bottleneck(h, w_enc, b_enc, w_dec, b_dec, activation="relu"):
+    _checks.check_bottleneck(h, w_enc, b_enc, w_dec, b_dec, activation)
     return h.new_empty(h.shape[0], w_enc.shape[0]), h.new_empty(h.shape[0], w_dec.shape[0])
 
 
@@ -156,7 +160,8 @@ def _fake_bottleneck_backward(grad_z, grad_y, h, w_enc, z, y, w_dec, b_dec, acti
             torch.empty_like(w_dec), torch.empty_like(b_dec))
 
 
-def _fake_variational(h, w_mu, b_mu, w_logvar, b_logvar, w_dec, b_dec, eps, activation):
+def _fake_variational(h, w_mu, b_mu, w_logvar, b_logvar, w_dec, b_dec, eps=None, activation="relu"):
+    _checks.check_variational(h, w_mu, b_mu, w_logvar, b_logvar, w_dec, b_dec, eps, activation)
     B, Z = h.shape[0], w_mu.shape[0]
     return h.new_empty(B, Z), h.new_empty(B, Z), h.new_empty(B, Z), h.new_empty(B, w_dec.shape[0])
 
@@ -168,7 +173,8 @@ def _fake_variational_backward(grad_mu, grad_logvar, grad_z, grad_y, h, w_mu, w_
             w_logvar.new_empty(Z), torch.empty_like(z), torch.empty_like(w_dec), torch.empty_like(b_dec))
 
 
-def _fake_decode_head(z, w_dec, b_dec, activation):
+def _fake_decode_head(z, w_dec, b_dec, activation="relu"):
+    _checks.check_decode_head(z, w_dec, b_dec, activation)
     return z.new_empty(z.shape[0], w_dec.shape[0])
 
 
@@ -228,7 +234,7 @@ def _backward_decode_head(ctx, grad_y):
 
 # Reference kernels stand in for CUDA when the library was built without CUDA: the op
 # still dispatches (and compiles, and differentiates) the same way on every device.
-def _ref_bottleneck_cuda(h, w_enc, b_enc, w_dec, b_dec, activation):
+def _ref_bottleneck_cuda(h, w_enc, b_enc, w_dec, b_dec, activation="relu"):
     _checks.check_bottleneck(h, w_enc, b_enc, w_dec, b_dec, activation)
     with torch.no_grad():
         z, y = ref.bottleneck(h, w_enc, b_enc, w_dec, b_dec, activation)
@@ -239,7 +245,7 @@ def _ref_bottleneck_backward_cuda(grad_z, grad_y, h, w_enc, z, y, w_dec, b_dec, 
     return ref.bottleneck_backward(grad_z, grad_y, h, w_enc, z, w_dec, b_dec, activation)
 
 
-def _ref_variational_cuda(h, w_mu, b_mu, w_logvar, b_logvar, w_dec, b_dec, eps, activation):
+def _ref_variational_cuda(h, w_mu, b_mu, w_logvar, b_logvar, w_dec, b_dec, eps=None, activation="relu"):
     _checks.check_variational(h, w_mu, b_mu, w_logvar, b_logvar, w_dec, b_dec, eps, activation)
     with torch.no_grad():
         return ref.variational_bottleneck(h, w_mu, b_mu, w_logvar, b_logvar, w_dec, b_dec, eps, activation)
@@ -254,7 +260,7 @@ def _ref_variational_backward_cuda(grad_mu, grad_logvar, grad_z, grad_y, h, w_mu
     return tuple(out)
 
 
-def _ref_decode_head_cuda(z, w_dec, b_dec, activation):
+def _ref_decode_head_cuda(z, w_dec, b_dec, activation="relu"):
     _checks.check_decode_head(z, w_dec, b_dec, activation)
     with torch.no_grad():
         return ref.decode_head(z, w_dec, b_dec, activation)
