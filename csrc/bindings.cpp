@@ -82,26 +82,8 @@ void run_forward(const Tensor& like, ForwardParams& p) {
   at::parallel_for(0, p.B, grain, [&](int64_t b0, int64_t b1) { cpu::forward(dt, p, b0, b1); });
 }
 
-// The weight and bias gradient outputs of a backward, in GradAccumulators order; an
-// undefined tensor is a gradient the op does not have.
-struct WeightGrads {
-  Tensor w_enc, b_enc, w_lv, b_lv, w_dec, b_dec;
-  Tensor& operator[](int i) {
-    Tensor* all[] = {&w_enc, &b_enc, &w_lv, &b_lv, &w_dec, &b_dec};
-    return *all[i];
-  }
-};
-
-cpu::GradAccumulators accumulators_of(const WeightGrads& g) {
-  auto ptr = [](const Tensor& t) -> void* { return t.defined() ? t.data_ptr() : nullptr; };
-  cpu::GradAccumulators a;
-  a.w_enc = ptr(g.w_enc); a.b_enc = ptr(g.b_enc); a.w_lv = ptr(g.w_lv);
-  a.b_lv = ptr(g.b_lv); a.w_dec = ptr(g.w_dec); a.b_dec = ptr(g.b_dec);
-  return a;
-}
-
-// Runs the backward; the caller has allocated every output, and points `p` at them.
-void run_backward(const Tensor& like, BackwardParams& p, WeightGrads& grads) {
+// Runs the backward; the caller has allocated every output and points `p` at them.
+void run_backward(const Tensor& like, BackwardParams& p) {
   const DType dt = to_dtype(like.scalar_type());
   if (like.is_cuda()) {
 #ifdef WITH_CUDA
@@ -115,32 +97,28 @@ void run_backward(const Tensor& like, BackwardParams& p, WeightGrads& grads) {
 #endif
     return;
   }
-  for (int i = 0; i < 6; ++i)
-    if (grads[i].defined()) std::memset(grads[i].data_ptr(), 0, grads[i].nbytes());
   Tensor ws;
   if (const int64_t n = cpu::backward_workspace_size(p)) {
     ws = new_like(like, {n});
     cpu::backward_prepare(dt, p, ws.data_ptr());
   }
+  // One zeroed accumulator block per thread for the weight gradients, summed at the end:
+  // threads never write to the same memory, and the sum does not depend on timing.
   const int64_t grain = grain_rows(p.H, p.Z);
-  const int64_t n_threads = at::get_num_threads();
-  if (p.B <= grain || n_threads == 1) {
-    cpu::backward_rows(dt, p, 0, p.B, accumulators_of(grads));
-    return;
+  const int64_t n_blocks = p.B <= grain ? 1 : at::get_num_threads();
+  const int64_t acc_size = cpu::backward_accumulator_size(p.mode, p.H, p.Z);
+  Tensor acc = new_like(like, {n_blocks, acc_size});
+  std::memset(acc.data_ptr(), 0, acc.nbytes());
+  char* base = static_cast<char*>(acc.data_ptr());
+  const int64_t stride = acc_size * static_cast<int64_t>(acc.element_size());
+  if (n_blocks == 1) {
+    cpu::backward_rows(dt, p, 0, p.B, base);
+  } else {
+    at::parallel_for(0, p.B, grain, [&](int64_t b0, int64_t b1) {
+      cpu::backward_rows(dt, p, b0, b1, base + at::get_thread_num() * stride);
+    });
   }
-  // The first thread adds into the outputs; every other thread into a zeroed copy of its
-  // own, summed at the end: no two threads write the same memory.
-  std::vector<WeightGrads> extra(static_cast<size_t>(n_threads - 1));
-  for (WeightGrads& e : extra)
-    for (int i = 0; i < 6; ++i)
-      if (grads[i].defined()) e[i] = at::zeros_like(grads[i]);
-  at::parallel_for(0, p.B, grain, [&](int64_t b0, int64_t b1) {
-    const int t = at::get_thread_num();
-    cpu::backward_rows(dt, p, b0, b1, accumulators_of(t == 0 ? grads : extra[static_cast<size_t>(t - 1)]));
-  });
-  for (WeightGrads& e : extra)
-    for (int i = 0; i < 6; ++i)
-      if (grads[i].defined()) grads[i].add_(e[i]);
+  cpu::backward_finish(dt, p, base, n_blocks);
 }
 
 // ------------------------------------------------------------------------------ ops
@@ -191,9 +169,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> bottleneck_backward(
   auto hc = h.expect_contiguous(), wec = w_enc.expect_contiguous(), zc = z.expect_contiguous();
   auto wdc = w_dec.expect_contiguous(), bdc = b_dec.expect_contiguous();
   Tensor g_h = new_like(h, {B, H});
-  WeightGrads g;
-  g.w_enc = new_like(h, {Z, H}); g.b_enc = new_like(h, {Z});
-  g.w_dec = new_like(h, {H, Z}); g.b_dec = new_like(h, {H});
+  Tensor g_we = new_like(h, {Z, H}), g_be = new_like(h, {Z});
+  Tensor g_wd = new_like(h, {H, Z}), g_bd = new_like(h, {H});
   BackwardParams p;
   p.mode = Mode::Plain;
   p.act = act;
@@ -201,10 +178,10 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> bottleneck_backward(
   p.grad_z = ptr_or_null(gzc); p.grad_y = ptr_or_null(gyc);
   p.h = hc->data_ptr(); p.w_enc = wec->data_ptr(); p.z = zc->data_ptr(); p.y = ptr_or_null(yc);
   p.w_dec = wdc->data_ptr(); p.b_dec = bdc->data_ptr();
-  p.grad_h = g_h.data_ptr(); p.grad_w_enc = g.w_enc.data_ptr(); p.grad_b_enc = g.b_enc.data_ptr();
-  p.grad_w_dec = g.w_dec.data_ptr(); p.grad_b_dec = g.b_dec.data_ptr();
-  run_backward(h, p, g);
-  return {g_h, g.w_enc, g.b_enc, g.w_dec, g.b_dec};
+  p.grad_h = g_h.data_ptr(); p.grad_w_enc = g_we.data_ptr(); p.grad_b_enc = g_be.data_ptr();
+  p.grad_w_dec = g_wd.data_ptr(); p.grad_b_dec = g_bd.data_ptr();
+  run_backward(h, p);
+  return {g_h, g_we, g_be, g_wd, g_bd};
 }
 
 std::tuple<Tensor, Tensor, Tensor, Tensor> variational_bottleneck(
@@ -270,10 +247,9 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> varia
   auto wdc = w_dec.expect_contiguous(), bdc = b_dec.expect_contiguous();
   const auto o = h.options();
   Tensor g_h = new_like(h, {B, H});
-  WeightGrads g;
-  g.w_enc = new_like(h, {Z, H}); g.b_enc = new_like(h, {Z});
-  g.w_lv = new_like(h, {Z, H}); g.b_lv = new_like(h, {Z});
-  g.w_dec = new_like(h, {H, Z}); g.b_dec = new_like(h, {H});
+  Tensor g_wm = new_like(h, {Z, H}), g_bm = new_like(h, {Z});
+  Tensor g_wl = new_like(h, {Z, H}), g_bl = new_like(h, {Z});
+  Tensor g_wd = new_like(h, {H, Z}), g_bd = new_like(h, {H});
   // Without eps, z does not depend on eps: its gradient is zero (the schema has no optional
   // outputs).
   Tensor g_eps = epsc->defined() ? new_like(h, {B, Z}) : at::zeros({B, Z}, o);
@@ -286,12 +262,12 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> varia
   p.h = hc->data_ptr(); p.w_enc = wmc->data_ptr(); p.w_lv = wlc->data_ptr(); p.eps = ptr_or_null(epsc);
   p.logvar = lvc->data_ptr(); p.z = zc->data_ptr(); p.y = ptr_or_null(yc);
   p.w_dec = wdc->data_ptr(); p.b_dec = bdc->data_ptr();
-  p.grad_h = g_h.data_ptr(); p.grad_w_enc = g.w_enc.data_ptr(); p.grad_b_enc = g.b_enc.data_ptr();
-  p.grad_w_lv = g.w_lv.data_ptr(); p.grad_b_lv = g.b_lv.data_ptr();
+  p.grad_h = g_h.data_ptr(); p.grad_w_enc = g_wm.data_ptr(); p.grad_b_enc = g_bm.data_ptr();
+  p.grad_w_lv = g_wl.data_ptr(); p.grad_b_lv = g_bl.data_ptr();
   p.grad_eps = epsc->defined() ? g_eps.data_ptr() : nullptr;
-  p.grad_w_dec = g.w_dec.data_ptr(); p.grad_b_dec = g.b_dec.data_ptr();
-  run_backward(h, p, g);
-  return {g_h, g.w_enc, g.b_enc, g.w_lv, g.b_lv, g_eps, g.w_dec, g.b_dec};
+  p.grad_w_dec = g_wd.data_ptr(); p.grad_b_dec = g_bd.data_ptr();
+  run_backward(h, p);
+  return {g_h, g_wm, g_bm, g_wl, g_bl, g_eps, g_wd, g_bd};
 }
 
 Tensor decode_head(const Tensor& z, const Tensor& w_dec, const Tensor& b_dec, string_view activation) {
@@ -328,17 +304,16 @@ std::tuple<Tensor, Tensor, Tensor> decode_head_backward(const optional<Tensor>& 
   auto gyc = contiguous_or_undefined(grad_y), yc = contiguous_or_undefined(y);
   auto zc = z.expect_contiguous(), wdc = w_dec.expect_contiguous(), bdc = b_dec.expect_contiguous();
   Tensor g_z = new_like(z, {B, Z});
-  WeightGrads g;
-  g.w_dec = new_like(z, {H, Z}); g.b_dec = new_like(z, {H});
+  Tensor g_wd = new_like(z, {H, Z}), g_bd = new_like(z, {H});
   BackwardParams p;
   p.mode = Mode::DecodeOnly;
   p.act = act;
   p.B = B; p.H = H; p.Z = Z;
   p.grad_y = ptr_or_null(gyc);
   p.z = zc->data_ptr(); p.y = ptr_or_null(yc); p.w_dec = wdc->data_ptr(); p.b_dec = bdc->data_ptr();
-  p.grad_z_in = g_z.data_ptr(); p.grad_w_dec = g.w_dec.data_ptr(); p.grad_b_dec = g.b_dec.data_ptr();
-  run_backward(z, p, g);
-  return {g_z, g.w_dec, g.b_dec};
+  p.grad_z_in = g_z.data_ptr(); p.grad_w_dec = g_wd.data_ptr(); p.grad_b_dec = g_bd.data_ptr();
+  run_backward(z, p);
+  return {g_z, g_wd, g_bd};
 }
 
 // Which CPU instruction set the kernels use; a non-empty request switches to it (tests use
@@ -347,7 +322,7 @@ std::string cpu_isa(string_view request) {
   if (!request.empty()) {
     const std::string name(request);
     TORCH_CHECK_VALUE(cpu::set_isa(name.c_str()), "aegui.cpu_isa: '", name,
-                      "' is not available on this processor (choose generic or avx2)");
+                      "' is not available on this processor (generic, avx2, avx512; up to the widest it supports)");
   }
   return cpu::isa_name();
 }

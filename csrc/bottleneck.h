@@ -87,10 +87,10 @@ struct BackwardParams {
 
 namespace cpu {
 
-// Which SIMD code path the CPU kernels take; chosen once at load time from what the
-// processor supports (AEGUI_CPU_ISA=generic|avx2 overrides, for tests).
+// Which SIMD code path the CPU kernels take: the widest the processor supports, chosen
+// once at load time (AEGUI_CPU_ISA=generic|avx2|avx512 caps it, for tests and comparisons).
 const char* isa_name();
-// Forces a path ("generic" or "avx2"); returns false when the processor lacks it.
+// Switches path ("generic", "avx2" or "avx512"); returns false when the processor lacks it.
 bool set_isa(const char* name);
 
 // Large batches run faster on transposed copies of the weights, made once per call:
@@ -104,21 +104,14 @@ void backward_prepare(DType dtype, BackwardParams& p, void* workspace);
 // Forward over the rows [row_begin, row_end) of the batch. float and double.
 void forward(DType dtype, const ForwardParams& p, int64_t row_begin, int64_t row_end);
 
-// Where one thread adds up its rows' contributions to the weight and bias gradients:
-// (Z, H), (Z), (Z, H), (Z), (H, Z), (H), zeroed by the caller; null = not wanted.
-struct GradAccumulators {
-  void* w_enc = nullptr;
-  void* b_enc = nullptr;
-  void* w_lv = nullptr;
-  void* b_lv = nullptr;
-  void* w_dec = nullptr;
-  void* b_dec = nullptr;
-};
-
-// Backward over rows [row_begin, row_end): writes the per-row gradients (grad_h, grad_eps,
-// grad_z_in) of those rows and adds their weight and bias gradients into `acc`.
-void backward_rows(DType dtype, const BackwardParams& p, int64_t row_begin, int64_t row_end,
-                   const GradAccumulators& acc);
+// Backward, in three steps. Each thread owns an accumulator block for the weight and bias
+// gradients (backward_accumulator_size() elements, zeroed by the caller); backward_rows
+// writes the per-row gradients (grad_h, grad_eps, grad_z_in) of rows [row_begin, row_end)
+// and adds their weight gradients into the thread's block; backward_finish sums the blocks
+// into the weight and bias gradient outputs of `p`.
+int64_t backward_accumulator_size(Mode mode, int64_t H, int64_t Z);
+void backward_rows(DType dtype, const BackwardParams& p, int64_t row_begin, int64_t row_end, void* acc_block);
+void backward_finish(DType dtype, const BackwardParams& p, const void* acc_blocks, int64_t n_blocks);
 
 }  // namespace cpu
 

@@ -26,7 +26,7 @@ def cpu_isas():
     """Every CPU code path this processor can run ("generic" always)."""
     if ops.backend("cpu") == "reference":
         return ["generic"]
-    return ["generic"] + (["avx2"] if _can_set("avx2") else [])
+    return ["generic"] + [isa for isa in ("avx2", "avx512") if _can_set(isa)]
 
 
 def _can_set(isa):

@@ -1,6 +1,6 @@
 // CPU kernels: the portable build of kernels.inl, and the dispatcher that picks the
-// instruction set once (AVX2 + FMA where the processor has it) instead of baking
-// -march=native into a wheel.
+// instruction set once (AVX-512 or AVX2 + FMA where the processor has them) instead of
+// baking -march=native into a wheel.
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -20,33 +20,44 @@ namespace generic {
 
 void forward_f32(const ForwardParams& p, int64_t r0, int64_t r1) { forward_rows<VecScalar<float>>(p, r0, r1); }
 void forward_f64(const ForwardParams& p, int64_t r0, int64_t r1) { forward_rows<VecScalar<double>>(p, r0, r1); }
-void backward_f32(const BackwardParams& p, int64_t r0, int64_t r1, const GradAccumulators& acc, float* scratch) {
+void backward_f32(const BackwardParams& p, int64_t r0, int64_t r1, float* acc, float* scratch) {
   backward_rows<VecScalar<float>>(p, r0, r1, acc, scratch);
 }
-void backward_f64(const BackwardParams& p, int64_t r0, int64_t r1, const GradAccumulators& acc,
-                  double* scratch) {
+void backward_f64(const BackwardParams& p, int64_t r0, int64_t r1, double* acc, double* scratch) {
   backward_rows<VecScalar<double>>(p, r0, r1, acc, scratch);
 }
 }  // namespace generic
 
 namespace {
 
-enum class Isa { Generic, Avx2 };
+enum class Isa { Generic = 0, Avx2 = 1, Avx512 = 2 };
 
-bool cpu_has_avx2() {
+Isa best_supported() {
 #if AEGUI_HAVE_AVX2_PATH
-  // __builtin_cpu_supports also checks that the OS saves the AVX registers.
+  // __builtin_cpu_supports also checks that the OS saves the wider registers.
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-  return false;
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("fma"))
+    return Isa::Avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::Avx2;
 #endif
+  return Isa::Generic;
+}
+
+bool parse_isa(const char* name, Isa* out) {
+  if (std::strcmp(name, "generic") == 0) *out = Isa::Generic;
+  else if (std::strcmp(name, "avx2") == 0) *out = Isa::Avx2;
+  else if (std::strcmp(name, "avx512") == 0) *out = Isa::Avx512;
+  else return false;
+  return true;
 }
 
 Isa initial_isa() {
+  const Isa best = best_supported();
+  Isa cap;
   const char* forced = std::getenv("AEGUI_CPU_ISA");
-  if (forced && std::strcmp(forced, "generic") == 0) return Isa::Generic;
-  return cpu_has_avx2() ? Isa::Avx2 : Isa::Generic;
+  if (forced && parse_isa(forced, &cap) && cap < best) return cap;
+  return best;
 }
 
 Isa& current_isa() {
@@ -64,34 +75,64 @@ T* thread_scratch(int64_t n) {
   return reinterpret_cast<T*>(buf.data());
 }
 
-void forward_f32(const ForwardParams& p, int64_t r0, int64_t r1) {
-#if AEGUI_HAVE_AVX2_PATH
-  if (current_isa() == Isa::Avx2) return avx2::forward_f32(p, r0, r1);
+// One switch per entry point; the compiler turns each into a jump on current_isa().
+#if AEGUI_HAVE_AVX512_PATH
+#define AEGUI_ON_ISA(call)                                  \
+  switch (current_isa()) {                                  \
+    case Isa::Avx512: return avx512::call;                  \
+    case Isa::Avx2: return avx2::call;                      \
+    default: return generic::call;                          \
+  }
+#elif AEGUI_HAVE_AVX2_PATH
+#define AEGUI_ON_ISA(call)                                  \
+  if (current_isa() == Isa::Avx2) return avx2::call;        \
+  return generic::call;
+#else
+#define AEGUI_ON_ISA(call) return generic::call;
 #endif
-  generic::forward_f32(p, r0, r1);
-}
 
-void forward_f64(const ForwardParams& p, int64_t r0, int64_t r1) {
-#if AEGUI_HAVE_AVX2_PATH
-  if (current_isa() == Isa::Avx2) return avx2::forward_f64(p, r0, r1);
-#endif
-  generic::forward_f64(p, r0, r1);
-}
+void forward_f32(const ForwardParams& p, int64_t r0, int64_t r1) { AEGUI_ON_ISA(forward_f32(p, r0, r1)) }
+void forward_f64(const ForwardParams& p, int64_t r0, int64_t r1) { AEGUI_ON_ISA(forward_f64(p, r0, r1)) }
 
-void backward_f32(const BackwardParams& p, int64_t r0, int64_t r1, const GradAccumulators& acc) {
+void backward_f32(const BackwardParams& p, int64_t r0, int64_t r1, float* acc) {
   float* scratch = thread_scratch<float>(generic::backward_scratch_size(p.H, p.Z));
-#if AEGUI_HAVE_AVX2_PATH
-  if (current_isa() == Isa::Avx2) return avx2::backward_f32(p, r0, r1, acc, scratch);
-#endif
-  generic::backward_f32(p, r0, r1, acc, scratch);
+  AEGUI_ON_ISA(backward_f32(p, r0, r1, acc, scratch))
 }
 
-void backward_f64(const BackwardParams& p, int64_t r0, int64_t r1, const GradAccumulators& acc) {
+void backward_f64(const BackwardParams& p, int64_t r0, int64_t r1, double* acc) {
   double* scratch = thread_scratch<double>(generic::backward_scratch_size(p.H, p.Z));
-#if AEGUI_HAVE_AVX2_PATH
-  if (current_isa() == Isa::Avx2) return avx2::backward_f64(p, r0, r1, acc, scratch);
-#endif
-  generic::backward_f64(p, r0, r1, acc, scratch);
+  AEGUI_ON_ISA(backward_f64(p, r0, r1, acc, scratch))
+}
+
+template <typename T>
+void finish_typed(const BackwardParams& p, const T* acc, int64_t n_blocks) {
+  const generic::AccLayout lay(p.mode, p.H, p.Z);
+  const int64_t H = p.H, Z = p.Z;
+  auto sum = [&](int64_t offset, int64_t n, T* out) {
+    if (!out) return;
+    for (int64_t i = 0; i < n; ++i) out[i] = acc[offset + i];
+    for (int64_t b = 1; b < n_blocks; ++b) {
+      const T* blk = acc + b * lay.total + offset;
+      for (int64_t i = 0; i < n; ++i) out[i] += blk[i];
+    }
+  };
+  if (p.mode != Mode::DecodeOnly) {
+    sum(lay.w_enc, Z * H, static_cast<T*>(p.grad_w_enc));
+    sum(lay.b_enc, Z, static_cast<T*>(p.grad_b_enc));
+  }
+  if (p.mode == Mode::Variational) {
+    sum(lay.w_lv, Z * H, static_cast<T*>(p.grad_w_lv));
+    sum(lay.b_lv, Z, static_cast<T*>(p.grad_b_lv));
+  }
+  sum(lay.b_dec, H, static_cast<T*>(p.grad_b_dec));
+  if (T* out = static_cast<T*>(p.grad_w_dec)) {  // accumulated as (Z, H); the output is (H, Z)
+    for (int64_t j = 0; j < Z; ++j)
+      for (int64_t i = 0; i < H; ++i) {
+        T s = T(0);
+        for (int64_t b = 0; b < n_blocks; ++b) s += acc[b * lay.total + lay.w_dec_t + j * H + i];
+        out[i * Z + j] = s;
+      }
+  }
 }
 
 // Below this batch size the transposed weight copies cost more than they save.
@@ -121,26 +162,22 @@ void forward_prepare_typed(ForwardParams& p, T* ws) {
   p.w_dec_t = ws;
 }
 
-bool backward_needs_pre(const BackwardParams& p) {
-  const bool from_y = p.y != nullptr && (p.act == Activation::Relu || p.act == Activation::Tanh ||
-                                         p.act == Activation::Identity);
-  return p.grad_y != nullptr && !from_y;
-}
 
 }  // namespace
 
-const char* isa_name() { return current_isa() == Isa::Avx2 ? "avx2" : "generic"; }
+const char* isa_name() {
+  switch (current_isa()) {
+    case Isa::Avx512: return "avx512";
+    case Isa::Avx2: return "avx2";
+    default: return "generic";
+  }
+}
 
 bool set_isa(const char* name) {
-  if (std::strcmp(name, "generic") == 0) {
-    current_isa() = Isa::Generic;
-    return true;
-  }
-  if (std::strcmp(name, "avx2") == 0 && cpu_has_avx2()) {
-    current_isa() = Isa::Avx2;
-    return true;
-  }
-  return false;
+  Isa want;
+  if (!parse_isa(name, &want) || want > best_supported()) return false;
+  current_isa() = want;
+  return true;
 }
 
 int64_t forward_workspace_size(const ForwardParams& p) {
@@ -158,7 +195,7 @@ void forward_prepare(DType dtype, ForwardParams& p, void* workspace) {
 }
 
 int64_t backward_workspace_size(const BackwardParams& p) {
-  return (p.B >= kTransposeMinBatch && backward_needs_pre(p)) ? p.H * p.Z : 0;
+  return (p.B >= kTransposeMinBatch && p.grad_y != nullptr) ? p.H * p.Z : 0;
 }
 
 void backward_prepare(DType dtype, BackwardParams& p, void* workspace) {
@@ -177,12 +214,20 @@ void forward(DType dtype, const ForwardParams& p, int64_t row_begin, int64_t row
     forward_f32(p, row_begin, row_end);
 }
 
-void backward_rows(DType dtype, const BackwardParams& p, int64_t row_begin, int64_t row_end,
-                   const GradAccumulators& acc) {
+int64_t backward_accumulator_size(Mode mode, int64_t H, int64_t Z) { return generic::AccLayout(mode, H, Z).total; }
+
+void backward_rows(DType dtype, const BackwardParams& p, int64_t row_begin, int64_t row_end, void* acc_block) {
   if (dtype == DType::F64)
-    backward_f64(p, row_begin, row_end, acc);
+    backward_f64(p, row_begin, row_end, static_cast<double*>(acc_block));
   else
-    backward_f32(p, row_begin, row_end, acc);
+    backward_f32(p, row_begin, row_end, static_cast<float*>(acc_block));
+}
+
+void backward_finish(DType dtype, const BackwardParams& p, const void* acc_blocks, int64_t n_blocks) {
+  if (dtype == DType::F64)
+    finish_typed(p, static_cast<const double*>(acc_blocks), n_blocks);
+  else
+    finish_typed(p, static_cast<const float*>(acc_blocks), n_blocks);
 }
 
 }  // namespace cpu

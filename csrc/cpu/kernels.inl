@@ -1,17 +1,20 @@
 // The CPU kernels, written once against a small vector interface (vec_generic.h,
-// vec_avx2.h) and compiled once per instruction set inside that set's namespace:
-// bottleneck_cpu.cpp (portable) and bottleneck_cpu_avx2.cpp (AVX2 + FMA).
+// vec_avx2.h, vec_avx512.h) and compiled once per instruction set inside that set's
+// namespace (bottleneck_cpu.cpp, bottleneck_cpu_avx2.cpp, bottleneck_cpu_avx512.cpp).
 //
-// Every product is one of three shapes:
-//   linear_dot  out[r][n] = act(b[n] + sum_k x[r][k] W[n][k])   dot products on a weight in
-//               the nn.Linear layout, finished L at a time by transpose_reduce
-//   bcast_gemm  out[r][n] = act(init + sum_k x[r][k] W[k][n])    broadcast multiply-adds over
-//               rows of W, in register tiles of 6 rows
-//   outer_acc   G[m][n] += sum_r A[r][m] B[r][n]                  weight gradients
-// A layer's forward uses linear_dot on the weight as given when the batch is small (at
-// B = 1 a transposed copy would cost more than the product) and bcast_gemm on a transposed
-// copy made once per call (cpu::forward_prepare) when it is large. Gradients flowing back
-// through a layer are bcast_gemm on the weight as given.
+// Every product in the op is one of three shapes:
+//   linear_dot   out[r][n] = act(b[n] + sum_k x[r][k] W[n][k])   one row at a time; L dot
+//                products finished together by transpose_reduce. Small batches: reads
+//                the weights as given (at B = 1 a transposed copy would cost more than
+//                the product).
+//   dot_blocked  the same without act, MR rows x NJ outputs per register tile, for a long
+//                K and a short N (the encoder, H -> Z): each load feeds several FMAs.
+//   gemm         out[m][n] = act(init + sum_k x[m, k] W[k][n])     broadcast-FMA register
+//                tiles of MR rows x NV vectors, for a short K and a long N (the decoder,
+//                Z -> H, on a transposed copy of w_dec), and, with x read down its columns,
+//                for the weight gradients (a sum over the batch rows).
+// For large batches the caller makes the transposed copy once per call
+// (cpu::forward_prepare / backward_prepare).
 //
 // Expects, before inclusion: <cstdint>, <cmath>, bottleneck.h, activation_scalar.h, and
 // one vector header. The including file defines the entry points.
@@ -40,31 +43,18 @@ inline void linear_dot_block(idx K, const scalar_of<V>* xr, const scalar_of<V>* 
   V acc[L];
   for (int i = 0; i < L; ++i) acc[i] = V::zero();
   const idx kfull = K - K % L;
-  if (m == L) {
-    for (idx k = 0; k < kfull; k += L) {
-      const V xv = V::load(xr + k);
-      for (int i = 0; i < L; ++i) acc[i] = fma(xv, V::load(W + (n + i) * K + k), acc[i]);
-    }
-    if (kfull < K) {
-      const int t = static_cast<int>(K - kfull);
-      const V xv = V::load_partial(xr + kfull, t);
-      for (int i = 0; i < L; ++i) acc[i] = fma(xv, V::load_partial(W + (n + i) * K + kfull, t), acc[i]);
-    }
-    const V res = transpose_reduce(acc) + V::load(bias + n);
-    act_forward(A, res).store(outr + n);
-  } else {
-    for (idx k = 0; k < kfull; k += L) {
-      const V xv = V::load(xr + k);
-      for (int i = 0; i < m; ++i) acc[i] = fma(xv, V::load(W + (n + i) * K + k), acc[i]);
-    }
-    if (kfull < K) {
-      const int t = static_cast<int>(K - kfull);
-      const V xv = V::load_partial(xr + kfull, t);
-      for (int i = 0; i < m; ++i) acc[i] = fma(xv, V::load_partial(W + (n + i) * K + kfull, t), acc[i]);
-    }
-    const V res = transpose_reduce(acc) + V::load_partial(bias + n, m);
-    act_forward(A, res).store_partial(outr + n, m);
+  for (idx k = 0; k < kfull; k += L) {
+    const V xv = V::load(xr + k);
+    for (int i = 0; i < m; ++i) acc[i] = fma(xv, V::load(W + (n + i) * K + k), acc[i]);
   }
+  if (kfull < K) {
+    const int t = static_cast<int>(K - kfull);
+    const V xv = V::load_partial(xr + kfull, t);
+    for (int i = 0; i < m; ++i) acc[i] = fma(xv, V::load_partial(W + (n + i) * K + kfull, t), acc[i]);
+  }
+  V res = transpose_reduce(acc);
+  if (bias) res = res + load_n<V>(bias + n, m);
+  store_n(act_forward(A, res), outr + n, m);
 }
 
 template <class V, Activation A>
@@ -74,7 +64,9 @@ void linear_dot(idx rows, idx K, idx N, const scalar_of<V>* x, idx ldx, const sc
   for (idx r = 0; r < rows; ++r) {
     const scalar_of<V>* xr = x + r * ldx;
     scalar_of<V>* outr = out + r * ldo;
-    for (idx n = 0; n < N; n += L) linear_dot_block<V, A>(K, xr, W, n, min_int(L, N - n), bias, outr);
+    idx n = 0;
+    for (; n + L <= N; n += L) linear_dot_block<V, A>(K, xr, W, n, L, bias, outr);
+    if (n < N) linear_dot_block<V, A>(K, xr, W, n, static_cast<int>(N - n), bias, outr);
   }
 }
 
@@ -91,140 +83,205 @@ void linear_dot_act(Activation act, idx rows, idx K, idx N, const scalar_of<V>* 
   }
 }
 
-// ------------------------------------------------------------------------- bcast_gemm
+// ------------------------------------------------------------------------ dot_blocked
 
-// How a bcast_gemm tile starts: from zero, from what `out` holds, or from the bias row.
+// MR rows x NJ outputs, MR * NJ == L: the MR*NJ accumulators reduce into exactly one
+// vector, lane r*NJ + j holding out[r][j]. Per k-chunk, MR + NJ loads feed MR*NJ FMAs
+// (linear_dot: 1 + L loads for L FMAs).
+template <class V, int MR, int NJ>
+inline void dot_tile(idx K, const scalar_of<V>* x, idx ldx, const scalar_of<V>* W, const scalar_of<V>* bias,
+                     scalar_of<V>* out, idx ldo) {
+  constexpr int L = V::L;
+  static_assert(MR * NJ == L, "one accumulator per lane of the result");
+  V acc[L];
+  for (int i = 0; i < L; ++i) acc[i] = V::zero();
+  const idx kfull = K - K % L;
+  for (idx k = 0; k < kfull; k += L) {
+    V xv[MR];
+    for (int r = 0; r < MR; ++r) xv[r] = V::load(x + r * ldx + k);
+    for (int j = 0; j < NJ; ++j) {
+      const V w = V::load(W + j * K + k);
+      for (int r = 0; r < MR; ++r) acc[r * NJ + j] = fma(xv[r], w, acc[r * NJ + j]);
+    }
+  }
+  if (kfull < K) {
+    const int t = static_cast<int>(K - kfull);
+    V xv[MR];
+    for (int r = 0; r < MR; ++r) xv[r] = V::load_partial(x + r * ldx + kfull, t);
+    for (int j = 0; j < NJ; ++j) {
+      const V w = V::load_partial(W + j * K + kfull, t);
+      for (int r = 0; r < MR; ++r) acc[r * NJ + j] = fma(xv[r], w, acc[r * NJ + j]);
+    }
+  }
+  scalar_of<V> res[L];
+  transpose_reduce(acc).store(res);
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NJ; ++j) out[r * ldo + j] = res[r * NJ + j] + (bias ? bias[j] : scalar_of<V>(0));
+}
+
+// out[r][n] = b[n] + sum_k x[r][k] W[n][k]; W (N, K) row-major; bias may be null (zero).
+template <class V>
+void dot_blocked(idx rows, idx K, idx N, const scalar_of<V>* x, idx ldx, const scalar_of<V>* W,
+                 const scalar_of<V>* bias, scalar_of<V>* out, idx ldo) {
+  constexpr int L = V::L;
+  if constexpr (L < 4) {
+    linear_dot<V, Activation::Identity>(rows, K, N, x, ldx, W, bias, out, ldo);
+  } else {
+    constexpr int NJ = 4, MR = L / NJ;
+    const idx rows_full = rows - rows % MR, n_full = N - N % NJ;
+    for (idx r = 0; r < rows_full; r += MR) {
+      for (idx n = 0; n < n_full; n += NJ)
+        dot_tile<V, MR, NJ>(K, x + r * ldx, ldx, W + n * K, bias ? bias + n : nullptr, out + r * ldo + n, ldo);
+      if (n_full < N)
+        linear_dot<V, Activation::Identity>(MR, K, N - n_full, x + r * ldx, ldx, W + n_full * K,
+                                            bias ? bias + n_full : nullptr, out + r * ldo + n_full, ldo);
+    }
+    if (rows_full < rows)
+      linear_dot<V, Activation::Identity>(rows - rows_full, K, N, x + rows_full * ldx, ldx, W, bias,
+                                          out + rows_full * ldo, ldo);
+  }
+}
+
+// ------------------------------------------------------------------------------- gemm
+
+// How a gemm tile starts: from zero, from what `out` holds, or from the bias row.
 enum class Init { Zero, Accumulate, Bias };
 
-// A tile of MR rows by NV vectors (the last holding `last` lanes): MR*NV accumulators stay
-// in registers over the whole k loop, and each load of W feeds MR multiply-adds.
+// Register tile: MR x NV accumulators plus NV weights and one broadcast must fit the
+// register file (16 vectors: 6 x 2; 32 vectors: 8 x 3).
+template <class V>
+struct TileShape {
+  static constexpr int MR = V::kRegisters >= 32 ? 8 : 6;
+  static constexpr int NV = V::kRegisters >= 32 ? 3 : 2;
+};
+
+// x is read as x[m * sm + k * sk]: rows of x (sm = ld, sk = 1) for a layer's product, or
+// its columns (sm = 1, sk = ld) for a weight gradient, which sums over the batch rows.
+struct Strided {
+  idx sm, sk;
+};
+
+// MR rows by NV vectors of columns, the last one holding `last` lanes; the accumulators
+// stay in registers over the whole k loop and each load of W feeds MR multiply-adds.
 template <class V, int MR, int NV, Init I, Activation A>
-inline void bcast_tile(idx K, idx ldw, const scalar_of<V>* x, idx ldx, const scalar_of<V>* W,
-                       const scalar_of<V>* bias, int last, scalar_of<V>* out, idx ldo) {
+inline void gemm_tile(idx K, const scalar_of<V>* x, Strided xs, const scalar_of<V>* W, idx ldw,
+                      const scalar_of<V>* bias, int last, scalar_of<V>* out, idx ldo) {
   constexpr int L = V::L;
   V acc[MR][NV];
-  for (int r = 0; r < MR; ++r)
+  for (int m = 0; m < MR; ++m)
     for (int j = 0; j < NV; ++j) {
       const int cnt = (j == NV - 1) ? last : L;
       if (I == Init::Zero)
-        acc[r][j] = V::zero();
+        acc[m][j] = V::zero();
       else if (I == Init::Accumulate)
-        acc[r][j] = load_n<V>(out + r * ldo + j * L, cnt);
+        acc[m][j] = load_n<V>(out + m * ldo + j * L, cnt);
       else
-        acc[r][j] = load_n<V>(bias + j * L, cnt);
+        acc[m][j] = load_n<V>(bias + j * L, cnt);
     }
-  for (idx k = 0; k < K; ++k) {
-    const scalar_of<V>* wk = W + k * ldw;
-    V w[NV];
-    for (int j = 0; j < NV - 1; ++j) w[j] = V::load(wk + j * L);
-    w[NV - 1] = load_n<V>(wk + (NV - 1) * L, last);
-    for (int r = 0; r < MR; ++r) {
-      const V xb = V::set1(x[r * ldx + k]);
-      for (int j = 0; j < NV; ++j) acc[r][j] = fma(xb, w[j], acc[r][j]);
+  if (last == L) {
+    for (idx k = 0; k < K; ++k) {
+      const scalar_of<V>* wk = W + k * ldw;
+      V w[NV];
+      for (int j = 0; j < NV; ++j) w[j] = V::load(wk + j * L);
+      for (int m = 0; m < MR; ++m) {
+        const V xb = V::set1(x[m * xs.sm + k * xs.sk]);
+        for (int j = 0; j < NV; ++j) acc[m][j] = fma(xb, w[j], acc[m][j]);
+      }
+    }
+  } else {
+    for (idx k = 0; k < K; ++k) {
+      const scalar_of<V>* wk = W + k * ldw;
+      V w[NV];
+      for (int j = 0; j < NV - 1; ++j) w[j] = V::load(wk + j * L);
+      w[NV - 1] = V::load_partial(wk + (NV - 1) * L, last);
+      for (int m = 0; m < MR; ++m) {
+        const V xb = V::set1(x[m * xs.sm + k * xs.sk]);
+        for (int j = 0; j < NV; ++j) acc[m][j] = fma(xb, w[j], acc[m][j]);
+      }
     }
   }
-  for (int r = 0; r < MR; ++r) {
-    for (int j = 0; j < NV - 1; ++j) act_forward(A, acc[r][j]).store(out + r * ldo + j * L);
-    store_n(act_forward(A, acc[r][NV - 1]), out + r * ldo + (NV - 1) * L, last);
+  for (int m = 0; m < MR; ++m) {
+    for (int j = 0; j < NV - 1; ++j) act_forward(A, acc[m][j]).store(out + m * ldo + j * L);
+    store_n(act_forward(A, acc[m][NV - 1]), out + m * ldo + (NV - 1) * L, last);
   }
 }
 
 template <class V, int MR, Init I, Activation A>
-inline void bcast_rows(idx K, idx N, const scalar_of<V>* x, idx ldx, const scalar_of<V>* W,
-                       const scalar_of<V>* bias, scalar_of<V>* out, idx ldo) {
-  constexpr int L = V::L;
-  for (idx n = 0; n < N; n += 2 * L) {
+inline void gemm_rows(idx K, idx N, const scalar_of<V>* x, Strided xs, const scalar_of<V>* W, idx ldw,
+                      const scalar_of<V>* bias, scalar_of<V>* out, idx ldo) {
+  constexpr int L = V::L, NV = TileShape<V>::NV;
+  for (idx n = 0; n < N; n += NV * L) {
+    const idx width = (N - n < NV * L) ? N - n : NV * L;
+    const int nv = static_cast<int>((width + L - 1) / L);
+    const int last = static_cast<int>(width - (nv - 1) * L);
     const scalar_of<V>* b = (I == Init::Bias) ? bias + n : nullptr;
-    if (N - n > L)
-      bcast_tile<V, MR, 2, I, A>(K, N, x, ldx, W + n, b, min_int(L, N - n - L), out + n, ldo);
+    switch (nv) {
+      case 1: gemm_tile<V, MR, 1, I, A>(K, x, xs, W + n, ldw, b, last, out + n, ldo); break;
+      case 2: gemm_tile<V, MR, 2, I, A>(K, x, xs, W + n, ldw, b, last, out + n, ldo); break;
+      default: gemm_tile<V, MR, NV, I, A>(K, x, xs, W + n, ldw, b, last, out + n, ldo); break;
+    }
+  }
+}
+
+// The rows left over after whole tiles: one instantiation per count, chosen at run time.
+template <class V, int R, Init I, Activation A>
+struct GemmRemainder {
+  static void run(int rem, idx K, idx N, const scalar_of<V>* x, Strided xs, const scalar_of<V>* W, idx ldw,
+                  const scalar_of<V>* bias, scalar_of<V>* out, idx ldo) {
+    if (rem == R)
+      gemm_rows<V, R, I, A>(K, N, x, xs, W, ldw, bias, out, ldo);
     else
-      bcast_tile<V, MR, 1, I, A>(K, N, x, ldx, W + n, b, static_cast<int>(N - n), out + n, ldo);
+      GemmRemainder<V, R - 1, I, A>::run(rem, K, N, x, xs, W, ldw, bias, out, ldo);
   }
-}
+};
+template <class V, Init I, Activation A>
+struct GemmRemainder<V, 0, I, A> {
+  static void run(int, idx, idx, const scalar_of<V>*, Strided, const scalar_of<V>*, idx, const scalar_of<V>*,
+                  scalar_of<V>*, idx) {}
+};
 
-// out[r][:] = act(init + x[r][:] @ W) with W (K, N) row-major; 6 rows at a time, which
-// with 2 vectors of columns uses 12 of the 16 vector registers for accumulators.
+// out (M, N) = act(init + x (M, K) @ W (K, N)), x strided as described at Strided.
 template <class V, Init I, Activation A = Activation::Identity>
-void bcast_gemm(idx rows, idx K, idx N, const scalar_of<V>* x, idx ldx, const scalar_of<V>* W,
-                const scalar_of<V>* bias, scalar_of<V>* out, idx ldo) {
-  idx r = 0;
-  for (; r + 6 <= rows; r += 6) bcast_rows<V, 6, I, A>(K, N, x + r * ldx, ldx, W, bias, out + r * ldo, ldo);
-  const scalar_of<V>* xr = x + r * ldx;
-  scalar_of<V>* o = out + r * ldo;
-  switch (rows - r) {
-    case 5: bcast_rows<V, 5, I, A>(K, N, xr, ldx, W, bias, o, ldo); break;
-    case 4: bcast_rows<V, 4, I, A>(K, N, xr, ldx, W, bias, o, ldo); break;
-    case 3: bcast_rows<V, 3, I, A>(K, N, xr, ldx, W, bias, o, ldo); break;
-    case 2: bcast_rows<V, 2, I, A>(K, N, xr, ldx, W, bias, o, ldo); break;
-    case 1: bcast_rows<V, 1, I, A>(K, N, xr, ldx, W, bias, o, ldo); break;
-    default: break;
-  }
+void gemm(idx M, idx K, idx N, const scalar_of<V>* x, Strided xs, const scalar_of<V>* W, idx ldw,
+          const scalar_of<V>* bias, scalar_of<V>* out, idx ldo) {
+  constexpr int MR = TileShape<V>::MR;
+  idx m = 0;
+  for (; m + MR <= M; m += MR) gemm_rows<V, MR, I, A>(K, N, x + m * xs.sm, xs, W, ldw, bias, out + m * ldo, ldo);
+  if (m < M)
+    GemmRemainder<V, MR - 1, I, A>::run(static_cast<int>(M - m), K, N, x + m * xs.sm, xs, W, ldw, bias,
+                                        out + m * ldo, ldo);
 }
 
 template <class V>
-void bcast_gemm_bias_act(Activation act, idx rows, idx K, idx N, const scalar_of<V>* x, idx ldx,
-                         const scalar_of<V>* W, const scalar_of<V>* bias, scalar_of<V>* out, idx ldo) {
+void gemm_bias_act(Activation act, idx M, idx K, idx N, const scalar_of<V>* x, Strided xs, const scalar_of<V>* W,
+                   idx ldw, const scalar_of<V>* bias, scalar_of<V>* out, idx ldo) {
   switch (act) {
-    case Activation::Relu: return bcast_gemm<V, Init::Bias, Activation::Relu>(rows, K, N, x, ldx, W, bias, out, ldo);
-    case Activation::Gelu: return bcast_gemm<V, Init::Bias, Activation::Gelu>(rows, K, N, x, ldx, W, bias, out, ldo);
-    case Activation::Silu: return bcast_gemm<V, Init::Bias, Activation::Silu>(rows, K, N, x, ldx, W, bias, out, ldo);
-    case Activation::Tanh: return bcast_gemm<V, Init::Bias, Activation::Tanh>(rows, K, N, x, ldx, W, bias, out, ldo);
+    case Activation::Relu: return gemm<V, Init::Bias, Activation::Relu>(M, K, N, x, xs, W, ldw, bias, out, ldo);
+    case Activation::Gelu: return gemm<V, Init::Bias, Activation::Gelu>(M, K, N, x, xs, W, ldw, bias, out, ldo);
+    case Activation::Silu: return gemm<V, Init::Bias, Activation::Silu>(M, K, N, x, xs, W, ldw, bias, out, ldo);
+    case Activation::Tanh: return gemm<V, Init::Bias, Activation::Tanh>(M, K, N, x, xs, W, ldw, bias, out, ldo);
     case Activation::Identity:
-    default: return bcast_gemm<V, Init::Bias, Activation::Identity>(rows, K, N, x, ldx, W, bias, out, ldo);
+    default: return gemm<V, Init::Bias, Activation::Identity>(M, K, N, x, xs, W, ldw, bias, out, ldo);
   }
 }
 
-// -------------------------------------------------------------------------- outer_acc
-
-// G[m][n..n+cnt) += sum over R rows of A[r][m] * B[r][n..n+cnt): the R row slices of B
-// stay in registers while m sweeps, so each G element is loaded and stored once per R rows.
-template <class V, int R, bool FULL>
-inline void outer_strip(idx M, idx N, const scalar_of<V>* A, idx lda, const scalar_of<V>* B, idx ldb,
-                        scalar_of<V>* G, idx n, int cnt) {
-  V b[R];
-  for (int i = 0; i < R; ++i) b[i] = FULL ? V::load(B + i * ldb + n) : V::load_partial(B + i * ldb + n, cnt);
-  for (idx m = 0; m < M; ++m) {
-    scalar_of<V>* g = G + m * N + n;
-    V acc = FULL ? V::load(g) : V::load_partial(g, cnt);
-    for (int i = 0; i < R; ++i) acc = fma(V::set1(A[i * lda + m]), b[i], acc);
-    if (FULL) acc.store(g); else acc.store_partial(g, cnt);
-  }
-}
-
-template <class V, int R>
-inline void outer_rows(idx M, idx N, const scalar_of<V>* A, idx lda, const scalar_of<V>* B, idx ldb,
-                       scalar_of<V>* G) {
-  constexpr int L = V::L;
-  idx n = 0;
-  for (; n + L <= N; n += L) outer_strip<V, R, true>(M, N, A, lda, B, ldb, G, n, L);
-  if (n < N) outer_strip<V, R, false>(M, N, A, lda, B, ldb, G, n, static_cast<int>(N - n));
-}
-
-// G (M, N) += A[:rows].T @ B[:rows]
+// G (M, N) += A[:rows].T @ B[:rows]: the weight gradient of a layer, summed over a block of
+// batch rows; A (rows, M) and B (rows, N) row-major.
 template <class V>
-void outer_acc(idx rows, idx M, idx N, const scalar_of<V>* A, idx lda, const scalar_of<V>* B, idx ldb,
-               scalar_of<V>* G) {
-  idx r = 0;
-  for (; r + 8 <= rows; r += 8) outer_rows<V, 8>(M, N, A + r * lda, lda, B + r * ldb, ldb, G);
-  for (; r + 2 <= rows; r += 2) outer_rows<V, 2>(M, N, A + r * lda, lda, B + r * ldb, ldb, G);
-  if (r < rows) outer_rows<V, 1>(M, N, A + r * lda, lda, B + r * ldb, ldb, G);
+inline void weight_grad_acc(idx rows, idx M, idx N, const scalar_of<V>* A, idx lda, const scalar_of<V>* B,
+                            idx ldb, scalar_of<V>* G) {
+  gemm<V, Init::Accumulate>(M, rows, N, A, Strided{1, lda}, B, ldb, nullptr, G, N);
 }
 
 // acc[n] += sum_r A[r][n]
 template <class V>
 void colsum_acc(idx rows, idx N, const scalar_of<V>* A, idx lda, scalar_of<V>* acc) {
   constexpr int L = V::L;
-  idx n = 0;
-  for (; n + L <= N; n += L) {
-    V s = V::load(acc + n);
-    for (idx r = 0; r < rows; ++r) s = s + V::load(A + r * lda + n);
-    s.store(acc + n);
-  }
-  if (n < N) {
-    const int t = static_cast<int>(N - n);
-    V s = V::load_partial(acc + n, t);
-    for (idx r = 0; r < rows; ++r) s = s + V::load_partial(A + r * lda + n, t);
-    s.store_partial(acc + n, t);
+  for (idx n = 0; n < N; n += L) {
+    const int t = min_int(L, N - n);
+    V s = load_n<V>(acc + n, t);
+    for (idx r = 0; r < rows; ++r) s = s + load_n<V>(A + r * lda + n, t);
+    store_n(s, acc + n, t);
   }
 }
 
@@ -239,7 +296,6 @@ inline void for_each_vec(idx count, F f) {
   if (i < count) f(i, static_cast<int>(count - i));
 }
 
-
 // z = mu + eps * exp(0.5 * logvar)
 template <class V>
 void reparameterize(idx count, const scalar_of<V>* mu, const scalar_of<V>* logvar,
@@ -251,24 +307,22 @@ void reparameterize(idx count, const scalar_of<V>* mu, const scalar_of<V>* logva
   });
 }
 
-
 // ---------------------------------------------------------------------------- forward
 
-// Rows per block: sized so that a block's (rows, H) intermediate stays in L1 (the
-// backward's gradient at the pre-activation), in multiples of the 6-row tiles.
+// Rows per block: a block's (rows, H) intermediate (the backward's gradient at the
+// pre-activation) stays in L1, and Z-sized ones in registers' reach.
 constexpr idx kMaxRowBlock = 48;
 inline idx row_block(idx H) {
-  idx rb = 8192 / (H > 0 ? H : 1) / 6 * 6;
-  return rb < 6 ? 6 : (rb > kMaxRowBlock ? kMaxRowBlock : rb);
+  idx rb = 8192 / (H > 0 ? H : 1) / 8 * 8;
+  return rb < 8 ? 8 : (rb > kMaxRowBlock ? kMaxRowBlock : rb);
 }
 
-// One encoder layer for a block of rows: broadcast form on the transposed weight when
-// there is one (large batches), dot products on the weight as given otherwise.
+// One encoder layer for a block of rows (h -> Z values).
 template <class V>
-inline void encode_rows(idx rows, idx H, idx Z, const scalar_of<V>* h, const scalar_of<V>* w,
-                        const scalar_of<V>* w_t, const scalar_of<V>* b, scalar_of<V>* out) {
-  if (w_t)
-    bcast_gemm<V, Init::Bias>(rows, H, Z, h, H, w_t, b, out, Z);
+inline void encode_rows(bool large, idx rows, idx H, idx Z, const scalar_of<V>* h, const scalar_of<V>* w,
+                        const scalar_of<V>* b, scalar_of<V>* out) {
+  if (large)
+    dot_blocked<V>(rows, H, Z, h, H, w, b, out, Z);
   else
     linear_dot<V, Activation::Identity>(rows, H, Z, h, H, w, b, out, Z);
 }
@@ -280,6 +334,7 @@ void forward_rows(const ForwardParams& p, idx row_begin, idx row_end) {
   const T* w_dec = static_cast<const T*>(p.w_dec);
   const T* w_dec_t = static_cast<const T*>(p.w_dec_t);
   const T* b_dec = static_cast<const T*>(p.b_dec);
+  const bool large = w_dec_t != nullptr;  // forward_prepare made the copy: a large batch
   for (idx r0 = row_begin; r0 < row_end; r0 += RB) {
     const idx rows = (row_end - r0 < RB) ? row_end - r0 : RB;
     const T* z_rows;
@@ -289,15 +344,12 @@ void forward_rows(const ForwardParams& p, idx row_begin, idx row_end) {
       const T* h = static_cast<const T*>(p.h) + r0 * H;
       T* z = static_cast<T*>(p.z) + r0 * Z;
       if (p.mode == Mode::Plain) {
-        encode_rows<V>(rows, H, Z, h, static_cast<const T*>(p.w_enc), static_cast<const T*>(p.w_enc_t),
-                       static_cast<const T*>(p.b_enc), z);
+        encode_rows<V>(large, rows, H, Z, h, static_cast<const T*>(p.w_enc), static_cast<const T*>(p.b_enc), z);
       } else {
         T* mu = static_cast<T*>(p.mu) + r0 * Z;
         T* lv = static_cast<T*>(p.logvar) + r0 * Z;
-        encode_rows<V>(rows, H, Z, h, static_cast<const T*>(p.w_enc), static_cast<const T*>(p.w_enc_t),
-                       static_cast<const T*>(p.b_enc), mu);
-        encode_rows<V>(rows, H, Z, h, static_cast<const T*>(p.w_lv), static_cast<const T*>(p.w_lv_t),
-                       static_cast<const T*>(p.b_lv), lv);
+        encode_rows<V>(large, rows, H, Z, h, static_cast<const T*>(p.w_enc), static_cast<const T*>(p.b_enc), mu);
+        encode_rows<V>(large, rows, H, Z, h, static_cast<const T*>(p.w_lv), static_cast<const T*>(p.b_lv), lv);
         if (p.eps) {
           reparameterize<V>(rows * Z, mu, lv, static_cast<const T*>(p.eps) + r0 * Z, z);
         } else {
@@ -307,14 +359,33 @@ void forward_rows(const ForwardParams& p, idx row_begin, idx row_end) {
       z_rows = z;
     }
     T* y = static_cast<T*>(p.y) + r0 * H;
-    if (w_dec_t)
-      bcast_gemm_bias_act<V>(p.act, rows, Z, H, z_rows, Z, w_dec_t, b_dec, y, H);
+    if (large)
+      gemm_bias_act<V>(p.act, rows, Z, H, z_rows, Strided{Z, 1}, w_dec_t, H, b_dec, y, H);
     else
       linear_dot_act<V>(p.act, rows, Z, H, z_rows, Z, w_dec, b_dec, y, H);
   }
 }
 
 // --------------------------------------------------------------------------- backward
+
+// Per-thread accumulator block: w_enc (Z, H), b_enc (Z), w_lv (Z, H), b_lv (Z), then the
+// decoder's weight gradient TRANSPOSED, (Z, H), and b_dec (H). Transposed because summing
+// over the batch with H as the vector dimension keeps the register tiles full when Z is
+// small; backward_finish transposes it back.
+struct AccLayout {
+  idx w_enc, b_enc, w_lv, b_lv, w_dec_t, b_dec, total;
+  AccLayout(Mode mode, idx H, idx Z) {
+    const idx enc = (mode == Mode::DecodeOnly) ? 0 : 1;
+    const idx lv = (mode == Mode::Variational) ? 1 : 0;
+    w_enc = 0;
+    b_enc = w_enc + enc * Z * H;
+    w_lv = b_enc + enc * Z;
+    b_lv = w_lv + lv * Z * H;
+    w_dec_t = b_lv + lv * Z;
+    b_dec = w_dec_t + Z * H;
+    total = b_dec + H;
+  }
+};
 
 // Whether act'(pre) can be read off y = act(pre) (so pre need not be recomputed).
 inline bool derivative_from_output(Activation act) {
@@ -324,18 +395,18 @@ inline bool derivative_from_output(Activation act) {
 inline idx backward_scratch_size(idx H, idx Z) { return kMaxRowBlock * (H + 4 * Z); }
 
 template <class V>
-void backward_rows(const BackwardParams& p, idx row_begin, idx row_end, const GradAccumulators& acc,
+void backward_rows(const BackwardParams& p, idx row_begin, idx row_end, scalar_of<V>* acc_block,
                    scalar_of<V>* scratch) {
   using T = scalar_of<V>;
   const idx H = p.H, Z = p.Z, RB = row_block(H);
-  T* g_pre = scratch;            // (rows, H) gradient at the decoder's pre-activation
+  const AccLayout lay(p.mode, H, Z);
+  T* g_pre = scratch;                 // (rows, H) gradient at the decoder's pre-activation
   T* g_z = g_pre + kMaxRowBlock * H;  // (rows, Z) gradient at z
   T* g_mu = g_z + kMaxRowBlock * Z;
   T* g_lv = g_mu + kMaxRowBlock * Z;
   T* std_ = g_lv + kMaxRowBlock * Z;
   const T* w_dec = static_cast<const T*>(p.w_dec);
-  T* acc_w_dec = static_cast<T*>(acc.w_dec);
-  T* acc_b_dec = static_cast<T*>(acc.b_dec);
+  const T* w_dec_t = static_cast<const T*>(p.w_dec_t);
   const bool from_y = p.y != nullptr && derivative_from_output(p.act);
 
   for (idx r0 = row_begin; r0 < row_end; r0 += RB) {
@@ -354,18 +425,20 @@ void backward_rows(const BackwardParams& p, idx row_begin, idx row_end, const Gr
       } else {
         // Recompute the pre-activation from z rather than keep a (B, H) tensor alive
         // between forward and backward: Z multiply-adds per element.
-        if (p.w_dec_t)
-          bcast_gemm<V, Init::Bias>(rows, Z, H, z, Z, static_cast<const T*>(p.w_dec_t),
-                                    static_cast<const T*>(p.b_dec), g_pre, H);
+        if (w_dec_t)
+          gemm<V, Init::Bias>(rows, Z, H, z, Strided{Z, 1}, w_dec_t, H, static_cast<const T*>(p.b_dec), g_pre, H);
         else
           linear_dot<V, Activation::Identity>(rows, Z, H, z, Z, w_dec, static_cast<const T*>(p.b_dec), g_pre, H);
         for_each_vec<V>(rows * H, [&](idx i, int n) {
           store_n(load_n<V>(gy + i, n) * act_derivative(act, load_n<V>(g_pre + i, n)), g_pre + i, n);
         });
       }
-      if (acc_w_dec) outer_acc<V>(rows, H, Z, g_pre, H, z, Z, acc_w_dec);
-      if (acc_b_dec) colsum_acc<V>(rows, H, g_pre, H, acc_b_dec);
-      bcast_gemm<V, Init::Zero>(rows, H, Z, g_pre, H, w_dec, nullptr, g_z, Z);
+      weight_grad_acc<V>(rows, Z, H, z, Z, g_pre, H, acc_block + lay.w_dec_t);
+      colsum_acc<V>(rows, H, g_pre, H, acc_block + lay.b_dec);
+      if (w_dec_t)
+        dot_blocked<V>(rows, H, Z, g_pre, H, w_dec_t, nullptr, g_z, Z);
+      else
+        gemm<V, Init::Zero>(rows, H, Z, g_pre, Strided{H, 1}, w_dec, Z, nullptr, g_z, Z);
       if (p.grad_z) {
         const T* gz = static_cast<const T*>(p.grad_z) + r0 * Z;
         for (idx i = 0; i < nz; ++i) g_z[i] += gz[i];
@@ -389,9 +462,9 @@ void backward_rows(const BackwardParams& p, idx row_begin, idx row_end, const Gr
     const T* w_enc = static_cast<const T*>(p.w_enc);
     T* gh = p.grad_h ? static_cast<T*>(p.grad_h) + r0 * H : nullptr;
     if (p.mode == Mode::Plain) {
-      if (gh) bcast_gemm<V, Init::Zero>(rows, Z, H, g_z, Z, w_enc, nullptr, gh, H);
-      if (acc.w_enc) outer_acc<V>(rows, Z, H, g_z, Z, h, H, static_cast<T*>(acc.w_enc));
-      if (acc.b_enc) colsum_acc<V>(rows, Z, g_z, Z, static_cast<T*>(acc.b_enc));
+      if (gh) gemm<V, Init::Zero>(rows, Z, H, g_z, Strided{Z, 1}, w_enc, H, nullptr, gh, H);
+      weight_grad_acc<V>(rows, Z, H, g_z, Z, h, H, acc_block + lay.w_enc);
+      colsum_acc<V>(rows, Z, g_z, Z, acc_block + lay.b_enc);
       continue;
     }
 
@@ -415,12 +488,12 @@ void backward_rows(const BackwardParams& p, idx row_begin, idx row_end, const Gr
     }
     const T* w_lv = static_cast<const T*>(p.w_lv);
     if (gh) {
-      bcast_gemm<V, Init::Zero>(rows, Z, H, g_mu, Z, w_enc, nullptr, gh, H);
-      bcast_gemm<V, Init::Accumulate>(rows, Z, H, g_lv, Z, w_lv, nullptr, gh, H);
+      gemm<V, Init::Zero>(rows, Z, H, g_mu, Strided{Z, 1}, w_enc, H, nullptr, gh, H);
+      gemm<V, Init::Accumulate>(rows, Z, H, g_lv, Strided{Z, 1}, w_lv, H, nullptr, gh, H);
     }
-    if (acc.w_enc) outer_acc<V>(rows, Z, H, g_mu, Z, h, H, static_cast<T*>(acc.w_enc));
-    if (acc.b_enc) colsum_acc<V>(rows, Z, g_mu, Z, static_cast<T*>(acc.b_enc));
-    if (acc.w_lv) outer_acc<V>(rows, Z, H, g_lv, Z, h, H, static_cast<T*>(acc.w_lv));
-    if (acc.b_lv) colsum_acc<V>(rows, Z, g_lv, Z, static_cast<T*>(acc.b_lv));
+    weight_grad_acc<V>(rows, Z, H, g_mu, Z, h, H, acc_block + lay.w_enc);
+    colsum_acc<V>(rows, Z, g_mu, Z, acc_block + lay.b_enc);
+    weight_grad_acc<V>(rows, Z, H, g_lv, Z, h, H, acc_block + lay.w_lv);
+    colsum_acc<V>(rows, Z, g_lv, Z, acc_block + lay.b_lv);
   }
 }

@@ -8,6 +8,7 @@ template <typename T>
 struct VecScalar {
   using scalar_t = T;
   static constexpr int L = 1;
+  static constexpr int kRegisters = 16;
   T v;
 
   static VecScalar load(const T* p) { return {*p}; }
