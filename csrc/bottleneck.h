@@ -40,11 +40,9 @@ struct ForwardParams {
   void* logvar = nullptr;       // (B, Z)          Variational output
   void* z = nullptr;            // (B, Z)          Plain, Variational output
   void* y = nullptr;            // (B, H)          output
-  // Transposed copies of the weights, (H, Z) and (Z, H). Optional: the CPU kernels use
-  // them for large batches (cpu::forward_prepare makes them), where they turn every
-  // product into broadcast multiply-adds with no horizontal sums.
-  const void* w_enc_t = nullptr;
-  const void* w_lv_t = nullptr;
+  // A transposed copy of w_dec, (Z, H). Optional: the CPU kernels use it for large batches
+  // (cpu::forward_prepare makes it), where it turns the decoder into broadcast
+  // multiply-adds with no horizontal sums.
   const void* w_dec_t = nullptr;
 };
 

@@ -3,6 +3,7 @@
 // baking -march=native into a wheel.
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -138,30 +139,20 @@ void finish_typed(const BackwardParams& p, const T* acc, int64_t n_blocks) {
 // Below this batch size the transposed weight copies cost more than they save.
 constexpr int64_t kTransposeMinBatch = 8;
 
+// dst (cols, rows) = src (rows, cols).T, written in order: the strided reads walk down a
+// column of a weight small enough to stay in cache.
 template <typename T>
 void transpose(const void* src, int64_t rows, int64_t cols, T* dst) {
   const T* s = static_cast<const T*>(src);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = s[r * cols + c];
+  for (int64_t c = 0; c < cols; ++c)
+    for (int64_t r = 0; r < rows; ++r) dst[c * rows + r] = s[r * cols + c];
 }
 
 template <typename T>
 void forward_prepare_typed(ForwardParams& p, T* ws) {
-  const int64_t HZ = p.H * p.Z;
-  if (p.mode != Mode::DecodeOnly) {
-    transpose(p.w_enc, p.Z, p.H, ws);
-    p.w_enc_t = ws;
-    ws += HZ;
-  }
-  if (p.mode == Mode::Variational) {
-    transpose(p.w_lv, p.Z, p.H, ws);
-    p.w_lv_t = ws;
-    ws += HZ;
-  }
   transpose(p.w_dec, p.H, p.Z, ws);
   p.w_dec_t = ws;
 }
-
 
 }  // namespace
 
@@ -180,11 +171,7 @@ bool set_isa(const char* name) {
   return true;
 }
 
-int64_t forward_workspace_size(const ForwardParams& p) {
-  if (p.B < kTransposeMinBatch) return 0;
-  const int64_t n = p.mode == Mode::Plain ? 2 : p.mode == Mode::Variational ? 3 : 1;
-  return n * p.H * p.Z;
-}
+int64_t forward_workspace_size(const ForwardParams& p) { return p.B < kTransposeMinBatch ? 0 : p.H * p.Z; }
 
 void forward_prepare(DType dtype, ForwardParams& p, void* workspace) {
   if (forward_workspace_size(p) == 0) return;

@@ -3,6 +3,7 @@
 // only after the processor said it has them.
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "../bottleneck.h"
 #include "activation_scalar.h"

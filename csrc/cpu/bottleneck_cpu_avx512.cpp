@@ -4,6 +4,7 @@
 // said it has them.
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "../bottleneck.h"
 #include "activation_scalar.h"

@@ -16,7 +16,7 @@
 // For large batches the caller makes the transposed copy once per call
 // (cpu::forward_prepare / backward_prepare).
 //
-// Expects, before inclusion: <cstdint>, <cmath>, bottleneck.h, activation_scalar.h, and
+// Expects, before inclusion: <cstdint>, <cmath>, <type_traits>, bottleneck.h, activation_scalar.h, and
 // one vector header. The including file defines the entry points.
 
 using idx = int64_t;
@@ -335,6 +335,9 @@ void forward_rows(const ForwardParams& p, idx row_begin, idx row_end) {
   const T* w_dec_t = static_cast<const T*>(p.w_dec_t);
   const T* b_dec = static_cast<const T*>(p.b_dec);
   const bool large = w_dec_t != nullptr;  // forward_prepare made the copy: a large batch
+  if constexpr (!std::is_same<V, typename V::Narrow>::value) {
+    if (!large) return forward_rows<typename V::Narrow>(p, row_begin, row_end);
+  }
   for (idx r0 = row_begin; r0 < row_end; r0 += RB) {
     const idx rows = (row_end - r0 < RB) ? row_end - r0 : RB;
     const T* z_rows;
@@ -408,6 +411,9 @@ void backward_rows(const BackwardParams& p, idx row_begin, idx row_end, scalar_o
   const T* w_dec = static_cast<const T*>(p.w_dec);
   const T* w_dec_t = static_cast<const T*>(p.w_dec_t);
   const bool from_y = p.y != nullptr && derivative_from_output(p.act);
+  if constexpr (!std::is_same<V, typename V::Narrow>::value) {
+    if (!w_dec_t) return backward_rows<typename V::Narrow>(p, row_begin, row_end, acc_block, scratch);
+  }
 
   for (idx r0 = row_begin; r0 < row_end; r0 += RB) {
     const idx rows = (row_end - r0 < RB) ? row_end - r0 : RB;

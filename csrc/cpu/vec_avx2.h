@@ -7,6 +7,7 @@ struct VecF8 {
   using scalar_t = float;
   static constexpr int L = 8;
   static constexpr int kRegisters = 16;
+  using Narrow = VecF8;
   __m256 v;
 
   static __m256i mask(int n) {
@@ -72,6 +73,7 @@ struct VecD4 {
   using scalar_t = double;
   static constexpr int L = 4;
   static constexpr int kRegisters = 16;
+  using Narrow = VecD4;
   __m256d v;
 
   static __m256i mask(int n) {

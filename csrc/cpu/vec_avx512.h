@@ -2,6 +2,10 @@
 // doubles, and 32 vector registers, which the kernels spend on larger register tiles.
 //
 // Included only by bottleneck_cpu_avx512.cpp, inside the region compiled for AVX-512.
+// Small batches run on the 256-bit vectors (`Narrow`): there a row's few dot products are
+// finished by horizontal sums, which cost more at 512 bits than they save.
+
+#include "vec_avx2.h"
 
 inline __mmask16 lanes16(int n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1u); }
 inline __mmask8 lanes8(int n) { return n >= 8 ? __mmask8(0xFF) : __mmask8((1u << n) - 1u); }
@@ -10,6 +14,7 @@ struct VecF16 {
   using scalar_t = float;
   static constexpr int L = 16;
   static constexpr int kRegisters = 32;
+  using Narrow = VecF8;
   __m512 v;
 
   static VecF16 load(const float* p) { return {_mm512_loadu_ps(p)}; }
@@ -70,6 +75,7 @@ struct VecD8 {
   using scalar_t = double;
   static constexpr int L = 8;
   static constexpr int kRegisters = 32;
+  using Narrow = VecD4;
   __m512d v;
 
   static VecD8 load(const double* p) { return {_mm512_loadu_pd(p)}; }

@@ -9,6 +9,7 @@ struct VecScalar {
   using scalar_t = T;
   static constexpr int L = 1;
   static constexpr int kRegisters = 16;
+  using Narrow = VecScalar;
   T v;
 
   static VecScalar load(const T* p) { return {*p}; }

@@ -4,7 +4,10 @@
 // ulp; double lanes go through libm one lane at a time, since double precision is for
 // checking, not speed.
 //
-// Included at the end of a vector header, inside its instruction set's namespace.
+// Included at the end of a vector header, inside its instruction set's namespace (once per
+// translation unit: the AVX-512 one has the AVX2 vectors too).
+#ifndef AEGUI_VEC_MATH_INCLUDED
+#define AEGUI_VEC_MATH_INCLUDED
 
 // exp (Cephes' expf): relative error about 2 ulp. The input is clamped to [-87.3, 88.0]
 // so the result stays a normal float, which is all the activations need.
@@ -142,3 +145,5 @@ inline V exp_lanewise(V x) {
   for (int i = 0; i < V::L; ++i) t[i] = std::exp(t[i]);
   return V::load(t);
 }
+
+#endif  // AEGUI_VEC_MATH_INCLUDED
