@@ -70,6 +70,26 @@ def test_matches_reference_on_the_issue_grid(device, op, activation, dtype, cpu_
         assert_matches_reference(case, ops, dtype)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="float16 and bfloat16 run on CUDA only; no CUDA device")
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("activation", ["gelu", "silu", "tanh", "identity"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["f16", "bf16"])
+def test_half_precision_on_cuda_matches_reference(op, activation, dtype):
+    """relu is left out: a pre-activation rounded to half precision may cross its kink."""
+    compiled_op_required("cuda")
+    for k, (B, H, Z) in enumerate([(1, 256, 16), (3, 7, 2), (257, 1000, 64), (0, 5, 3), (64, 1024, 16)]):
+        case = make_case(op, B, H, Z, activation, dtype, seed=k)
+        case.inputs = {n: t.to("cuda") for n, t in case.inputs.items()}
+        assert_matches_reference(case, ops, dtype)
+
+
+def test_half_precision_is_refused_on_the_cpu():
+    compiled_op_required()
+    case = make_case("bottleneck", 2, 4, 3, "relu", torch.float16)
+    with pytest.raises(TypeError, match="float16"):
+        case.call(ops)
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("op", OPS)
 @pytest.mark.parametrize("layout", ["transposed", "strided"])
