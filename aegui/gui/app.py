@@ -1,0 +1,141 @@
+"""Application entry points: ``run_app`` (the ``aegui`` command) and ``screenshot``
+(``aegui screenshot PATH``), plus the QApplication setup both share.
+
+``AEGUI_STARTUP_PROBE=1`` makes ``run_app`` print when its window is on screen and when
+its model is ready (``time.time()`` stamps), then quit: ``aegui bench app`` measures the
+start-up time with it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+
+from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
+from PySide6.QtWidgets import QApplication
+
+from .settings import APPLICATION, ORGANIZATION, Settings
+
+__all__ = ["STARTUP_PROBE", "draw_sample", "ensure_app", "run_app", "screenshot", "settle", "wait_until"]
+
+STARTUP_PROBE = "AEGUI_STARTUP_PROBE"
+SCREENSHOT_SIZE = (1360, 860)
+
+
+def ensure_app(argv: list[str] | None = None) -> QApplication:
+    """The QApplication, created (with the app's names) if there is none yet."""
+    app = QApplication.instance()
+    if app is None:
+        QCoreApplication.setOrganizationName(ORGANIZATION)
+        QCoreApplication.setApplicationName(APPLICATION)
+        app = QApplication(argv if argv is not None else sys.argv[:1])
+        app.setApplicationDisplayName("aegui")
+    return app
+
+
+def run_app(model: str | None = None) -> int:
+    """Open the main window on ``model`` (or the last used / default one) and run."""
+    from .main_window import create_window
+
+    app = ensure_app()
+    probe = bool(os.environ.get(STARTUP_PROBE))
+    scratch = tempfile.TemporaryDirectory() if probe else None
+    settings = Settings(os.path.join(scratch.name, "settings.ini")) if scratch else None
+    window = create_window(model, settings=settings)
+    app.aboutToQuit.connect(window.shutdown)
+    window.show()
+    if probe:
+        _probe_startup(app, window)
+    code = app.exec()
+    if scratch is not None:
+        scratch.cleanup()
+    return int(code)
+
+
+def _probe_startup(app: QApplication, window) -> None:
+    def stamp(what: str) -> None:
+        print(f"aegui-{what} {time.time():.6f}", flush=True)
+
+    # A zero timer fires once the event loop runs, i.e. when the window is on screen
+    # and answering input.
+    QTimer.singleShot(0, lambda: stamp("window-shown"))
+
+    def ready(_info) -> None:
+        stamp("model-ready")
+        QTimer.singleShot(0, window.close)
+        QTimer.singleShot(0, app.quit)
+
+    window.modelChanged.connect(ready)
+
+
+def wait_until(predicate, timeout: float = 30.0) -> bool:
+    """Run the event loop until ``predicate()`` holds or ``timeout`` seconds pass."""
+    end = time.perf_counter() + timeout
+    while not predicate():
+        if time.perf_counter() > end:
+            return False
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 5)
+        time.sleep(0.001)
+    return True
+
+
+def settle(window, timeout: float = 30.0) -> bool:
+    """Wait until the window's inference thread is idle and its results are shown."""
+    end = time.perf_counter() + timeout
+    calm = 0
+    while calm < 3:   # idle across several passes of the event loop: nothing in flight
+        if time.perf_counter() > end:
+            return False
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 5)
+        calm = calm + 1 if window.worker.is_idle() else 0
+        time.sleep(0.002)
+    return True
+
+
+def draw_sample(window, digit: str, seed: int = 0) -> None:
+    """Draw a sample digit on the window's canvas through its document."""
+    from .samples import digit_strokes
+
+    document = window.document
+    for stroke in digit_strokes(digit, seed=seed):
+        document.begin_stroke(*stroke[0], width=window.canvas.pen_width)
+        for x, y in stroke[1:]:
+            document.extend_stroke(x, y)
+        document.end_stroke()
+
+
+def screenshot(path: str, model: str | None = None) -> int:
+    """Draw sample digits offscreen (pins A and B, then a third) and save the window."""
+    from .canvas import save_png
+    from .main_window import create_window
+
+    if QApplication.instance() is None:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    ensure_app()
+    with tempfile.TemporaryDirectory() as scratch:
+        window = create_window(model, settings=Settings(os.path.join(scratch, "settings.ini")))
+        window.resize(*SCREENSHOT_SIZE)
+        window.show()
+        if not wait_until(lambda: window.info is not None, timeout=120):
+            print("aegui screenshot: the model did not load in time", file=sys.stderr)
+            window.close()
+            return 1
+        for which, digit in (("a", "7"), ("b", "3")):
+            draw_sample(window, digit)
+            settle(window)
+            window.pin(which)
+            window.document.clear()
+        window.interpolation_panel.set_t(0.4)
+        draw_sample(window, "2")
+        settle(window)
+        try:
+            save_png(window.grab().toImage(), path)
+        except OSError as err:
+            print(f"aegui screenshot: {err}", file=sys.stderr)
+            return 1
+        finally:
+            window.close()
+    print(f"wrote {path}")
+    return 0

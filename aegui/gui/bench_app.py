@@ -1,0 +1,267 @@
+"""``aegui bench app``: how fast the real window follows the pen, measured offscreen.
+
+Replays hand-drawn-looking strokes (``samples``) as real mouse events (press, moves with
+the button held, release) into the canvas of the real main window, at a steady 125
+moves per second, and measures:
+
+* per mouse-move event, the time from the event until the reconstruction widget has
+  painted a result for that drawing or a newer one (when strokes come faster than the
+  model, the drawings in between are dropped: the newer result answers them too);
+* the longest stall of the UI event loop: the largest gap between the ticks of a 1 ms
+  timer (anything the UI thread does, painting included, delays it);
+* the time from process start to an interactive window, and to the model being ready,
+  in fresh ``python -m aegui`` processes (after one untimed warm-up run, so the file
+  cache is warm).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["run_app_benchmark"]
+
+MOVE_INTERVAL_MS = 8       # 125 Hz, a common mouse report rate
+WARMUP_MOVES = 60
+DIGITS = ("3", "7", "2", "8", "0", "4")
+GOALS = {"p95_ms": 8.0, "max_stall_ms": 16.0, "start_to_window_s": 3.0}
+
+
+@dataclass
+class _Step:
+    kind: str                  # "press" | "move" | "release" | "clear"
+    xy: tuple[float, float] = (0.0, 0.0)
+
+
+def _plan(moves: int, step: float = 4.0) -> list[_Step]:
+    """Strokes of sample digits, one digit after another (cleared in between), until
+    ``moves`` mouse moves are planned."""
+    from .samples import digit_strokes
+
+    plan: list[_Step] = []
+    count, round_ = 0, 0
+    while count < moves:
+        for digit in DIGITS:
+            for stroke in digit_strokes(digit, step=step, seed=round_):
+                plan.append(_Step("press", tuple(stroke[0])))
+                for xy in stroke[1:]:
+                    if count == moves:
+                        break
+                    plan.append(_Step("move", tuple(xy)))
+                    count += 1
+                plan.append(_Step("release", tuple(stroke[-1])))
+            plan.append(_Step("clear"))
+            if count == moves:
+                break
+        round_ += 1
+    return plan
+
+
+def _replay(app, window, plan: list[_Step]) -> dict:
+    """Send the plan's events at MOVE_INTERVAL_MS; returns the raw timings."""
+    from PySide6.QtCore import QEvent, QEventLoop, QPointF, Qt, QTimer
+    from PySide6.QtGui import QMouseEvent
+
+    canvas = window.canvas
+    page = canvas.page_rect()
+    scale = page.width() / window.document.size
+    events: list[tuple[float, int]] = []       # (time sent, sequence number posted)
+    paints: list[tuple[int, float]] = []       # (sequence number painted, time)
+    ticks: list[float] = []
+    loop = QEventLoop()
+
+    def send(kind: QEvent.Type, xy, button, buttons) -> None:
+        local = QPointF(page.left() + xy[0] * scale, page.top() + xy[1] * scale)
+        event = QMouseEvent(kind, local, canvas.mapToGlobal(local), button, buttons,
+                            Qt.KeyboardModifier.NoModifier)
+        app.sendEvent(canvas, event)
+
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    position = iter(plan)
+
+    def step() -> None:
+        for item in position:
+            if item.kind == "clear":
+                window.document.clear()
+            elif item.kind == "press":
+                send(QEvent.Type.MouseButtonPress, item.xy, left, left)
+            elif item.kind == "release":
+                send(QEvent.Type.MouseButtonRelease, item.xy, left, none)
+            else:
+                before = window.worker.last_seq
+                sent = time.perf_counter()
+                send(QEvent.Type.MouseMove, item.xy, none, left)
+                after = window.worker.last_seq
+                if after != before:
+                    events.append((sent, after))
+                return      # one move per tick; presses and releases go along
+        pacer.stop()
+        QTimer.singleShot(300, loop.quit)     # let the last results arrive
+
+    def painted(seq: int) -> None:
+        paints.append((seq, time.perf_counter()))
+
+    def tick() -> None:
+        ticks.append(time.perf_counter())
+
+    window.network.reconstruction.painted.connect(painted)
+    pacer = QTimer()
+    pacer.setTimerType(Qt.TimerType.PreciseTimer)
+    pacer.setInterval(MOVE_INTERVAL_MS)
+    pacer.timeout.connect(step)
+    monitor = QTimer()
+    monitor.setTimerType(Qt.TimerType.PreciseTimer)
+    monitor.setInterval(1)
+    monitor.timeout.connect(tick)
+    worker = window.worker
+    served, worker_cpu, posted = worker.served["drawing"], worker.cpu_seconds["drawing"], worker.last_seq
+    ui_cpu = time.thread_time()
+    monitor.start()
+    pacer.start()
+    loop.exec()
+    monitor.stop()
+    ui_cpu = time.thread_time() - ui_cpu
+    window.network.reconstruction.painted.disconnect(painted)
+    served = worker.served["drawing"] - served
+    return {"events": events, "paints": paints, "ticks": ticks, "ui_cpu_s": ui_cpu,
+            "worker_cpu_s": worker.cpu_seconds["drawing"] - worker_cpu, "served": served,
+            "posted": worker.last_seq - posted}
+
+
+def _latencies(events, paints) -> np.ndarray:
+    """Per event: first paint of a result at least as new as the event's drawing."""
+    out = []
+    paints = sorted(paints, key=lambda p: p[1])
+    for sent, seq in events:
+        answered = next((t for s, t in paints if s >= seq and t >= sent), None)
+        out.append(np.nan if answered is None else (answered - sent) * 1e3)
+    return np.asarray(out)
+
+
+def _startup(model: str | None, runs: int = 3) -> dict:
+    """Start-to-window and start-to-model-ready of fresh processes (first run untimed)."""
+    from .app import STARTUP_PROBE
+
+    command = [sys.executable, "-m", "aegui"] + (["--model", model] if model else [])
+    env = {**os.environ, STARTUP_PROBE: "1", "QT_QPA_PLATFORM": "offscreen"}
+    shown, ready = [], []
+    for run in range(runs + 1):
+        start = time.time()
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+        stamps = dict(line.split()[:2] for line in done.stdout.splitlines() if line.startswith("aegui-"))
+        if "aegui-window-shown" not in stamps:
+            raise RuntimeError(f"the app did not start: {done.stderr.strip()[-2000:]}")
+        if run:
+            shown.append(float(stamps["aegui-window-shown"]) - start)
+            if "aegui-model-ready" in stamps:
+                ready.append(float(stamps["aegui-model-ready"]) - start)
+    return {"start_to_window_s": float(np.median(shown)), "start_to_window_max_s": float(max(shown)),
+            "start_to_model_ready_s": float(np.median(ready)) if ready else None, "runs": runs}
+
+
+def run_app_benchmark(model: str | None = None, events: int = 600, json_path: str | None = None) -> int:
+    """Measure the window's stroke-to-reconstruction latency and stalls; print a table."""
+    from PySide6.QtWidgets import QApplication
+
+    if QApplication.instance() is None:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from .app import ensure_app, settle, wait_until
+    from .main_window import create_window
+    from .settings import Settings
+
+    if events < 1:
+        print("aegui bench app: --events must be positive", file=sys.stderr)
+        return 2
+    app = ensure_app()
+    with tempfile.TemporaryDirectory() as scratch:
+        window = create_window(model, settings=Settings(os.path.join(scratch, "settings.ini")))
+        window.resize(1360, 860)
+        window.show()
+        if not wait_until(lambda: window.info is not None, timeout=180):
+            print("aegui bench app: the model did not load", file=sys.stderr)
+            return 1
+        settle(window)
+        _replay(app, window, _plan(WARMUP_MOVES))
+        window.document.clear()
+        settle(window)
+        raw = _replay(app, window, _plan(events))
+        info = window.info
+        window.close()
+    latency = _latencies(raw["events"], raw["paints"])
+    answered = latency[np.isfinite(latency)]
+    gaps = np.diff(raw["ticks"]) * 1e3 if len(raw["ticks"]) > 1 else np.zeros(1)
+    computed = raw["served"]
+    start = _startup(model)
+    import torch
+
+    result = {
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_average_1min": round(os.getloadavg()[0], 2),
+                    "torch": torch.__version__, "torch_threads_inference": window.worker._torch_threads,
+                    "qt_platform": QApplication.platformName()},
+        "model": info.name, "model_untrained": info.untrained, "latent_dim": info.latent_dim, "backend": info.backend, "device": info.device,
+        "events": len(latency), "answered": int(answered.size), "move_interval_ms": MOVE_INTERVAL_MS,
+        "drawings_posted": raw["posted"], "drawings_computed": computed,
+        "drawings_dropped_as_stale": int(raw["posted"] - computed),
+        "latency_ms": {q: float(np.percentile(answered, int(q[1:]))) for q in ("p50", "p95", "p99")}
+        | {"max": float(answered.max()), "mean": float(answered.mean())},
+        "max_stall_ms": float(gaps.max()),
+        # CPU time spent, whatever else runs on the machine: what each move costs.
+        "ui_thread_cpu_ms_per_move": raw["ui_cpu_s"] * 1e3 / max(len(latency), 1),
+        "worker_cpu_ms_per_drawing": raw["worker_cpu_s"] * 1e3 / max(raw["served"], 1),
+        **start,
+        "goals": GOALS,
+    }
+    result["goals_met"] = {
+        "p95_ms": result["latency_ms"]["p95"] <= GOALS["p95_ms"],
+        "max_stall_ms": result["max_stall_ms"] <= GOALS["max_stall_ms"],
+        "start_to_window_s": result["start_to_window_s"] <= GOALS["start_to_window_s"],
+    }
+    _print(result)
+    if json_path:
+        from .interpolation import write_atomic
+
+        write_atomic(json_path, (json.dumps(result, indent=2) + "\n").encode())
+    return 0
+
+
+def _print(r: dict) -> None:
+    lat, goals, met = r["latency_ms"], r["goals"], r["goals_met"]
+    mark = lambda ok: "ok" if ok else "MISSED"  # noqa: E731
+    m = r["machine"]
+    print(f"aegui bench app: {r['events']} mouse moves at {1000 // r['move_interval_ms']} Hz through the "
+          f"real window ({m['qt_platform']})")
+    print(f"machine: {m['platform']}, {m['cpus']} CPUs (load average {m['load_average_1min']:.1f} "
+          f"during the run), Python {m['python']}, torch {m['torch']} "
+          f"({m['torch_threads_inference']} inference thread)")
+    untrained = ", untrained" if r["model_untrained"] else ""
+    print(f"model: {r['model']}{untrained} (z: {r['latent_dim']}), backend {r['backend']}, device {r['device']}; "
+          f"of {r['drawings_posted']} drawings posted (moves, presses, clears) {r['drawings_computed']} "
+          f"were computed, {r['drawings_dropped_as_stale']} dropped as stale")
+    print()
+    print(f"{'measure':<40}{'value':>12}{'goal':>12}")
+    rows = [("move -> reconstruction on screen p50", f"{lat['p50']:.2f} ms", ""),
+            ("move -> reconstruction on screen p95", f"{lat['p95']:.2f} ms",
+             f"<= {goals['p95_ms']:g} ms {mark(met['p95_ms'])}"),
+            ("move -> reconstruction on screen p99", f"{lat['p99']:.2f} ms", ""),
+            ("move -> reconstruction on screen max", f"{lat['max']:.2f} ms", ""),
+            ("longest UI event-loop stall", f"{r['max_stall_ms']:.2f} ms",
+             f"<= {goals['max_stall_ms']:g} ms {mark(met['max_stall_ms'])}"),
+            ("process start -> window (warm, median)", f"{r['start_to_window_s']:.2f} s",
+             f"<= {goals['start_to_window_s']:g} s {mark(met['start_to_window_s'])}")]
+    rows += [("UI thread CPU per move", f"{r['ui_thread_cpu_ms_per_move']:.2f} ms", ""),
+             ("inference thread CPU per drawing", f"{r['worker_cpu_ms_per_drawing']:.2f} ms", "")]
+    if r.get("start_to_model_ready_s") is not None:
+        rows.append(("process start -> model ready (median)", f"{r['start_to_model_ready_s']:.2f} s", ""))
+    for name, value, goal in rows:
+        print(f"{name:<40}{value:>12}   {goal}")
+    if r["events"] < 500:
+        print("note: the goals are stated over at least 500 moves (--events 500 or more)")

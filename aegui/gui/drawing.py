@@ -1,0 +1,247 @@
+"""The drawing as plain Python: strokes, pictures placed on the page, undo and redo.
+
+``DrawingDocument`` is the state behind the canvas widget, and imports no Qt: the widget
+forwards pointer events to it and renders what it holds. Geometry is in page units, on a
+square page of ``PAGE`` units whatever the widget's size or the screen's pixel ratio.
+
+A stroke is drawn as a chain of segments: a dot where it starts, a line to the midpoint
+of its first two points, then one quadratic curve per new point through the previous
+point (the midpoints make the chain smooth), and a line to the last point once the
+stroke ends. ``extend_stroke`` returns only the segments that the new point adds, so the
+widget rasterises a few pixels per mouse move; ``segments()`` lists all of them for a
+full redraw, which therefore paints exactly what the incremental updates painted.
+
+History is one list of edits (strokes, ``Clear`` marks, ``Picture`` imports), undone and
+redone one edit at a time. What shows is everything after the last ``Clear`` or
+``Picture``, so clearing and importing are undoable like strokes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+__all__ = ["Clear", "DrawingDocument", "MIN_STEP", "PAGE", "Picture", "Segment", "Stroke",
+           "pressure_width"]
+
+PAGE = 512
+# Points closer than this (page units) to the previous one add nothing but cost.
+MIN_STEP = 1.0
+# The thinnest a pressure-sensitive stroke gets, as a fraction of the pen width.
+MIN_PRESSURE_WIDTH = 0.15
+
+Point = tuple[float, float]
+
+
+class Segment(NamedTuple):
+    """One piece of a stroke to paint: ``kind`` is "dot" (``points`` = (centre,)),
+    "line" (start, end) or "quad" (start, control, end); ``width`` in page units."""
+
+    kind: str
+    points: tuple[Point, ...]
+    width: float
+    erase: bool
+
+
+@dataclass(eq=False)
+class Stroke:
+    """A pen or eraser stroke: points (x, y, pressure in [0, 1]) in page units."""
+
+    width: float
+    erase: bool = False
+    points: list[tuple[float, float, float]] = field(default_factory=list)
+    finished: bool = False
+
+    def segments(self) -> list[Segment]:
+        """All segments of the stroke as drawn so far (see the module docstring)."""
+        pts = self.points
+        out = [self._dot()] if pts else []
+        for i in range(1, len(pts)):
+            out.append(self._segment_to(i))
+        if self.finished and len(pts) >= 2:
+            out.append(self._tail())
+        return out
+
+    def _dot(self) -> Segment:
+        x, y, p = self.points[0]
+        return Segment("dot", ((x, y),), pressure_width(self.width, p), self.erase)
+
+    def _segment_to(self, i: int) -> Segment:
+        """The segment that point ``i`` (i >= 1) adds while the stroke is drawn."""
+        pts = self.points
+        if i == 1:
+            x0, y0, p0 = pts[0]
+            return Segment("line", ((x0, y0), _mid(pts[0], pts[1])),
+                           pressure_width(self.width, p0), self.erase)
+        a, b, c = pts[i - 2], pts[i - 1], pts[i]
+        return Segment("quad", (_mid(a, b), (b[0], b[1]), _mid(b, c)),
+                       pressure_width(self.width, b[2]), self.erase)
+
+    def _tail(self) -> Segment:
+        a, b = self.points[-2], self.points[-1]
+        return Segment("line", (_mid(a, b), (b[0], b[1])), pressure_width(self.width, b[2]), self.erase)
+
+
+@dataclass(frozen=True, eq=False)
+class Picture:
+    """An image put on the page (an opened file): (PAGE, PAGE) uint8, ink bright.
+    It replaces whatever was drawn before it."""
+
+    pixels: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class Clear:
+    """Everything before this edit is hidden (undo brings it back)."""
+
+
+Edit = Stroke | Picture | Clear
+# What observers get: the segments just added, or None when everything must be redrawn.
+Listener = Callable[["list[Segment] | None"], None]
+
+
+def pressure_width(width: float, pressure: float) -> float:
+    """The painted width for a pen ``width`` at tablet ``pressure`` (1.0 for a mouse)."""
+    p = min(max(float(pressure), 0.0), 1.0)
+    return width * (MIN_PRESSURE_WIDTH + (1.0 - MIN_PRESSURE_WIDTH) * p)
+
+
+def _mid(a, b) -> Point:
+    return ((a[0] + b[0]) * 0.5, (a[1] + b[1]) * 0.5)
+
+
+class DrawingDocument:
+    """Strokes and undo history of one drawing; observers hear about every change."""
+
+    def __init__(self, size: int = PAGE):
+        self.size = size
+        self._edits: list[Edit] = []
+        self._undone: list[Edit] = []
+        self._active: Stroke | None = None
+        self._listeners: list[Listener] = []
+
+    # ------------------------------------------------------------------ observing
+
+    def observe(self, listener: Listener) -> None:
+        """Call ``listener(segments)`` after each change: the new segments of the stroke
+        being drawn, or None when the whole drawing must be redrawn."""
+        self._listeners.append(listener)
+
+    def _notify(self, segments: list[Segment] | None) -> None:
+        for listener in self._listeners:
+            listener(segments)
+
+    # ------------------------------------------------------------------ drawing
+
+    @property
+    def drawing(self) -> bool:
+        """A stroke is in progress."""
+        return self._active is not None
+
+    def begin_stroke(self, x: float, y: float, width: float, pressure: float = 1.0,
+                     erase: bool = False) -> None:
+        """Start a stroke at (x, y); it is an edit (and undoable) from here on."""
+        if not width > 0:
+            raise ValueError(f"stroke width must be positive, got {width!r}")
+        self.end_stroke()
+        stroke = Stroke(float(width), bool(erase), [(float(x), float(y), float(pressure))])
+        self._active = stroke
+        self._edits.append(stroke)
+        self._undone.clear()
+        self._notify([stroke.segments()[0]])
+
+    def extend_stroke(self, x: float, y: float, pressure: float = 1.0) -> list[Segment]:
+        """Add a point to the stroke in progress; returns (and announces) the new segment,
+        or nothing when no stroke is in progress or the point is too near the last one."""
+        stroke = self._active
+        if stroke is None:
+            return []
+        lx, ly, _ = stroke.points[-1]
+        if math.hypot(x - lx, y - ly) < MIN_STEP:
+            return []
+        stroke.points.append((float(x), float(y), float(pressure)))
+        new = [stroke._segment_to(len(stroke.points) - 1)]
+        self._notify(new)
+        return new
+
+    def end_stroke(self) -> list[Segment]:
+        """Finish the stroke in progress (if any); returns the closing segment."""
+        stroke, self._active = self._active, None
+        if stroke is None:
+            return []
+        stroke.finished = True
+        new = [stroke._tail()] if len(stroke.points) >= 2 else []
+        if new:
+            self._notify(new)
+        return new
+
+    def clear(self) -> None:
+        """Hide everything (undoable); nothing happens when the page is already empty."""
+        self.end_stroke()
+        if self.is_empty():
+            return
+        self._push(Clear())
+
+    def place_picture(self, pixels) -> None:
+        """Replace the drawing by an image: (size, size) uint8, ink bright (undoable)."""
+        pixels = np.asarray(pixels)
+        if pixels.shape != (self.size, self.size) or pixels.dtype != np.uint8:
+            raise ValueError(f"a picture must be ({self.size}, {self.size}) uint8, "
+                             f"got {pixels.shape} {pixels.dtype}")
+        self.end_stroke()
+        self._push(Picture(pixels.copy()))
+
+    def _push(self, edit: Edit) -> None:
+        self._edits.append(edit)
+        self._undone.clear()
+        self._notify(None)
+
+    # ------------------------------------------------------------------ history
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._edits)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._undone)
+
+    def undo(self) -> bool:
+        """Take back the last edit (a stroke in progress ends first). False if none."""
+        self.end_stroke()
+        if not self._edits:
+            return False
+        self._undone.append(self._edits.pop())
+        self._notify(None)
+        return True
+
+    def redo(self) -> bool:
+        """Bring back the last undone edit. False if none."""
+        if self.drawing or not self._undone:
+            return False
+        self._edits.append(self._undone.pop())
+        self._notify(None)
+        return True
+
+    # ------------------------------------------------------------------ reading
+
+    def visible(self) -> tuple[Picture | None, list[Stroke]]:
+        """What shows: the picture underneath (or None) and the strokes over it."""
+        for i in range(len(self._edits) - 1, -1, -1):
+            edit = self._edits[i]
+            if isinstance(edit, (Clear, Picture)):
+                strokes = [e for e in self._edits[i + 1:] if isinstance(e, Stroke)]
+                return (edit if isinstance(edit, Picture) else None), strokes
+        return None, [e for e in self._edits if isinstance(e, Stroke)]
+
+    def is_empty(self) -> bool:
+        """Nothing shows on the page (erasing on an empty page still counts as empty)."""
+        picture, strokes = self.visible()
+        return picture is None and all(s.erase for s in strokes)
+
+    def segments(self) -> list[Segment]:
+        """Every visible segment in painting order (the picture is not a segment)."""
+        return [seg for stroke in self.visible()[1] for seg in stroke.segments()]

@@ -1,0 +1,165 @@
+"""Interpolation between two pinned drawings: the panel, and the strip's PNG and GIF export.
+
+The panel shows the pins A and B, a slider for t, the code (1 - t) zA + t zB decoded,
+and a strip of ``Interpolation.STEPS`` images from A to B. The state (the pins, t) lives
+in ``latent.Interpolation``; the panel only shows it and reports what the user does.
+Exports are written atomically (``QSaveFile``).
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PySide6.QtCore import QSaveFile, Qt, Signal
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
+
+from aegui.preprocess import to_uint8
+
+from .latent import Interpolation
+from .views import ImageView
+
+__all__ = ["InterpolationPanel", "gif_bytes", "strip_array", "strip_image", "write_atomic"]
+
+SLIDER_STEPS = 100
+
+
+class InterpolationPanel(QWidget):
+    """Pin A, pin B, mix them with a slider, and export the strip."""
+
+    pinRequested = Signal(str)       # "a" or "b"
+    mixChanged = Signal(float)       # t in [0, 1]
+    exportRequested = Signal(str)    # "png" or "gif"
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("interpolation")
+        self.pin_a = QPushButton("Pin A")
+        self.pin_b = QPushButton("Pin B")
+        for button, which in ((self.pin_a, "a"), (self.pin_b, "b")):
+            button.setToolTip(f"Use the current drawing as {which.upper()}")
+            button.clicked.connect(lambda _=False, w=which: self.pinRequested.emit(w))
+        self.view_a = ImageView("pinA", minimum=56)
+        self.view_b = ImageView("pinB", minimum=56)
+        self.mixed = ImageView("interpolated", minimum=56)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setObjectName("mixSlider")
+        self.slider.setRange(0, SLIDER_STEPS)
+        self.slider.setValue(SLIDER_STEPS // 2)
+        self.slider.valueChanged.connect(self._slid)
+        self.t_label = QLabel()
+        self.t_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.strip = [ImageView(f"step{i}", minimum=36) for i in range(Interpolation.STEPS)]
+        self.export_png = QPushButton("Export PNG…")
+        self.export_gif = QPushButton("Export GIF…")
+        self.export_png.clicked.connect(lambda: self.exportRequested.emit("png"))
+        self.export_gif.clicked.connect(lambda: self.exportRequested.emit("gif"))
+        self.hint = QLabel("Pin two drawings to interpolate between their codes.")
+        self.hint.setWordWrap(True)
+
+        for view in (self.view_a, self.view_b):
+            view.setMaximumSize(96, 96)
+        top = QGridLayout()
+        top.addWidget(self.pin_a, 0, 0)
+        top.addWidget(self.view_a, 1, 0, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignHCenter)
+        top.addWidget(self.mixed, 0, 1, 2, 1)
+        top.addWidget(self.pin_b, 0, 2)
+        top.addWidget(self.view_b, 1, 2, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignHCenter)
+        top.addWidget(self.slider, 2, 0, 1, 3)
+        top.addWidget(self.t_label, 3, 0, 1, 3)
+        top.setColumnStretch(1, 1)
+        top.setRowStretch(1, 1)
+        strip = QHBoxLayout()
+        strip.setSpacing(2)
+        for view in self.strip:
+            strip.addWidget(view)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.hint, 1)
+        buttons.addWidget(self.export_png)
+        buttons.addWidget(self.export_gif)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(top, 3)
+        layout.addLayout(strip, 1)
+        layout.addLayout(buttons)
+        self._slid(self.slider.value())
+        self.set_ready(False)
+
+    @property
+    def t(self) -> float:
+        return self.slider.value() / SLIDER_STEPS
+
+    def set_t(self, t: float) -> None:
+        self.slider.setValue(round(min(max(t, 0.0), 1.0) * SLIDER_STEPS))
+
+    def set_pin(self, which: str, frame) -> None:
+        view = self.view_a if which == "a" else self.view_b
+        view.set_image(np.zeros((28, 28)) if frame is None else frame)
+
+    def set_ready(self, ready: bool) -> None:
+        for widget in (self.slider, self.export_png, self.export_gif):
+            widget.setEnabled(ready)
+        self.hint.setVisible(not ready)
+        if not ready:
+            self.mixed.set_image(np.zeros((28, 28)))
+            for view in self.strip:
+                view.set_image(np.zeros((28, 28)))
+
+    def set_strip(self, images) -> None:
+        for view, image in zip(self.strip, images):
+            view.set_image(image)
+
+    def _slid(self, value: int) -> None:
+        t = value / SLIDER_STEPS
+        self.t_label.setText(f"t = {t:.2f}")
+        self.mixChanged.emit(t)
+
+
+# ---------------------------------------------------------------------- export
+
+
+def strip_array(images, scale: int = 4, gap: int = 4) -> np.ndarray:
+    """The images side by side, enlarged ``scale`` times with ``gap`` pixels between:
+    a 2-D uint8 array, ink bright on black as in MNIST."""
+    images = [np.kron(to_uint8(im), np.ones((scale, scale), np.uint8)) for im in images]
+    if not images:
+        raise ValueError("no images to export")
+    h, w = images[0].shape
+    out = np.zeros((h, len(images) * w + (len(images) - 1) * gap), np.uint8)
+    for i, image in enumerate(images):
+        out[:, i * (w + gap): i * (w + gap) + w] = image
+    return out
+
+
+def strip_image(images, scale: int = 4, gap: int = 4) -> QImage:
+    pixels = np.ascontiguousarray(strip_array(images, scale, gap))
+    h, w = pixels.shape
+    return QImage(pixels.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
+
+
+def gif_bytes(images, scale: int = 4, frame_ms: int = 120) -> bytes:
+    """An animated GIF going A -> B -> A through ``images``, looping forever."""
+    from PIL import Image
+
+    frames = [np.kron(to_uint8(im), np.ones((scale, scale), np.uint8)) for im in images]
+    if not frames:
+        raise ValueError("no images to export")
+    sequence = frames + frames[-2:0:-1]
+    pictures = [Image.fromarray(f) for f in sequence]  # 2-D uint8: mode "L"
+    out = io.BytesIO()
+    pictures[0].save(out, format="GIF", save_all=True, append_images=pictures[1:],
+                     duration=frame_ms, loop=0, optimize=False, disposal=1)
+    return out.getvalue()
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` all or nothing (QSaveFile); raises OSError."""
+    out = QSaveFile(str(path))
+    if not out.open(QSaveFile.OpenModeFlag.WriteOnly):
+        raise OSError(f"{path}: cannot write ({out.errorString()})")
+    if out.write(data) != len(data):
+        out.cancelWriting()
+        raise OSError(f"{path}: write failed ({out.errorString()})")
+    if not out.commit():
+        raise OSError(f"{path}: cannot write ({out.errorString()})")

@@ -1,0 +1,290 @@
+"""The two pyqtgraph views of the latent code: the bar chart of z and the latent map.
+
+Both are built once per model and then updated in place (``setOpts``/``setData``), as
+pyqtgraph's own examples do, so that following the pen costs a few hundred microseconds.
+Axis ranges are fixed per model and only ever grow, so nothing jumps while drawing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QGraphicsItem
+
+from .latent import nice_limit
+
+__all__ = ["DIGIT_COLOURS", "LatentBars", "LatentMap"]
+
+pg.setConfigOptions(antialias=True, useNumba=False)
+
+# Tableau 10: distinguishable, and legible on light and dark backgrounds.
+DIGIT_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+                 "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
+EDITED_COLOUR = "#f28e2b"
+_PALETTE_EVENTS = (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange)
+
+
+def _style_plot(widget: pg.PlotWidget, palette: QPalette) -> None:
+    """Colours of a plot from the Qt palette, so it follows a light or dark theme."""
+    text = palette.color(QPalette.ColorRole.Text)
+    widget.setBackground(palette.color(QPalette.ColorRole.Base))
+    plot = widget.getPlotItem()
+    for name in ("left", "bottom"):
+        axis = plot.getAxis(name)
+        axis.setPen(pg.mkPen(palette.color(QPalette.ColorRole.Mid)))
+        axis.setTextPen(pg.mkPen(text))
+
+
+class _BarsViewBox(pg.ViewBox):
+    """A view box where dragging a bar sets its value instead of panning."""
+
+    barDragged = Signal(int, float)
+    barClicked = Signal(int)
+
+    def __init__(self):
+        super().__init__(enableMenu=False)
+        self.setMouseEnabled(x=False, y=False)
+        self.count = 0
+        self._dragging: int | None = None
+
+    def index_at(self, x: float) -> int | None:
+        i = int(round(x))
+        return i if 0 <= i < self.count else None
+
+    def mouseDragEvent(self, ev, axis=None) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton:
+            ev.ignore()
+            return
+        ev.accept()
+        if ev.isStart():
+            self._dragging = self.index_at(self.mapToView(ev.buttonDownPos()).x())
+        if self._dragging is not None:
+            self.barDragged.emit(self._dragging, float(self.mapToView(ev.pos()).y()))
+        if ev.isFinish():
+            self._dragging = None
+
+    def mouseClickEvent(self, ev) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton:
+            ev.ignore()
+            return
+        ev.accept()
+        i = self.index_at(self.mapToView(ev.pos()).x())
+        if i is not None:
+            self.barClicked.emit(i)
+
+
+class LatentBars(pg.PlotWidget):
+    """z as bars. Hover shows a value; dragging a bar edits it (``valueEdited``)."""
+
+    _built = False
+
+    valueEdited = Signal(int, float)
+    dimensionSelected = Signal(int)
+
+    def __init__(self, parent=None):
+        self._box = _BarsViewBox()
+        super().__init__(parent, viewBox=self._box)
+        self.setObjectName("latentBars")
+        plot = self.getPlotItem()
+        plot.hideButtons()
+        plot.setMenuEnabled(False)
+        plot.showGrid(y=True, alpha=0.2)
+        self.limit = 1.0
+        self.values = np.zeros(0, np.float32)
+        self.hover_text = ""
+        self._ghost = pg.BarGraphItem(x=[], height=[], width=0.72, brush=None,
+                                      pen=pg.mkPen("#888888", width=1, style=Qt.PenStyle.DashLine))
+        self._bars = pg.BarGraphItem(x=[], height=[], width=0.72)
+        self.addItem(self._ghost)
+        self.addItem(self._bars)
+        self._hover = pg.TextItem(anchor=(0.5, 0.0))
+        self.addItem(self._hover, ignoreBounds=True)
+        self._box.barDragged.connect(self.valueEdited)
+        self._box.barClicked.connect(self.dimensionSelected)
+        self.scene().sigMouseMoved.connect(self._hovered)
+        self.setMinimumHeight(120)
+        self._restyle()
+        self._built = True
+
+    def set_dimensions(self, count: int, limit: float) -> None:
+        """A new model: ``count`` bars, y range +-``limit`` (grows later if need be)."""
+        self._box.count = count
+        self.values = np.zeros(count, np.float32)
+        self.limit = nice_limit(limit)
+        x = np.arange(count)
+        self._bars.setOpts(x=x, height=self.values, brushes=None)
+        self._ghost.setOpts(x=x, height=self.values)
+        self._ghost.setVisible(False)
+        self.setXRange(-0.6, count - 0.4, padding=0)
+        self._set_limit(self.limit)
+        step = 1 if count <= 20 else 2 if count <= 40 else 8
+        self.getPlotItem().getAxis("bottom").setTicks([[(i, str(i)) for i in range(0, count, step)]])
+        self._hover.setText("")
+        self.hover_text = ""
+
+    def set_values(self, z, edited=None, drawing=None) -> None:
+        """Show ``z``; bars flagged in ``edited`` are highlighted, with the drawing's own
+        values (``drawing``) as dashed outlines."""
+        z = np.asarray(z, np.float32)
+        if z.shape != self.values.shape:
+            raise ValueError(f"expected {self.values.shape[0]} values, got {z.shape}")
+        self.values = z.copy()
+        peak = float(np.abs(z).max()) if z.size else 0.0
+        if peak > self.limit:
+            self._set_limit(nice_limit(peak * 1.05))
+        if edited is not None and np.any(edited):
+            brushes = [self._edited_brush if e else self._brush for e in edited]
+            self._bars.setOpts(height=z, brushes=brushes)
+            self._ghost.setOpts(height=np.asarray(drawing, np.float32))
+            self._ghost.setVisible(True)
+        else:
+            self._bars.setOpts(height=z, brushes=None, brush=self._brush)
+            self._ghost.setVisible(False)
+
+    def _set_limit(self, limit: float) -> None:
+        self.limit = limit
+        self.setYRange(-limit, limit, padding=0)
+        # Ticks at 0, +-limit/2, +-limit, whatever the scale.
+        self.getPlotItem().getAxis("left").setTickSpacing(levels=[(limit / 2, 0.0)])
+
+    def changeEvent(self, event) -> None:
+        # Qt sends palette changes from within the base class constructor, too early.
+        if event.type() in _PALETTE_EVENTS and self._built:
+            self._restyle()
+        super().changeEvent(event)
+
+    def _restyle(self) -> None:
+        palette = self.palette()
+        _style_plot(self, palette)
+        self._brush = pg.mkBrush(palette.color(QPalette.ColorRole.Highlight))
+        self._edited_brush = pg.mkBrush(EDITED_COLOUR)
+        self._bars.setOpts(brush=self._brush, pen=pg.mkPen(None))
+        self._hover.setColor(palette.color(QPalette.ColorRole.Text))
+
+    def _hovered(self, scene_pos) -> None:
+        if not self._box.sceneBoundingRect().contains(scene_pos):
+            return
+        i = self._box.index_at(self._box.mapSceneToView(scene_pos).x())
+        if i is None:
+            text = ""
+        else:
+            text = f"z[{i}] = {self.values[i]:+.3f}"
+            self._hover.setPos(i, self.limit)
+        if text != self.hover_text:
+            self.hover_text = text
+            self._hover.setText(text)
+            self.setToolTip(text)
+
+
+class LatentMap(pg.PlotWidget):
+    """Reference digits' codes as a coloured scatter, the drawing's code as a star and an
+    edited code as a ring. A left click emits ``pointPicked(x, y)`` in map coordinates."""
+
+    pointPicked = Signal(float, float)
+    _built = False
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("latentMap")
+        plot = self.getPlotItem()
+        plot.hideButtons()
+        plot.setMenuEnabled(False)
+        plot.setMouseEnabled(x=False, y=False)
+        self.range = (-1.0, 1.0, -1.0, 1.0)
+        self._legend = plot.addLegend(offset=(6, 4), colCount=5, labelTextSize="8pt",
+                                      horSpacing=6, verSpacing=-6)
+        self._digits = []
+        for digit, colour in enumerate(DIGIT_COLOURS):
+            item = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(colour), name=str(digit))
+            # Drawn once into a pixmap: moving the markers does not redraw 5000 points.
+            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+            self.addItem(item)
+            self._digits.append(item)
+        self._edit = pg.ScatterPlotItem(size=16, symbol="o", brush=None)
+        self._marker = pg.ScatterPlotItem(size=20, symbol="star")
+        self.addItem(self._edit)
+        self.addItem(self._marker)
+        self.marker_xy: tuple[float, float] | None = None
+        self.edit_xy: tuple[float, float] | None = None
+        self.scene().sigMouseClicked.connect(self._clicked)
+        self.setMinimumSize(160, 160)
+        self._restyle()
+        self._built = True
+
+    def set_reference(self, xy, labels, map_range, axis_names=("z₀", "z₁")) -> None:
+        """A new model: its reference digits (or none), the range, the axis names."""
+        for digit, item in enumerate(self._digits):
+            if xy is None:
+                item.setData(x=[], y=[])
+            else:
+                mine = labels == digit
+                item.setData(x=xy[mine, 0], y=xy[mine, 1])
+        self._legend.setVisible(xy is not None)
+        self.getPlotItem().setLabel("bottom", axis_names[0])
+        self.getPlotItem().setLabel("left", axis_names[1])
+        x0, x1, y0, y1 = map_range
+        if xy is not None:
+            y1 += 0.15 * (y1 - y0)     # headroom for the legend, above the digits
+        self._set_range((x0, x1, y0, y1))
+        self.set_marker(None)
+        self.set_edit_marker(None)
+
+    def set_marker(self, xy) -> None:
+        """Where the drawing's code lies (None hides the marker)."""
+        self.marker_xy = self._place(self._marker, xy)
+
+    def set_edit_marker(self, xy) -> None:
+        """Where the edited code lies (None hides it)."""
+        self.edit_xy = self._place(self._edit, xy)
+
+    def _place(self, item, xy):
+        if xy is None:
+            if item.data.size:
+                item.setData(x=[], y=[])
+            return None
+        x, y = float(xy[0]), float(xy[1])
+        self._grow_to(x, y)
+        item.setData(x=[x], y=[y])
+        return (x, y)
+
+    def _grow_to(self, x: float, y: float) -> None:
+        x0, x1, y0, y1 = self.range
+        if x0 <= x <= x1 and y0 <= y <= y1:
+            return
+        reach = nice_limit(max(abs(x), abs(y), x1, -x0, y1, -y0) * 1.1)
+        self._set_range((min(x0, -reach), max(x1, reach), min(y0, -reach), max(y1, reach)))
+
+    def _set_range(self, map_range) -> None:
+        self.range = tuple(float(v) for v in map_range)
+        x0, x1, y0, y1 = self.range
+        self.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
+
+    def changeEvent(self, event) -> None:
+        # Qt sends palette changes from within the base class constructor, too early.
+        if event.type() in _PALETTE_EVENTS and self._built:
+            self._restyle()
+        super().changeEvent(event)
+
+    def _restyle(self) -> None:
+        palette = self.palette()
+        _style_plot(self, palette)
+        text = palette.color(QPalette.ColorRole.Text)
+        self._marker.setPen(pg.mkPen(palette.color(QPalette.ColorRole.Base), width=1.5))
+        self._marker.setBrush(pg.mkBrush(text))
+        self._edit.setPen(pg.mkPen(EDITED_COLOUR, width=3))
+        self._legend.setLabelTextColor(text)
+        base = QColor(palette.color(QPalette.ColorRole.Base))
+        base.setAlpha(200)
+        self._legend.setBrush(pg.mkBrush(base))
+        self._legend.setPen(pg.mkPen(None))
+
+    def _clicked(self, ev) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton:
+            return
+        box = self.getPlotItem().getViewBox()
+        if not box.sceneBoundingRect().contains(ev.scenePos()):
+            return
+        point = box.mapSceneToView(ev.scenePos())
+        self.pointPicked.emit(float(point.x()), float(point.y()))

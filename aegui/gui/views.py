@@ -1,0 +1,172 @@
+"""Small widgets that display results: 28x28 images, and the panel that puts the model's
+input next to its reconstruction. They hold what they show and nothing else."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QImage, QPainter, QPalette, QPen
+from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QWidget
+
+from aegui.preprocess import to_uint8
+
+from .canvas import gray_table
+
+__all__ = ["ImageView", "NetworkPanel", "TextLine"]
+
+
+class TextLine(QWidget):
+    """One line of text that changes often (an error, a latency, a verdict).
+
+    Unlike a QLabel, setting new text only repaints it: its size hint is fixed by a
+    ``template`` string, so the layouts around it are never recomputed, which would
+    otherwise happen on every mouse move (and animate every dock of the main window).
+    """
+
+    def __init__(self, text: str = "", template: str = "", parent: QWidget | None = None,
+                 alignment: Qt.AlignmentFlag = Qt.AlignmentFlag.AlignCenter):
+        super().__init__(parent)
+        self._text = text
+        self._template = template or text
+        self._alignment = alignment
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+
+    def text(self) -> str:
+        return self._text
+
+    def setText(self, text: str) -> None:
+        if text != self._text:
+            self._text = text
+            self.setToolTip(text if self.fontMetrics().horizontalAdvance(text) > self.width() else "")
+            self.update()
+
+    def sizeHint(self) -> QSize:
+        metrics = self.fontMetrics()
+        return QSize(metrics.horizontalAdvance(self._template) + 8, metrics.height() + 6)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(20, self.fontMetrics().height() + 6)
+
+    def changeEvent(self, event) -> None:
+        if event.type() == QEvent.Type.FontChange:
+            self.updateGeometry()
+        super().changeEvent(event)
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        rect = self.rect().adjusted(4, 0, -4, 0)
+        text = self.fontMetrics().elidedText(self._text, Qt.TextElideMode.ElideRight, rect.width())
+        painter.drawText(rect, self._alignment | Qt.AlignmentFlag.AlignVCenter, text)
+        painter.end()
+
+
+class ImageView(QWidget):
+    """A small grey image (28x28 in [0, 1]) enlarged with square pixels, in the palette's
+    ink and paper colours. ``painted(seq)`` fires each time it is painted, with the
+    sequence number of the image on screen (the app benchmark listens to it)."""
+
+    painted = Signal(int)
+
+    def __init__(self, name: str = "", parent: QWidget | None = None, minimum: int = 84):
+        super().__init__(parent)
+        if name:
+            self.setObjectName(name)
+        self.seq = 0
+        self._pixels = np.zeros((28, 28), np.uint8)
+        self._table = self._colour_table()
+        self._image = self._to_image()
+        self._minimum = minimum
+        self.setMinimumSize(minimum, minimum)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+
+    def set_image(self, image, seq: int = 0) -> None:
+        """Show ``image`` (2-D, values in [0, 1]); ``seq`` says which request it answers."""
+        self._pixels = np.ascontiguousarray(to_uint8(image))
+        self._image = self._to_image()
+        self.seq = seq
+        self.update()
+
+    def pixels(self) -> np.ndarray:
+        """What is shown, as uint8 (a copy)."""
+        return self._pixels.copy()
+
+    def sizeHint(self) -> QSize:
+        return QSize(168, 168)
+
+    def changeEvent(self, event) -> None:
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            self._table = self._colour_table()
+            self._image = self._to_image()
+            self.update()
+        super().changeEvent(event)
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        palette = self.palette()
+        painter.fillRect(self.rect(), palette.color(QPalette.ColorRole.Window))
+        side = min(self.width(), self.height()) - 2
+        target = QRectF((self.width() - side) / 2, (self.height() - side) / 2, side, side)
+        painter.drawImage(target, self._image)   # no smoothing: square pixels
+        pen = QPen(palette.color(QPalette.ColorRole.Mid), 1)
+        pen.setCosmetic(True)
+        painter.setPen(pen)
+        painter.drawRect(target.adjusted(-0.5, -0.5, 0.5, 0.5))
+        painter.end()
+        self.painted.emit(self.seq)
+
+    def _colour_table(self) -> list[int]:
+        palette = self.palette()
+        return gray_table(palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Text))
+
+    def _to_image(self) -> QImage:
+        h, w = self._pixels.shape
+        image = QImage(self._pixels.data, w, h, w, QImage.Format.Format_Indexed8)
+        image.setColorTable(self._table)
+        # RGB32 scales on the fast path when painted; converting also copies the pixels.
+        return image.convertToFormat(QImage.Format.Format_RGB32)
+
+
+class NetworkPanel(QWidget):
+    """What the network sees (``modelInput``) beside what it gives back
+    (``reconstruction``), with the reconstruction error of the drawing."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.model_input = ImageView("modelInput")
+        self.model_input.setToolTip("The drawing framed like MNIST: 20x20 box, centred by mass, 28x28")
+        self.reconstruction = ImageView("reconstruction")
+        self.reconstruction.setToolTip("The model's reconstruction: decode(encode(input))")
+        self.input_caption = QLabel("Model input, 28×28")
+        self.output_caption = TextLine("Reconstruction", "Edited code, decoded")
+        self.typical_error: float | None = None
+        self.error_label = TextLine("Draw a digit", "Error (MSE) 0.0000 · test digits 0.0000")
+        self.error_label.setObjectName("errorLabel")
+        self.input_caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        for caption in (self.input_caption, self.output_caption):
+            # Captions must not make one column wider than the other.
+            caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(6, 6, 6, 6)
+        grid.addWidget(self.input_caption, 0, 0)
+        grid.addWidget(self.output_caption, 0, 1)
+        grid.addWidget(self.model_input, 1, 0)
+        grid.addWidget(self.reconstruction, 1, 1)
+        grid.addWidget(self.error_label, 2, 0, 1, 2)
+        grid.setRowStretch(1, 1)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 1)
+
+    def set_error(self, error: float | None, edited: bool = False) -> None:
+        """The drawing's reconstruction error (per pixel), next to the model's mean on
+        MNIST test digits when known; ``edited``: an edited code is shown."""
+        self.output_caption.setText("Edited code, decoded" if edited else "Reconstruction")
+        if error is None:
+            self.error_label.setText("Draw a digit")
+        elif edited:
+            self.error_label.setText(f"Drawing's error (MSE) {error:.4f}")
+        elif self.typical_error is None:
+            self.error_label.setText(f"Error (MSE) {error:.4f}")
+        else:
+            self.error_label.setText(f"Error (MSE) {error:.4f} · test digits {self.typical_error:.4f}")

@@ -1,0 +1,71 @@
+"""Fixtures of the Qt tests: an offscreen platform, a small real model with reference
+codes, a main window on it whose dialogs are recorded instead of shown, real mouse
+drags, and a check that no test leaves a Qt warning or a Python warning in the log."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import logging  # noqa: E402
+
+import pytest  # noqa: E402
+
+import aegui.gui  # noqa: E402,F401  (first: protects None/True/False, see aegui/gui/__init__.py)
+from gui_helpers import make_model, settle  # noqa: E402
+from PySide6.QtCore import QtMsgType  # noqa: E402
+from PySide6.QtWidgets import QMessageBox  # noqa: E402
+
+# The offscreen platform says this whenever a main window lays out; it is not ours.
+PLATFORM_NOISE = ("This plugin does not support propagateSizeHints()",)
+
+
+@pytest.fixture(autouse=True)
+def clean_log(qtlog, caplog):
+    """Fail a test that logs a Qt warning (or worse) or a Python warning record."""
+    caplog.set_level(logging.WARNING)
+    yield
+    bad = [r.message for r in qtlog.records
+           if r.type in (QtMsgType.QtWarningMsg, QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg)
+           and not r.message.startswith(PLATFORM_NOISE)]
+    assert not bad, f"Qt warnings: {bad}"
+    records = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not records, f"logged warnings: {records}"
+
+
+@pytest.fixture(autouse=True)
+def no_modal_dialogs(monkeypatch):
+    """A modal dialog would hang the test run: make any that slips through fail."""
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a modal dialog was opened: {args[1:3]}")
+
+    for name in ("critical", "warning", "information", "question", "about"):
+        monkeypatch.setattr(QMessageBox, name, refuse)
+
+
+@pytest.fixture(scope="session")
+def model():
+    return make_model()
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, model):
+    from aegui.gui import create_window
+    from aegui.gui.settings import Settings
+
+    win = create_window(model, settings=Settings(tmp_path / "settings.ini"))
+    win.errors = []
+    win.show_error = lambda title, text: win.errors.append((title, text))
+    inference_errors = []
+    win.worker.failed.connect(inference_errors.append)
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: win.info is not None, timeout=60000)
+    settle(qtbot, win)
+    yield win
+    win.close()
+    assert not win.worker.isRunning()
+    assert not inference_errors, inference_errors

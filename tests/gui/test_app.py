@@ -1,0 +1,61 @@
+"""Entry points: ``aegui`` itself (start-up probe), ``aegui screenshot``, ``aegui bench app``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+from PySide6.QtGui import QImage
+
+from aegui.gui import bench_app
+from aegui.gui.app import SCREENSHOT_SIZE, STARTUP_PROBE, screenshot
+
+
+def test_aegui_opens_its_window_before_the_model_is_ready_and_quits_cleanly():
+    env = {**os.environ, STARTUP_PROBE: "1", "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run([sys.executable, "-m", "aegui"], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    stamps = dict(line.split()[:2] for line in done.stdout.splitlines() if line.startswith("aegui-"))
+    assert float(stamps["aegui-window-shown"]) <= float(stamps["aegui-model-ready"])
+    assert "Traceback" not in done.stderr
+
+
+def test_screenshot_draws_sample_digits_and_saves_the_window(qapp, tmp_path):
+    path = tmp_path / "shot.png"
+    assert screenshot(str(path)) == 0
+    image = QImage(str(path))
+    assert (image.width(), image.height()) == SCREENSHOT_SIZE
+    assert image.pixelColor(300, 450).name() != image.pixelColor(30, 80).name()  # ink on the page
+
+
+def test_the_latency_of_an_event_is_the_first_paint_of_a_result_as_new():
+    events = [(1.000, 5), (1.010, 6), (1.020, 7)]
+    paints = [(4, 1.001), (5, 1.004), (7, 1.030), (8, 1.050)]
+    np.testing.assert_allclose(bench_app._latencies(events, paints), [4.0, 20.0, 10.0])
+    assert np.isnan(bench_app._latencies([(2.0, 9)], paints)[0])
+
+
+def test_the_plan_replays_whole_strokes_with_the_asked_number_of_moves():
+    plan = bench_app._plan(250)
+    kinds = [step.kind for step in plan]
+    assert kinds.count("move") == 250
+    assert kinds.count("press") == kinds.count("release") >= 3
+    assert kinds[0] == "press" and kinds[-1] == "clear"
+
+
+def test_bench_app_measures_the_real_window(qapp, tmp_path, monkeypatch):
+    monkeypatch.setattr(bench_app, "_startup", lambda model: {
+        "start_to_window_s": 1.0, "start_to_window_max_s": 1.0, "start_to_model_ready_s": 2.0, "runs": 0})
+    out = tmp_path / "bench.json"
+    assert bench_app.run_app_benchmark(events=40, json_path=str(out)) == 0
+    result = json.loads(out.read_text())
+    assert result["events"] == 40 and result["answered"] == 40
+    assert 0 <= result["drawings_dropped_as_stale"] < result["drawings_posted"]
+    lat = result["latency_ms"]
+    assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["max"]
+    assert result["max_stall_ms"] > 0
+    assert set(result["goals_met"]) == {"p95_ms", "max_stall_ms", "start_to_window_s"}

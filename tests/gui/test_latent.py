@@ -1,0 +1,101 @@
+"""Latent-space state and arithmetic of the app (plain numpy, no Qt)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aegui.gui.latent import (Interpolation, LatentEdit, Projection, nearest_digit, nice_limit,
+                              symmetric_limit)
+
+
+def test_a_two_dimensional_code_is_its_own_map():
+    p = Projection.fit(2, np.random.default_rng(0).normal(size=(50, 2)))
+    z = np.array([[0.3, -1.2], [2.0, 5.0]])
+    np.testing.assert_allclose(p.forward(z), z)
+    np.testing.assert_allclose(p.inverse(z), z, rtol=1e-6)
+    assert p.axis_names == ("z₀", "z₁")
+
+
+def test_larger_codes_are_mapped_by_their_two_principal_components():
+    rng = np.random.default_rng(1)
+    plane = rng.normal(size=(2, 8))
+    codes = 3 + rng.normal(size=(500, 2)) * [5.0, 2.0] @ plane + 0.01 * rng.normal(size=(500, 8))
+    p = Projection.fit(8, codes)
+    np.testing.assert_allclose(p.components @ p.components.T, np.eye(2), atol=1e-9)
+    # A point of the map comes back to itself through the inverse projection.
+    xy = np.array([1.5, -0.5])
+    np.testing.assert_allclose(p.forward(p.inverse(xy)), xy, atol=1e-5)
+    # Codes near the plane survive the round trip almost exactly.
+    np.testing.assert_allclose(p.inverse(p.forward(codes[:5])), codes[:5], atol=0.05)
+    # The first component carries the most variance.
+    spread = p.forward(codes).std(axis=0)
+    assert spread[0] > spread[1]
+    assert p.axis_names == ("PC 1", "PC 2")
+
+
+def test_without_reference_codes_the_map_shows_the_first_two_coordinates():
+    p = Projection.fit(5)
+    np.testing.assert_allclose(p.forward([1, 2, 3, 4, 5]), [1, 2])
+    np.testing.assert_allclose(p.inverse([1, 2]), [1, 2, 0, 0, 0])
+
+
+def test_nearest_digit_votes_among_the_k_nearest_codes():
+    codes = np.array([[0, 0], [0, 1], [1, 0], [10, 10], [10, 11], [11, 10], [11, 11]], np.float32)
+    labels = np.array([7, 7, 1, 3, 3, 3, 3])
+    guess = nearest_digit(codes, labels, [0.2, 0.2], k=3)
+    assert (guess.digit, guess.votes, guess.k) == (7, 2, 3)
+    assert guess.describe() == "looks like a 7: 2 of 3 neighbours"
+    assert nearest_digit(codes, labels, [10.5, 10.5], k=10).k == 7
+    assert nearest_digit(None, None, [0, 0]) is None
+
+
+def test_a_tie_goes_to_the_label_with_the_nearest_member():
+    codes = np.array([[0.0], [1.0], [-1.5], [3.0]], np.float32)
+    labels = np.array([4, 9, 9, 4])
+    assert nearest_digit(codes, labels, [0.1], k=4).digit == 4
+
+
+def test_axis_limits_are_nice_numbers_above_the_values():
+    assert nice_limit(0.93) == 1.0
+    assert nice_limit(1.01) == 1.5
+    assert nice_limit(37) == 40
+    assert nice_limit(0) == 1.0
+    assert symmetric_limit(np.array([-2.2, 0.5, 1.0])) >= 2.2
+
+
+def test_editing_a_code_keeps_the_drawing_code_for_reset():
+    edit = LatentEdit(3)
+    edit.set_drawing([1, 2, 3])
+    edit.set_value(1, -5)
+    np.testing.assert_array_equal(edit.current, [1, -5, 3])
+    assert edit.is_edited and edit.edited.tolist() == [False, True, False]
+    edit.reset()
+    np.testing.assert_array_equal(edit.current, [1, 2, 3])
+    assert not edit.is_edited
+    edit.set_value(0, 9)
+    edit.update_drawing([4, 5, 6])          # the drawing changed under an edit
+    np.testing.assert_array_equal(edit.current, [9, 2, 3])
+    edit.reset()
+    np.testing.assert_array_equal(edit.current, [4, 5, 6])
+    edit.replace([0, 0, 0])
+    assert edit.edited.all()
+    with pytest.raises(IndexError):
+        edit.set_value(3, 1.0)
+    with pytest.raises(ValueError):
+        edit.set_drawing([1, 2])
+
+
+def test_interpolation_mixes_the_pinned_codes():
+    mix = Interpolation()
+    with pytest.raises(RuntimeError):
+        mix.mix(0.5)
+    mix.pin("a", [0, 0], np.zeros((28, 28)))
+    mix.pin("b", [2, 4], np.ones((28, 28)))
+    np.testing.assert_allclose(mix.mix(0.25), [0.5, 1.0])
+    steps = mix.steps()
+    assert steps.shape == (Interpolation.STEPS, 2)
+    np.testing.assert_allclose(steps[0], [0, 0])
+    np.testing.assert_allclose(steps[-1], [2, 4])
+    with pytest.raises(ValueError):
+        mix.pin("c", [0, 0], np.zeros((28, 28)))
