@@ -35,16 +35,23 @@ def want_cuda() -> bool:
     return torch.version.cuda is not None and CUDA_HOME is not None
 
 
+# at::parallel_for is inline OpenMP: without -fopenmp the op would run on one thread. On
+# Linux the extension then shares torch's own OpenMP runtime (the same libgomp.so.1).
+OPENMP = ["-fopenmp"] if sys.platform.startswith("linux") else []
+
+
 def extension():
     sources = [str(p.relative_to(ROOT)) for p in [CSRC / "bindings.cpp", *sorted((CSRC / "cpu").glob("*.cpp"))]]
-    cxx = ["-O3", "-std=c++17"]
+    cxx = ["-O3", "-std=c++17", *OPENMP]
     if not want_cuda():
-        return CppExtension("aegui._C", sources, include_dirs=[str(CSRC)], extra_compile_args={"cxx": cxx})
+        return CppExtension("aegui._C", sources, include_dirs=[str(CSRC)], extra_compile_args={"cxx": cxx},
+                            extra_link_args=OPENMP)
     os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "7.5;8.0;8.6;8.9;9.0+PTX")
     sources += [str(p.relative_to(ROOT)) for p in sorted((CSRC / "cuda").glob("*.cu"))]
     return CUDAExtension("aegui._C", sources, include_dirs=[str(CSRC)],
                          define_macros=[("WITH_CUDA", None)],
-                         extra_compile_args={"cxx": cxx, "nvcc": ["-O3", "-std=c++17"]})
+                         extra_compile_args={"cxx": cxx, "nvcc": ["-O3", "-std=c++17"]},
+                         extra_link_args=OPENMP)
 
 
 setup(ext_modules=[extension()], cmdclass={"build_ext": BuildExtension})

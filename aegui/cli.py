@@ -6,7 +6,9 @@ on a machine without Qt)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+from pathlib import Path
 
 
 def _add_bench(sub) -> None:
@@ -44,11 +46,254 @@ def _run_bench(args) -> int:
     return run_app_benchmark(model=args.model, events=args.events, json_path=args.json)
 
 
+def _add_train(sub) -> None:
+    t = sub.add_parser(
+        "train", help="train an autoencoder or VAE on MNIST",
+        description="Train a model. Ctrl-C stops after the current batch and saves a checkpoint that "
+                    "--resume continues bit for bit; a checkpoint is also saved at every epoch's end. "
+                    "At the end the model is evaluated on the test split and the metrics and the "
+                    "reference codes of 5000 test digits go into the file (--no-eval skips that).")
+    t.add_argument("--data", default=None, help="mnist.npz or a folder of MNIST IDX files "
+                   "(default: $AEGUI_DATA)")
+    # Run settings default to None so that --resume can tell which ones were given.
+    t.add_argument("--kind", choices=("ae", "vae"), default=None, help="model kind (default ae)")
+    t.add_argument("--latent-dim", type=int, default=None, help="size of the code (default 16)")
+    t.add_argument("--epochs", type=int, default=None, help="default 30")
+    t.add_argument("--batch-size", type=int, default=None, help="default 256")
+    t.add_argument("--lr", type=float, default=None, help="Adam's peak learning rate (default 1e-2)")
+    t.add_argument("--seed", type=int, default=None, help="default 0")
+    t.add_argument("--loss", choices=("bce", "mse"), default=None,
+                   help="AE reconstruction loss (default bce); a VAE always uses BCE + beta * KL")
+    t.add_argument("--beta", type=float, default=None, help="VAE: weight of the KL term (default 1)")
+    t.add_argument("--hidden", default=None, help="widths of the fully connected layers, outermost "
+                   "first (default from aegui.models.default_config)")
+    t.add_argument("--channels", default=None, help="encoder conv channels, e.g. 32,64 ('' = MLP)")
+    t.add_argument("--activation", default=None, help="relu, gelu, silu, tanh or identity")
+    t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    t.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
+    t.add_argument("--out", default=None, help="checkpoint to write (default KIND-LATENT.pt, or the "
+                   "--resume file)")
+    t.add_argument("--resume", default=None, metavar="FILE", help="continue the run saved in FILE")
+    t.add_argument("--extra-data", default=None, metavar="DIR",
+                   help="also train on your own drawings: DIR/<digit>/*.png, the layout of the app's "
+                        "drawings folder (see aegui.drawings)")
+    t.add_argument("--no-eval", action="store_true", help="skip the final evaluation")
+    t.add_argument("--quiet", action="store_true", help="no progress bars; one line per epoch")
+
+
+def _add_eval(sub) -> None:
+    e = sub.add_parser("eval", help="evaluate a model on the MNIST test split")
+    e.add_argument("model", help="a shipped model name or a checkpoint path")
+    e.add_argument("--data", default=None, help="mnist.npz or a folder of MNIST IDX files "
+                   "(default: $AEGUI_DATA)")
+    e.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    e.add_argument("--card", action="store_true", help="print the model card (markdown)")
+    e.add_argument("--update", action="store_true",
+                   help="also store the metrics and reference codes in the checkpoint file")
+    e.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
+    e.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
+
+
+_RUN_FLAGS = ("kind", "latent_dim", "epochs", "batch_size", "lr", "seed", "loss", "beta", "hidden",
+              "channels", "activation")
+
+
+def _int_tuple(text: str, flag: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.replace(" ", "").split(",") if x)
+    except ValueError:
+        raise ValueError(f"{flag} {text!r}: expected comma-separated integers, e.g. 1000,500,250") from None
+
+
+def _train_config(args):
+    from .models import default_config
+    from .train import TrainConfig
+
+    kind = args.kind or "ae"
+    if kind == "vae" and args.loss is not None:
+        raise ValueError("--loss is for --kind ae; a VAE trains on BCE + beta * KL (see --beta)")
+    if kind == "ae" and args.beta is not None:
+        raise ValueError("--beta is for --kind vae")
+    base = default_config(kind, args.latent_dim if args.latent_dim is not None else 16)
+    model = dataclasses.replace(
+        base,
+        **({"hidden": _int_tuple(args.hidden, "--hidden")} if args.hidden is not None else {}),
+        **({"channels": _int_tuple(args.channels, "--channels")} if args.channels is not None else {}),
+        **({"activation": args.activation} if args.activation is not None else {}))
+    given = {name: getattr(args, name) for name in ("epochs", "batch_size", "lr", "seed", "loss", "beta")
+             if getattr(args, name) is not None}
+    return TrainConfig(model=model, **given)
+
+
+def _run_train(args, argv: list[str]) -> int:
+    import shlex
+    import signal
+
+    import torch
+    from tqdm import tqdm
+
+    from .data import DataError, load_digits, resolve_data_path
+    from .drawings import load_training_set
+    from .evaluate import evaluate, reference_codes
+    from .models import CheckpointError
+    from .train import Trainer
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        if args.resume:
+            given = [f"--{n.replace('_', '-')}" for n in _RUN_FLAGS if getattr(args, n) is not None]
+            if given:
+                raise ValueError(f"--resume continues the saved run with its own settings; drop "
+                                 f"{', '.join(given)}")
+        data = load_digits(resolve_data_path(args.data))
+        extra = load_training_set(args.extra_data) if args.extra_data else None
+        if args.resume:
+            trainer = Trainer.from_checkpoint(args.resume, data, device=args.device, extra=extra)
+            out = Path(args.out or args.resume)
+        else:
+            config = _train_config(args)
+            trainer = Trainer(config, data, device=args.device, extra=extra)
+            out = Path(args.out or f"{config.model.kind}-{config.model.latent_dim}.pt")
+    except (DataError, CheckpointError, ValueError) as err:
+        print(f"aegui train: error: {err}", file=sys.stderr)
+        return 2
+    cfg = trainer.config
+    command = "aegui " + shlex.join(argv)
+    if args.resume:
+        # The card shows the command that defined the run, not the one that resumed it.
+        command = trainer.model.metadata.get("command", command)
+    print(f"aegui train: {cfg.model.describe()} ({cfg.model.kind}), "
+          f"{sum(p.numel() for p in trainer.model.parameters()):,} parameters; "
+          f"{len(trainer.images)} training images from {data.source}; device {trainer.device}, "
+          f"{torch.get_num_threads()} threads; {cfg.epochs} epochs of {trainer.steps_per_epoch} batches of "
+          f"{cfg.batch_size}" + (f"; resuming at epoch {trainer.epoch + 1}, batch {trainer.step}"
+                                  if args.resume else ""), flush=True)
+
+    stop_asked = False
+
+    def on_sigint(signum, frame):
+        nonlocal stop_asked
+        if stop_asked:
+            raise KeyboardInterrupt
+        stop_asked = True
+        tqdm.write("aegui train: stopping after this batch to save a resumable checkpoint "
+                   "(Ctrl-C again aborts without saving)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    bar = None
+    try:
+        for p in trainer.run(should_stop=lambda: stop_asked):
+            if p.event == "step":
+                if bar is None and not args.quiet:
+                    bar = tqdm(total=len(trainer.images), initial=min(p.step * cfg.batch_size, len(trainer.images)),
+                               desc=f"epoch {p.epoch}/{p.epochs}", unit="img", unit_scale=True,
+                               dynamic_ncols=True, leave=False, file=sys.stderr)
+                if bar is not None:
+                    bar.n = min(p.step * cfg.batch_size, len(trainer.images))
+                    if p.step % 10 == 0 or p.step == p.steps:
+                        bar.set_postfix_str(f"loss {p.loss:.3f}, run ETA {_duration(p.eta_s)}", refresh=False)
+                    bar.update(0)
+            elif p.event == "epoch":
+                if bar is not None:
+                    bar.close()
+                    bar = None
+                val = "  ".join(f"{k} {v:.4f}" for k, v in p.val.items())
+                tqdm.write(f"epoch {p.epoch}/{p.epochs}  train loss {p.loss:.3f}  val {val}  "
+                           f"[{p.items_per_s:,.0f} img/s, {_duration(p.elapsed_s)} so far, "
+                           f"{_duration(p.eta_s)} left]")
+                if p.epoch < p.epochs:
+                    trainer.save(out, command=command)
+            elif p.event == "stopped":
+                if bar is not None:
+                    bar.close()
+                trainer.save(out, command=command)
+                print(f"aegui train: stopped at epoch {p.epoch}, batch {p.step}/{p.steps}; saved a "
+                      f"resumable checkpoint to {out}\ncontinue with: aegui train --resume {shlex.quote(str(out))}"
+                      + (f" --data {shlex.quote(args.data)}" if args.data else "")
+                      + (f" --extra-data {shlex.quote(args.extra_data)}" if args.extra_data else ""), file=sys.stderr)
+                return 130
+    except KeyboardInterrupt:
+        print("\naegui train: aborted; nothing saved since the last epoch's checkpoint", file=sys.stderr)
+        return 130
+    except FloatingPointError as err:
+        print(f"aegui train: error: {err}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    model = trainer.model
+    if not args.no_eval:
+        print("aegui train: evaluating on the test split ...", flush=True)
+        model.metrics = evaluate(model, data)
+        model.reference = reference_codes(model, data)
+    trainer.save(out, command=command)
+    print(f"aegui train: saved {out} ({out.stat().st_size / 1e6:.1f} MB) after "
+          f"{_duration(trainer.elapsed_s)} of training")
+    if model.metrics:
+        print(_metrics_table(model.metrics))
+    return 0
+
+
+def _run_eval(args) -> int:
+    import json
+
+    import torch
+
+    from . import models
+    from .data import DataError, load_digits, resolve_data_path
+    from .drawings import load_training_set
+    from .evaluate import evaluate, reference_codes
+    from .train import resolve_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        model = models.load(args.model, device=resolve_device(args.device))
+        data = load_digits(resolve_data_path(args.data))
+    except (DataError, models.CheckpointError, ValueError) as err:
+        print(f"aegui eval: error: {err}", file=sys.stderr)
+        return 2
+    metrics = evaluate(model, data)
+    if args.update:
+        path = Path(args.model) if Path(args.model).is_file() else models.zoo.path_of(args.model)
+        model.metrics = metrics
+        model.reference = reference_codes(model, data)
+        models.save(model.cpu(), path)
+    if args.json:
+        print(json.dumps({"model": model.name, "kind": model.kind, "latent_dim": model.latent_dim,
+                          "architecture": model.config.describe(), **metrics}, indent=2))
+    elif args.card:
+        print(models.zoo.model_card(model, metrics))
+    else:
+        print(f"{model.name}: {model.config.describe()} ({model.kind}, latent {model.latent_dim})")
+        print(_metrics_table(metrics))
+    return 0
+
+
+def _metrics_table(metrics: dict) -> str:
+    rows = [(k, f"{v:.4f}" if isinstance(v, float) else str(v)) for k, v in metrics.items()]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aegui", description="See what an autoencoder learns.")
     parser.add_argument("--model", default=None, help="model to open: a shipped name or a checkpoint path")
     sub = parser.add_subparsers(dest="command")
     _add_bench(sub)
+    _add_train(sub)
+    _add_eval(sub)
     shot = sub.add_parser("screenshot", help="draw a sample digit offscreen and save the window as PNG")
     shot.add_argument("path")
     shot.add_argument("--model", default=None)
@@ -60,6 +305,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "bench":
         return _run_bench(args)
+    if args.command == "train":
+        return _run_train(args, sys.argv[1:] if argv is None else list(argv))
+    if args.command == "eval":
+        return _run_eval(args)
     if args.command == "screenshot":
         from .gui.app import screenshot
 

@@ -1,4 +1,6 @@
 """The compute core imports no Qt: only ``aegui.gui`` may load PySide6 (or pyqtgraph).
+And what the window imports on the UI thread to show the user's data loads no torch:
+torch loads on the inference thread, so the window is on screen first.
 
 Each check runs in a fresh interpreter, so that whatever this test process has already
 imported cannot hide an import.
@@ -13,18 +15,32 @@ import sys
 import pytest
 
 CORE = ["aegui", "aegui.ops", "aegui.models", "aegui.preprocess", "aegui.data", "aegui.train",
-        "aegui.evaluate", "aegui.cli",
+        "aegui.evaluate", "aegui.cli", "aegui.drawings", "aegui.user_models", "aegui.traversal",
+        "aegui.finetune",
         # The Qt-free parts of the app: state and arithmetic the widgets render.
-        "aegui.gui.drawing", "aegui.gui.latent", "aegui.gui.samples"]
+        "aegui.gui.drawing", "aegui.gui.latent", "aegui.gui.samples", "aegui.gui.exports"]
+TORCH_FREE = ["aegui.drawings", "aegui.user_models", "aegui.traversal", "aegui.gui.exports"]
+
+
+def loaded_by(module: str, roots: tuple[str, ...]) -> str:
+    """The modules of packages ``roots`` that importing ``module`` loads, in a fresh interpreter."""
+    code = (f"import sys, {module}\n"
+            f"loaded = sorted(m for m in sys.modules if m.split('.')[0] in {roots!r})\n"
+            "print(','.join(loaded))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
 
 
 @pytest.mark.parametrize("module", CORE)
 def test_importing_the_core_loads_no_qt(module):
     if importlib.util.find_spec(module) is None:
         pytest.skip(f"{module} does not exist yet")
-    code = (f"import sys, {module}\n"
-            "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6', 'pyqtgraph'))\n"
-            "print(','.join(loaded))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "", f"importing {module} loaded {done.stdout.strip()}"
+    loaded = loaded_by(module, ("PySide6", "shiboken6", "pyqtgraph"))
+    assert loaded == "", f"importing {module} loaded {loaded}"
+
+
+@pytest.mark.parametrize("module", TORCH_FREE)
+def test_what_the_window_reads_the_users_data_with_loads_no_torch(module):
+    loaded = loaded_by(module, ("torch",))
+    assert loaded == "", f"importing {module} loaded {loaded[:200]}"

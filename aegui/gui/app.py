@@ -43,7 +43,8 @@ def run_app(model: str | None = None) -> int:
     probe = bool(os.environ.get(STARTUP_PROBE))
     scratch = tempfile.TemporaryDirectory() if probe else None
     settings = Settings(os.path.join(scratch.name, "settings.ini")) if scratch else None
-    window = create_window(model, settings=settings)
+    data_dir = os.path.join(scratch.name, "data") if scratch else None   # the user's folder stays untouched
+    window = create_window(model, settings=settings, data_dir=data_dir)
     app.aboutToQuit.connect(window.shutdown)
     window.show()
     if probe:
@@ -115,7 +116,8 @@ def screenshot(path: str, model: str | None = None) -> int:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     ensure_app()
     with tempfile.TemporaryDirectory() as scratch:
-        window = create_window(model, settings=Settings(os.path.join(scratch, "settings.ini")))
+        window = create_window(model, settings=Settings(os.path.join(scratch, "settings.ini")),
+                               data_dir=os.path.join(scratch, "data"))
         window.resize(*SCREENSHOT_SIZE)
         window.show()
         if not wait_until(lambda: window.info is not None, timeout=120):

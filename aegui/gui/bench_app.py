@@ -182,7 +182,8 @@ def run_app_benchmark(model: str | None = None, events: int = 600, json_path: st
         return 2
     app = ensure_app()
     with tempfile.TemporaryDirectory() as scratch:
-        window = create_window(model, settings=Settings(os.path.join(scratch, "settings.ini")))
+        window = create_window(model, settings=Settings(os.path.join(scratch, "settings.ini")),
+                               data_dir=os.path.join(scratch, "data"))
         window.resize(1360, 860)
         window.show()
         if not wait_until(lambda: window.info is not None, timeout=180):

@@ -13,7 +13,10 @@ full redraw, which therefore paints exactly what the incremental updates painted
 
 History is one list of edits (strokes, ``Clear`` marks, ``Picture`` imports), undone and
 redone one edit at a time. What shows is everything after the last ``Clear`` or
-``Picture``, so clearing and importing are undoable like strokes.
+``Picture``, so clearing and importing are undoable like strokes. The history is bounded
+for long sessions: past ``MAX_HISTORY`` edits, the oldest edits up to a ``Clear`` (or up
+to a ``Picture``) are forgotten; they do not show, so nothing on the page changes, but
+undo stops there.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-__all__ = ["Clear", "DrawingDocument", "MIN_STEP", "PAGE", "Picture", "Segment", "Stroke",
+__all__ = ["Clear", "DrawingDocument", "MAX_HISTORY", "MIN_STEP", "PAGE", "Picture", "Segment", "Stroke",
            "pressure_width"]
 
 PAGE = 512
@@ -32,6 +35,9 @@ PAGE = 512
 MIN_STEP = 1.0
 # The thinnest a pressure-sensitive stroke gets, as a fraction of the pen width.
 MIN_PRESSURE_WIDTH = 0.15
+# Edits kept for undo (see the module docstring): a day of drawing digits would
+# otherwise keep every stroke ever drawn.
+MAX_HISTORY = 1000
 
 Point = tuple[float, float]
 
@@ -151,6 +157,7 @@ class DrawingDocument:
         self._active = stroke
         self._edits.append(stroke)
         self._undone.clear()
+        self._trim()
         self._notify([stroke.segments()[0]])
 
     def extend_stroke(self, x: float, y: float, pressure: float = 1.0) -> list[Segment]:
@@ -197,7 +204,28 @@ class DrawingDocument:
     def _push(self, edit: Edit) -> None:
         self._edits.append(edit)
         self._undone.clear()
+        self._trim()
         self._notify(None)
+
+    def _trim(self) -> None:
+        """Forget the oldest edits once there are more than MAX_HISTORY, cutting only
+        where nothing visible depends on what is cut: after a Clear, before a Picture."""
+        if len(self._edits) <= MAX_HISTORY:
+            return
+        # Cut down to three quarters, so that trimming (a scan) happens once in a while.
+        wanted = len(self._edits) - MAX_HISTORY * 3 // 4
+        cut = 0
+        for i, edit in enumerate(self._edits):
+            if isinstance(edit, Clear):
+                cut = i + 1
+            elif isinstance(edit, Picture):
+                cut = i
+            else:
+                continue
+            if cut >= wanted:
+                break
+        if cut:
+            del self._edits[:cut]
 
     # ------------------------------------------------------------------ history
 

@@ -5,6 +5,11 @@ It owns the app's plain-Python state (the ``DrawingDocument``, the ``LatentEdit`
 forwards pointer events to the document; every change of the drawing posts the raster
 to the thread; results come back as signals and are shown in place. Nothing here
 computes more than a copy or a 2-D projection; the UI thread never waits for the model.
+The latent traversal and the manifold grid are computed only while their docks show.
+
+Exports live in ``exporting.ExportMixin``; collect mode, fine-tuning and the user's own
+models in ``handwriting.HandwritingMixin``; the sweeps' requests in ``sweeps.SweepMixin``. The user's data (drawings/, models/) is under
+``data_dir``, by default ``QStandardPaths.AppDataLocation``.
 
 Dialogs go through ``ask_open_path``, ``ask_save_path`` and ``show_error``, which tests
 replace so that nothing ever blocks on a modal dialog.
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -22,11 +28,15 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDockWidget, QFileDialog
                                QMessageBox, QSpinBox, QWidget)
 
 from .canvas import Canvas, ImageFileError, picture_from_file, save_png
+from .collect import DrawingsPanel
 from .drawing import DrawingDocument
-from .interpolation import InterpolationPanel, gif_bytes, strip_image, write_atomic
+from .exporting import ExportMixin
+from .handwriting import HandwritingMixin, default_data_dir
+from .interpolation import InterpolationPanel
 from .latent import Interpolation, LatentEdit
 from .panels import LatentPanel, MapPanel
 from .settings import Settings
+from .sweeps import ManifoldPanel, SweepMixin, TraversalPanel
 from .views import NetworkPanel, TextLine
 from .worker import DecodeResult, DrawingResult, InferenceThread, ModelInfo, StripResult
 
@@ -39,17 +49,20 @@ CHECKPOINT_FILTER = "aegui checkpoints (*.pt);;All files (*)"
 SECONDARY_INTERVAL_MS = 33
 
 
-class MainWindow(QMainWindow):
+class MainWindow(ExportMixin, HandwritingMixin, SweepMixin, QMainWindow):
     """Draw a digit; see it framed, encoded, decoded, placed on the latent map."""
 
     modelChanged = Signal(object)   # ModelInfo, once the window shows the new model
 
     def __init__(self, model=None, settings: Settings | None = None, device: str = "cpu",
-                 parent: QWidget | None = None):
+                 parent: QWidget | None = None, data_dir: str | os.PathLike | None = None):
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.setWindowTitle("aegui: see what an autoencoder learns")
         self.settings = settings if settings is not None else Settings()
+        self.data_dir = Path(data_dir if data_dir is not None else default_data_dir())
+        self.drawings_dir = self.data_dir / "drawings"
+        self.models_dir = self.data_dir / "models"
         self.document = DrawingDocument()
         self.latent = LatentEdit(0)
         self.interpolation = Interpolation()
@@ -128,6 +141,21 @@ class MainWindow(QMainWindow):
         self.pin_b_action = action("Pin as B", lambda: self.pin("b"), ["Ctrl+2"], "Pin the drawing as B")
         self.export_png_action = action("Export Strip as PNG…", lambda: self.export_strip("png"))
         self.export_gif_action = action("Export Strip as GIF…", lambda: self.export_strip("gif"))
+        self.export_images_action = action("Export Drawing and Reconstruction…", lambda: self.export_images(),
+                                           ["Ctrl+E"], "The model input beside its reconstruction, as PNG")
+        self.export_csv_action = action("Export Latent Vector as CSV…", lambda: self.export_latent("csv"))
+        self.export_json_action = action("Export Latent Vector as JSON…", lambda: self.export_latent("json"))
+        self.export_map_action = action("Export Latent Map as PNG…", lambda: self.export_map())
+        self.export_manifold_action = action("Export Manifold Grid as PNG…", lambda: self.export_manifold())
+        self.collect_action = action("Collect Mode", self.set_collect_mode, ["Ctrl+K"],
+                                     "Save drawings of your own with the digit keys", checkable=True)
+        self.collect_actions = [action(f"Save Drawing as {d}", lambda _=False, d=d: self.collect(d), [str(d)],
+                                       f"Save the drawing as a {d} and clear the canvas") for d in range(10)]
+        for act in self.collect_actions:
+            act.setEnabled(False)      # until collect mode is on
+        self.addActions(self.collect_actions)
+        self.fine_tune_action = action("Fine-tune on My Drawings…", lambda: self.open_fine_tune(), [],
+                                       "Teach the model your handwriting")
         self.about_action = action("About aegui", self.about)
         self.device_group = QActionGroup(self)
         self.device_actions = {}
@@ -143,6 +171,10 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         file_menu.addActions([self.open_image_action, self.save_drawing_action])
+        export_menu = file_menu.addMenu("&Export")
+        export_menu.addActions([self.export_images_action, self.export_csv_action, self.export_json_action,
+                                self.export_map_action, self.export_manifold_action, self.export_png_action,
+                                self.export_gif_action])
         file_menu.addSeparator()
         file_menu.addAction(self.open_checkpoint_action)
         file_menu.addSeparator()
@@ -161,6 +193,11 @@ class MainWindow(QMainWindow):
         latent_menu.addSeparator()
         latent_menu.addActions([self.pin_a_action, self.pin_b_action, self.export_png_action,
                                 self.export_gif_action])
+        handwriting_menu = bar.addMenu("&Handwriting")
+        handwriting_menu.addAction(self.collect_action)
+        handwriting_menu.addMenu("&Save Drawing as").addActions(self.collect_actions)
+        handwriting_menu.addSeparator()
+        handwriting_menu.addAction(self.fine_tune_action)
         self.view_menu = bar.addMenu("&View")
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.about_action)
@@ -201,6 +238,10 @@ class MainWindow(QMainWindow):
         map_panel = MapPanel()
         self.map, self.guess_label = map_panel.map, map_panel.guess_label
         self.interpolation_panel = InterpolationPanel()
+        self.traversal_panel = TraversalPanel()
+        self.manifold_panel = ManifoldPanel()
+        self.drawings_panel = DrawingsPanel(self.drawings_dir)
+        self.drawings_panel.set_collect_action(self.collect_action)
 
         self.network_dock = self._dock("What the network sees", "networkDock", self.network)
         self.bars_dock = self._dock("Latent code z", "latentBarsDock", latent_panel)
@@ -212,7 +253,15 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.network_dock, self.bars_dock, Qt.Orientation.Vertical)
         self.splitDockWidget(self.map_dock, self.interpolation_dock, Qt.Orientation.Vertical)
         self.resizeDocks([self.network_dock, self.map_dock], [330, 420], Qt.Orientation.Horizontal)
-        for dock in (self.network_dock, self.bars_dock, self.map_dock, self.interpolation_dock):
+        self.traversal_dock = self._dock("Traversals", "traversalDock", self.traversal_panel)
+        self.manifold_dock = self._dock("Manifold", "manifoldDock", self.manifold_panel)
+        self.drawings_dock = self._dock("My drawings", "drawingsDock", self.drawings_panel)
+        # Tabs beside the interpolation: one shows at a time, and only a showing sweep is computed.
+        for dock in (self.traversal_dock, self.manifold_dock, self.drawings_dock):
+            self.tabifyDockWidget(self.interpolation_dock, dock)
+        self.interpolation_dock.raise_()
+        for dock in (self.network_dock, self.bars_dock, self.map_dock, self.interpolation_dock,
+                     self.traversal_dock, self.manifold_dock, self.drawings_dock):
             self.view_menu.addAction(dock.toggleViewAction())
 
     def create_status_bar(self) -> None:
@@ -222,8 +271,10 @@ class MainWindow(QMainWindow):
         self.backend_label = QLabel()
         self.device_label = QLabel()
         self.latency_label = TextLine("", "update 000.0 ms")
-        for name, label in (("statusModel", self.model_label), ("statusLatent", self.latent_label),
-                            ("statusBackend", self.backend_label), ("statusDevice", self.device_label),
+        self.collect_label = QLabel("Collect mode: press 0–9 to save")
+        self.collect_label.setVisible(False)
+        for name, label in (("statusCollect", self.collect_label), ("statusModel", self.model_label),
+                            ("statusLatent", self.latent_label), ("statusBackend", self.backend_label), ("statusDevice", self.device_label),
                             ("statusLatency", self.latency_label)):
             label.setObjectName(name)
             status.addPermanentWidget(label)
@@ -255,6 +306,9 @@ class MainWindow(QMainWindow):
         panel.pinRequested.connect(self.pin)
         panel.mixChanged.connect(self.set_mix)
         panel.exportRequested.connect(self.export_strip)
+        self.connect_sweeps()
+        self.drawings_panel.fineTuneRequested.connect(lambda: self.open_fine_tune())
+        self.drawings_panel.changed.connect(self._drawings_deleted)
         self._document_changed(None)
 
     # ------------------------------------------------------------------ settings
@@ -280,7 +334,8 @@ class MainWindow(QMainWindow):
         event.accept()
 
     def shutdown(self) -> None:
-        """Stop the inference thread (idempotent)."""
+        """Cancel fine-tuning and stop the inference thread (idempotent)."""
+        self.stop_fine_tuning()
         self.worker.stop()
 
     # ------------------------------------------------------------------ dialogs
@@ -289,7 +344,7 @@ class MainWindow(QMainWindow):
         QMessageBox.critical(self, title, text)
 
     def ask_open_path(self, title: str, filter_: str) -> str:
-        return QFileDialog.getOpenFileName(self, title, "", filter_)[0]
+        return QFileDialog.getOpenFileName(self, title, self.settings.last_folder, filter_)[0]
 
     def ask_save_path(self, title: str, filter_: str, suggestion: str = "") -> str:
         return QFileDialog.getSaveFileName(self, title, suggestion, filter_)[0]
@@ -312,7 +367,7 @@ class MainWindow(QMainWindow):
             self.width_spin.setValue(width)
 
     def open_image(self, path: str | None = None) -> bool:
-        path = path or self.ask_open_path("Open Image", IMAGE_FILTER)
+        path = path or self.ask_file_to_open("Open Image", IMAGE_FILTER)
         if not path:
             return False
         try:
@@ -325,7 +380,7 @@ class MainWindow(QMainWindow):
         return True
 
     def save_drawing(self, path: str | None = None) -> bool:
-        path = path or self.ask_save_path("Save Drawing", "PNG image (*.png)", "drawing.png")
+        path = path or self.ask_file_to_save("Save Drawing", "PNG image (*.png)", "drawing.png")
         if not path:
             return False
         try:
@@ -380,6 +435,7 @@ class MainWindow(QMainWindow):
             self.guess_label.setText("Draw a digit")
         else:
             self.guess_label.setText("No reference digits for this model")
+        self.request_traversal()
 
     def on_decode_result(self, result: DecodeResult) -> None:
         if self.info is None or result.generation != self.info.generation:
@@ -431,6 +487,7 @@ class MainWindow(QMainWindow):
         self.latent.reset()
         self.bars.set_values(self.latent.current)
         self.map.set_edit_marker(None)
+        self.traversal_panel.clear_choice()
         drawing = self.last_drawing
         if drawing is not None:
             self._output_seq = drawing.seq     # newer drawings may show again, edits may not
@@ -473,26 +530,6 @@ class MainWindow(QMainWindow):
         if self.info is not None and self.interpolation.ready:
             self.worker.submit_decode(self.interpolation.mix(), "interp", self.info.generation)
 
-    def export_strip(self, fmt: str, path: str | None = None) -> bool:
-        """Write the interpolation strip as PNG or animated GIF."""
-        if self.strip_images is None:
-            self.statusBar().showMessage("Pin A and B first", 5000)
-            return False
-        label = {"png": "PNG image (*.png)", "gif": "Animated GIF (*.gif)"}[fmt]
-        path = path or self.ask_save_path("Export Interpolation", label, f"interpolation.{fmt}")
-        if not path:
-            return False
-        try:
-            if fmt == "png":
-                save_png(strip_image(self.strip_images), path)
-            else:
-                write_atomic(path, gif_bytes(self.strip_images))
-        except OSError as err:
-            self.show_error("Cannot export the strip", str(err))
-            return False
-        self.statusBar().showMessage(f"Saved {path}", 5000)
-        return True
-
     # ------------------------------------------------------------------ models
 
     def open_model(self, source) -> None:
@@ -501,7 +538,7 @@ class MainWindow(QMainWindow):
         self.worker.load_model(source, self.device, fallback=False)
 
     def choose_checkpoint(self) -> None:
-        path = self.ask_open_path("Open Checkpoint", CHECKPOINT_FILTER)
+        path = self.ask_file_to_open("Open Checkpoint", CHECKPOINT_FILTER)
         if path:
             self.open_model(path)
 
@@ -538,6 +575,10 @@ class MainWindow(QMainWindow):
         for which in ("a", "b"):
             self.interpolation_panel.set_pin(which, None)
         self.interpolation_panel.set_ready(False)
+        self.traversal_panel.set_traversal(None)
+        self.manifold_panel.set_axes(info.projection.axis_names)
+        self.manifold_panel.set_grid(None, None)
+        self.bars.set_highlight(None)
         self.last_drawing = None
         self._refresh_model_choices()
         self.device_actions["cuda"].setEnabled(info.cuda_available)
@@ -554,30 +595,33 @@ class MainWindow(QMainWindow):
         if not info.untrained and (info.source or info.name in info.shipped):
             self.settings.last_model = info.source or info.name
         self.submit_drawing()
+        self.request_manifold()
         self.modelChanged.emit(info)
         if explicit_failed:
             self.show_error("Cannot open the model", f"{info.problem}\n\nOpened {info.name} instead.")
 
     def _refresh_model_choices(self) -> None:
         info = self.info
-        names = list(info.shipped) if info else []
+        choices = self.model_choices()
+        sources = [source for _, source in choices]
         current = (info.source or info.name) if info else None
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
-        for name in names:
-            self.model_combo.addItem(name, name)
-        if current and current not in names:
+        for label, source in choices:
+            self.model_combo.addItem(label, source)
+        if current and current not in sources:
             untrained = " (untrained)" if info.untrained else ""
             self.model_combo.addItem(os.path.basename(current) + untrained, info.source)
-        index = self.model_combo.findData(current) if current in names else self.model_combo.count() - 1
+        index = self.model_combo.findData(current) if current in sources else self.model_combo.count() - 1
         self.model_combo.setCurrentIndex(max(index, 0))
         self.model_combo.blockSignals(False)
         for act in self.model_group.actions():
             self.model_group.removeAction(act)
             self.model_menu.removeAction(act)
-        for name in names:
-            act = QAction(name, self, checkable=True, checked=(name == current))
-            act.triggered.connect(lambda _=False, n=name: self.open_model(n))
+            act.deleteLater()
+        for label, source in choices:
+            act = QAction(label, self, checkable=True, checked=(source == current))
+            act.triggered.connect(lambda _=False, n=source: self.open_model(n))
             self.model_group.addAction(act)
             self.model_menu.insertAction(self._model_separator, act)
 

@@ -76,7 +76,8 @@ class _BarsViewBox(pg.ViewBox):
 
 
 class LatentBars(pg.PlotWidget):
-    """z as bars. Hover shows a value; dragging a bar edits it (``valueEdited``)."""
+    """z as bars. Hover shows a value; dragging a bar edits it (``valueEdited``);
+    ``set_highlight`` marks one dimension (the traversal row under the pointer)."""
 
     _built = False
 
@@ -94,6 +95,11 @@ class LatentBars(pg.PlotWidget):
         self.limit = 1.0
         self.values = np.zeros(0, np.float32)
         self.hover_text = ""
+        self.highlighted: int | None = None
+        # A full-height band behind one bar; hidden unless a dimension is highlighted.
+        self._band = pg.BarGraphItem(x=[0], y0=[-1], height=[2], width=0.96, pen=pg.mkPen(None))
+        self._band.setVisible(False)
+        self.addItem(self._band)
         self._ghost = pg.BarGraphItem(x=[], height=[], width=0.72, brush=None,
                                       pen=pg.mkPen("#888888", width=1, style=Qt.PenStyle.DashLine))
         self._bars = pg.BarGraphItem(x=[], height=[], width=0.72)
@@ -123,6 +129,16 @@ class LatentBars(pg.PlotWidget):
         self.getPlotItem().getAxis("bottom").setTicks([[(i, str(i)) for i in range(0, count, step)]])
         self._hover.setText("")
         self.hover_text = ""
+        self.set_highlight(None)
+
+    def set_highlight(self, dim: int | None) -> None:
+        """Mark dimension ``dim`` with a band behind its bar (None: no mark)."""
+        if dim is not None and not 0 <= dim < self._box.count:
+            dim = None
+        self.highlighted = dim
+        if dim is not None:
+            self._band.setOpts(x=[dim], y0=[-self.limit], height=[2 * self.limit])
+        self._band.setVisible(dim is not None)
 
     def set_values(self, z, edited=None, drawing=None) -> None:
         """Show ``z``; bars flagged in ``edited`` are highlighted, with the drawing's own
@@ -145,6 +161,8 @@ class LatentBars(pg.PlotWidget):
 
     def _set_limit(self, limit: float) -> None:
         self.limit = limit
+        if self.highlighted is not None:
+            self._band.setOpts(y0=[-limit], height=[2 * limit])
         self.setYRange(-limit, limit, padding=0)
         # Ticks at 0, +-limit/2, +-limit, whatever the scale.
         self.getPlotItem().getAxis("left").setTickSpacing(levels=[(limit / 2, 0.0)])
@@ -161,6 +179,9 @@ class LatentBars(pg.PlotWidget):
         self._brush = pg.mkBrush(palette.color(QPalette.ColorRole.Highlight))
         self._edited_brush = pg.mkBrush(EDITED_COLOUR)
         self._bars.setOpts(brush=self._brush, pen=pg.mkPen(None))
+        band = QColor(palette.color(QPalette.ColorRole.Highlight))
+        band.setAlpha(60)
+        self._band.setOpts(brush=pg.mkBrush(band))
         self._hover.setColor(palette.color(QPalette.ColorRole.Text))
 
     def _hovered(self, scene_pos) -> None:

@@ -1,5 +1,6 @@
 """What the app remembers between runs, through QSettings: window geometry and dock
-layout, pen width, the last model. QSettings writes its file atomically (a temporary
+layout, pen width, the last model, the folder of the last file dialog and the MNIST data
+set that fine-tuning mixes in. QSettings writes its file atomically (a temporary
 file renamed over the old one), so a crash never leaves half a settings file."""
 
 from __future__ import annotations
@@ -69,6 +70,28 @@ class Settings:
             self._store.setValue("model/last", str(value))
         else:
             self._store.remove("model/last")
+
+    @property
+    def last_folder(self) -> str:
+        """The folder of the file last opened or saved through a dialog ("" if none)."""
+        return str(self._store.value("files/last_folder", "") or "")
+
+    @last_folder.setter
+    def last_folder(self, value: str) -> None:
+        self._store.setValue("files/last_folder", str(value))
+
+    @property
+    def data_path(self) -> str:
+        """MNIST for fine-tuning (a mnist.npz or a folder of IDX files); "" = not set, and
+        then $AEGUI_DATA, as for ``aegui train``."""
+        return str(self._store.value("data/mnist", "") or "")
+
+    @data_path.setter
+    def data_path(self, value: str) -> None:
+        if value:
+            self._store.setValue("data/mnist", str(value))
+        else:
+            self._store.remove("data/mnist")
 
     def sync(self) -> None:
         self._store.sync()

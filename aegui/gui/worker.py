@@ -3,7 +3,7 @@
 The pattern of Qt's Mandelbrot example: the UI thread posts requests and returns at
 once; the thread computes and emits results, which Qt queues back to the UI thread. Each
 kind of request (a model to load, a drawing to frame and encode, a code to decode, an
-interpolation strip) has one slot holding only the newest request of that kind, so while
+interpolation strip, the batch of a latent traversal or of the manifold grid) has one slot holding only the newest request of that kind, so while
 the model is busy, strokes that arrive overwrite each other and only the latest drawing
 is computed: stale requests are dropped, never queued. Results carry the request's
 sequence number, so the window can also ignore a result older than what it shows.
@@ -25,14 +25,17 @@ import numpy as np
 from PySide6.QtCore import QThread, Signal
 
 from aegui.preprocess import mnist_style
+from aegui.traversal import dimension_scales
 
 from .latent import Guess, Projection, nearest_digit, symmetric_limit
 
-__all__ = ["DecodeResult", "DrawingResult", "InferenceThread", "ModelInfo", "StripResult"]
+__all__ = ["BatchResult", "DecodeResult", "DrawingResult", "InferenceThread", "ModelInfo", "StripResult"]
 
 # Order in which pending requests are served: a new model first (everything else is
-# computed with it), then what follows the pen, then what follows the sliders.
-PRIORITY = ("load", "drawing", "edit", "interp", "strip")
+# computed with it), then what follows the pen, then what follows the sliders, then the
+# large batches of the traversal and manifold views.
+PRIORITY = ("load", "drawing", "edit", "interp", "strip", "traversal", "manifold")
+BATCH_PURPOSES = ("traversal", "manifold")
 NEIGHBOURS = 10
 SWITCH_INTERVAL_S = 0.0005
 
@@ -59,6 +62,7 @@ class ModelInfo:
     labels: np.ndarray | None        # (N,) their digits
     z_limit: float                   # symmetric range for the latent bars
     map_range: tuple[float, float, float, float]  # x0, x1, y0, y1 of the latent map
+    code_std: np.ndarray | None = None  # (Z,) std of each dimension over the reference codes (1 if none)
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,6 +97,16 @@ class StripResult:
     images: np.ndarray           # (S, 28, 28)
 
 
+@dataclass(frozen=True, eq=False)
+class BatchResult:
+    seq: int
+    posted: float
+    generation: int
+    purpose: str                 # "traversal" | "manifold"
+    codes: np.ndarray            # (..., Z) as posted
+    images: np.ndarray           # (..., 28, 28): the codes' shape with each code decoded
+
+
 @dataclass(eq=False)
 class _Request:
     kind: str
@@ -119,6 +133,7 @@ class InferenceThread(QThread):
     drawingDone = Signal(object)       # DrawingResult
     decodeDone = Signal(object)        # DecodeResult
     stripDone = Signal(object)         # StripResult
+    batchDone = Signal(object)         # BatchResult
     failed = Signal(str)               # an inference error (the model stays)
 
     def __init__(self, parent=None, torch_threads: int | None = None):
@@ -161,6 +176,19 @@ class InferenceThread(QThread):
     def submit_strip(self, codes, generation: int) -> int:
         """Decode a batch of codes (S, Z) at once."""
         return self._post("strip", np.array(codes, np.float32), generation)
+
+    def submit_batch(self, codes, purpose: str, generation: int) -> int:
+        """Decode codes of any shape (..., Z) at once; ``purpose`` ("traversal" or
+        "manifold") has its own newest-wins slot."""
+        if purpose not in BATCH_PURPOSES:
+            raise ValueError(f"purpose must be one of {BATCH_PURPOSES}, not {purpose!r}")
+        return self._post(purpose, np.array(codes, np.float32), generation)
+
+    def current_model(self):
+        """The model loaded now (None before the first): to copy, never to run on this
+        thread's behalf. Fine-tuning starts from it."""
+        loaded = self._loaded
+        return loaded.model if loaded is not None else None
 
     @property
     def last_seq(self) -> int:
@@ -231,6 +259,12 @@ class InferenceThread(QThread):
         if request.kind == "strip":
             images = self._decode(loaded, request.payload)
             self.stripDone.emit(StripResult(request.seq, request.posted, request.generation, images))
+        elif request.kind in BATCH_PURPOSES:
+            codes = request.payload
+            flat = codes.reshape(-1, codes.shape[-1])
+            images = self._decode(loaded, flat).reshape(*codes.shape[:-1], 28, 28)
+            self.batchDone.emit(BatchResult(request.seq, request.posted, request.generation,
+                                            request.kind, codes, images))
         else:
             z = request.payload
             image = self._decode(loaded, z[None])[0]
@@ -349,6 +383,7 @@ class InferenceThread(QThread):
             labels=labels,
             z_limit=z_limit,
             map_range=map_range,
+            code_std=dimension_scales(z_dim, codes),
         )
         return _Loaded(model, info, str(device), codes, labels)
 

@@ -1,6 +1,8 @@
 """Fixtures of the Qt tests: an offscreen platform, a small real model with reference
-codes, a main window on it whose dialogs are recorded instead of shown, real mouse
-drags, and a check that no test leaves a Qt warning or a Python warning in the log."""
+codes, a main window on it (its data folder a temporary one) whose dialogs are recorded
+instead of shown, real mouse drags, and a check that no test leaves a Qt warning or a
+Python warning in the log. Qt's test mode keeps any window made without a data folder
+out of the user's real one."""
 
 from __future__ import annotations
 
@@ -14,11 +16,14 @@ import pytest  # noqa: E402
 
 import aegui.gui  # noqa: E402,F401  (first: protects None/True/False, see aegui/gui/__init__.py)
 from gui_helpers import make_model, settle  # noqa: E402
-from PySide6.QtCore import QtMsgType  # noqa: E402
+from PySide6.QtCore import QStandardPaths, QtMsgType  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
-# The offscreen platform says this whenever a main window lays out; it is not ours.
-PLATFORM_NOISE = ("This plugin does not support propagateSizeHints()",)
+# The offscreen platform says these whenever a main window lays out or a dialog is
+# raised; they are not ours.
+PLATFORM_NOISE = ("This plugin does not support propagateSizeHints()", "This plugin does not support raise()")
+
+QStandardPaths.setTestModeEnabled(True)
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +59,7 @@ def window(qtbot, tmp_path, model):
     from aegui.gui import create_window
     from aegui.gui.settings import Settings
 
-    win = create_window(model, settings=Settings(tmp_path / "settings.ini"))
+    win = create_window(model, settings=Settings(tmp_path / "settings.ini"), data_dir=tmp_path / "data")
     win.errors = []
     win.show_error = lambda title, text: win.errors.append((title, text))
     inference_errors = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aegui.gui.drawing import MIN_STEP, PAGE, Clear, DrawingDocument, Picture, pressure_width
+from aegui.gui.drawing import MAX_HISTORY, MIN_STEP, PAGE, Clear, DrawingDocument, Picture, pressure_width
 from aegui.gui.samples import DIGITS, digit_strokes
 
 
@@ -95,6 +95,34 @@ def test_a_picture_replaces_the_drawing_and_strokes_go_on_top():
     assert len(doc.visible()[1]) == 1
     with pytest.raises(ValueError, match="512, 512"):
         doc.place_picture(np.zeros((10, 10), np.uint8))
+
+
+def test_a_long_session_keeps_a_bounded_history_and_the_page_unchanged():
+    doc = DrawingDocument()
+    for i in range(3 * MAX_HISTORY):       # digits of three strokes, each cleared after
+        stroke(doc, [(i % 500, 0), (i % 500, 40)])
+        if i % 3 == 2:
+            doc.clear()
+    stroke(doc, [(7, 7), (70, 70)])
+    stroke(doc, [(9, 9), (90, 9)])
+    assert len(doc._edits) <= MAX_HISTORY
+    shown = doc.segments()
+    assert len(doc.visible()[1]) == 2
+    undone = 0
+    while doc.undo():
+        undone += 1
+    # Undo goes back through hundreds of edits, never past what was forgotten.
+    assert MAX_HISTORY // 2 <= undone <= MAX_HISTORY
+    while doc.redo():
+        pass
+    assert doc.segments() == shown
+
+
+def test_without_a_clear_to_cut_at_the_history_is_kept_whole():
+    doc = DrawingDocument()
+    for i in range(MAX_HISTORY + 10):
+        stroke(doc, [(i % 500, 0), (i % 500, 40)])
+    assert len(doc.visible()[1]) == MAX_HISTORY + 10
 
 
 def test_erasing_an_empty_page_leaves_it_empty():

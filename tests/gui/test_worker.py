@@ -118,6 +118,22 @@ def test_a_strip_is_decoded_in_one_batch(qtbot, worker):
     assert done.args[0].images.shape == (8, 28, 28)
 
 
+def test_a_batch_of_any_shape_is_decoded_at_once_for_its_purpose(qtbot, worker):
+    info = load(qtbot, worker, make_model(latent_dim=3))
+    codes = np.random.default_rng(0).normal(size=(3, 5, 3)).astype(np.float32)
+    with qtbot.waitSignal(worker.batchDone) as done:
+        seq = worker.submit_batch(codes, "traversal", info.generation)
+    result = done.args[0]
+    assert (result.seq, result.purpose, result.images.shape) == (seq, "traversal", (3, 5, 28, 28))
+    np.testing.assert_array_equal(result.codes, codes)
+    with qtbot.waitSignal(worker.stripDone) as strip:
+        worker.submit_strip(codes[1], info.generation)
+    np.testing.assert_allclose(strip.args[0].images, result.images[1], atol=1e-6)
+    assert info.code_std.shape == (3,)
+    with pytest.raises(ValueError, match="purpose"):
+        worker.submit_batch(codes, "edit", info.generation)
+
+
 def test_a_corrupt_checkpoint_is_reported_and_the_model_stays(qtbot, worker, tmp_path):
     info = load(qtbot, worker, make_model(latent_dim=5))
     bad = tmp_path / "broken.pt"

@@ -1,0 +1,242 @@
+"""The docks that sweep the latent space: the traversal of each dimension and the manifold grid.
+
+Both show decodings the inference thread computed (``aegui.traversal`` says what they
+are) and report what the user points at. ``SweepMixin`` is the main window's side: it
+posts the codes to the inference thread, only while the dock is on screen (a dock
+behind another tab costs nothing), and shows what comes back.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import (QDockWidget, QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSpinBox,
+                               QVBoxLayout, QWidget)
+
+from aegui import traversal
+from aegui.traversal import SPAN, Traversal
+
+from .grid import ImageGrid
+from .views import TextLine
+from .worker import BatchResult
+
+__all__ = ["ManifoldPanel", "SweepMixin", "TraversalPanel", "showing"]
+
+
+def _scrolling(widget: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    return area
+
+
+def _hint(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setEnabled(False)   # the palette's muted text colour
+    label.setWordWrap(True)
+    return label
+
+
+class TraversalPanel(QWidget):
+    """One row per latent dimension, most telling first: the drawing's code with that
+    dimension swept from -2 to +2 standard deviations. Hovering a row reports its
+    dimension (``dimensionHovered``, -1 when none); clicking a cell asks for that value
+    (``valueChosen(dim, value)``)."""
+
+    dimensionHovered = Signal(int)
+    valueChosen = Signal(int, float)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("traversal")
+        self.traversal: Traversal | None = None
+        self.grid = ImageGrid("traversalGrid", min_cell=16, preferred_cell=30, max_cell=48)
+        self.grid.cellHovered.connect(self._hovered)
+        self.grid.cellClicked.connect(self._clicked)
+        self.status = TextLine("Draw a digit to see what each dimension does",
+                               "z[12]: change 0.000 · value +0.000 (+2.0σ)")
+        self.status.setObjectName("traversalStatus")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(_scrolling(self.grid), 1)
+        layout.addWidget(self.status)
+        layout.addWidget(_hint(f"Each row sweeps one dimension from −{SPAN:g}σ to +{SPAN:g}σ around your "
+                               "drawing's code (σ: its spread over the data set), the rows that change "
+                               "the image most first. Click a cell to set that value."))
+
+    def set_traversal(self, traversal: Traversal | None) -> None:
+        """Show a ranked traversal (None: nothing drawn)."""
+        self.traversal = traversal
+        if traversal is None:
+            self.grid.set_images(np.zeros((0, 0, 28, 28)))
+            self.status.setText("Draw a digit to see what each dimension does")
+            return
+        steps = len(traversal.offsets)
+        columns = [""] * steps
+        columns[0], columns[steps // 2], columns[-1] = (f"{traversal.offsets[0]:+g}σ", "0",
+                                                        f"{traversal.offsets[-1]:+g}σ")
+        self.grid.set_images(traversal.images, [f"z[{d}]" for d in traversal.order], columns)
+        hovered = self.grid.hovered
+        if hovered[0] >= 0:
+            self._hovered(*hovered)
+
+    def value_at(self, row: int, col: int) -> tuple[int, float]:
+        """(dimension, value) of a cell."""
+        t = self.traversal
+        return int(t.order[row]), float(t.values[row, col])
+
+    def _hovered(self, row: int, col: int) -> None:
+        t = self.traversal
+        if t is None or row < 0:
+            self.grid.set_highlight(None, self.grid.highlight_cell)
+            self.dimensionHovered.emit(-1)
+            return
+        self.grid.set_highlight(row, self.grid.highlight_cell)
+        dim, value = self.value_at(row, col)
+        self.status.setText(f"z[{dim}]: change {t.change[row]:.3f} · value {value:+.3f} "
+                            f"({t.offsets[col]:+.1f}σ)")
+        self.dimensionHovered.emit(dim)
+
+    def _clicked(self, row: int, col: int) -> None:
+        if self.traversal is None:
+            return
+        self.grid.set_highlight(self.grid.highlight_row, (row, col))
+        self.valueChosen.emit(*self.value_at(row, col))
+
+    def clear_choice(self) -> None:
+        """Forget the clicked cell (the code was reset)."""
+        self.grid.set_highlight(self.grid.highlight_row, None)
+
+
+class ManifoldPanel(QWidget):
+    """A ``size`` x ``size`` grid of decodings over the latent map's plane, ``reach``
+    standard deviations of the data set each way. ``settingsChanged`` when either changes;
+    a click asks to decode that point (``pointPicked(x, y)``, map coordinates)."""
+
+    settingsChanged = Signal()
+    pointPicked = Signal(float, float)
+    exportRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("manifold")
+        self.xy: np.ndarray | None = None
+        self.grid = ImageGrid("manifoldGrid", min_cell=10, preferred_cell=28, gap=0)
+        self.grid.cellClicked.connect(self._clicked)
+        self.size_spin = QSpinBox()
+        self.size_spin.setObjectName("manifoldSize")
+        self.size_spin.setRange(2, 30)
+        self.size_spin.setValue(12)
+        self.size_spin.setSuffix(" per side")
+        self.size_spin.setToolTip("Decodings per side of the grid")
+        self.reach_spin = QDoubleSpinBox()
+        self.reach_spin.setObjectName("manifoldReach")
+        self.reach_spin.setRange(0.25, 6.0)
+        self.reach_spin.setSingleStep(0.25)
+        self.reach_spin.setValue(SPAN)
+        self.reach_spin.setPrefix("± ")
+        self.reach_spin.setSuffix(" σ")
+        self.reach_spin.setToolTip("How far the grid reaches each way, in standard deviations of the data set")
+        for spin in (self.size_spin, self.reach_spin):
+            spin.setKeyboardTracking(False)
+            spin.valueChanged.connect(lambda *_: self.settingsChanged.emit())
+        self.export_button = QPushButton("Export PNG…")
+        self.export_button.clicked.connect(self.exportRequested)
+        self.axes = QLabel()
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Grid"))
+        row.addWidget(self.size_spin)
+        row.addWidget(QLabel("range"))
+        row.addWidget(self.reach_spin)
+        row.addStretch(1)
+        row.addWidget(self.export_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.grid, 1)
+        layout.addWidget(self.axes)
+        layout.addLayout(row)
+        layout.addWidget(_hint("Decodings over the plane of the latent map: right is its x axis, up its "
+                               "y axis. Click one to decode it."))
+
+    @property
+    def size(self) -> int:
+        return self.size_spin.value()
+
+    @property
+    def reach(self) -> float:
+        return self.reach_spin.value()
+
+    def set_axes(self, names: tuple[str, str]) -> None:
+        self.axes.setText(f"→ {names[0]}   ↑ {names[1]}")
+
+    def set_grid(self, xy: np.ndarray | None, images: np.ndarray | None) -> None:
+        """Show the decodings ``images`` (n, n, 28, 28) of the plane points ``xy`` (n, n, 2)."""
+        self.xy = None if xy is None else np.asarray(xy)
+        self.grid.set_images(np.zeros((0, 0, 28, 28)) if images is None else images)
+        self.export_button.setEnabled(images is not None)
+
+    def _clicked(self, row: int, col: int) -> None:
+        if self.xy is not None:
+            x, y = self.xy[row, col]
+            self.pointPicked.emit(float(x), float(y))
+
+
+def showing(dock: QDockWidget) -> bool:
+    """The dock is on screen: shown, and the front tab if it is one of several."""
+    return dock.isVisible() and not dock.visibleRegion().isEmpty()
+
+
+class SweepMixin:
+    """The main window's traversal and manifold requests and results."""
+
+    def connect_sweeps(self) -> None:
+        self.worker.batchDone.connect(self.on_batch_result)
+        self.traversal_panel.dimensionHovered.connect(lambda d: self.bars.set_highlight(d if d >= 0 else None))
+        self.traversal_panel.valueChosen.connect(self.edit_latent)
+        self.manifold_panel.settingsChanged.connect(self.request_manifold)
+        self.manifold_panel.pointPicked.connect(self.pick_map_point)
+        self.manifold_panel.exportRequested.connect(lambda: self.export_manifold())
+        self.traversal_dock.visibilityChanged.connect(self._traversal_shown)
+        self.manifold_dock.visibilityChanged.connect(
+            lambda shown: shown and QTimer.singleShot(0, self.request_manifold))
+
+    def request_traversal(self) -> None:
+        """Sweep each dimension of the drawing's code (only while the traversal shows)."""
+        if self.info is None or not showing(self.traversal_dock):
+            return
+        drawing = self.last_drawing
+        if drawing is None or drawing.z is None or drawing.generation != self.info.generation:
+            self.traversal_panel.set_traversal(None)
+            return
+        codes = traversal.sweep(drawing.z, self.info.code_std)
+        self.worker.submit_batch(codes, "traversal", self.info.generation)
+
+    def _traversal_shown(self, shown: bool) -> None:
+        # A tab coming to the front is laid out after this signal: ask once that is done.
+        if shown:
+            QTimer.singleShot(0, self.request_traversal)
+        else:     # put behind another tab under the pointer: no leave event says so
+            self.traversal_panel.grid.set_highlight(None, self.traversal_panel.grid.highlight_cell)
+            self.bars.set_highlight(None)
+
+    def request_manifold(self) -> None:
+        """Decode the manifold grid (only while it shows)."""
+        if self.info is None or not showing(self.manifold_dock):
+            return
+        panel = self.manifold_panel
+        extent = traversal.manifold_extent(self.info.reference_xy, panel.reach)
+        _xy, codes = traversal.manifold_codes(self.info.projection, panel.size, extent)
+        self.worker.submit_batch(codes, "manifold", self.info.generation)
+
+    def on_batch_result(self, result: BatchResult) -> None:
+        if self.info is None or result.generation != self.info.generation:
+            return
+        if result.purpose == "traversal":
+            drawing = self.last_drawing
+            if drawing is None or drawing.z is None:
+                return    # cleared since it was asked for
+            self.traversal_panel.set_traversal(traversal.ranked(result.codes, result.images))
+        else:
+            self.manifold_panel.set_grid(self.info.projection.forward(result.codes), result.images)
+

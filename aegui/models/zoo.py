@@ -1,0 +1,78 @@
+"""The shipped models: names like ``ae-16`` mapped to files in ``resources/models/``.
+
+Each shipped model is one checkpoint, ``<name>.pt``, beside its model card ``<name>.md``.
+The folder is found relative to the package, so it works from a source checkout and from
+an editable install alike.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aegui
+
+__all__ = ["DEFAULT", "MODELS_DIR", "SHIPPED", "available", "model_card", "path_of"]
+
+MODELS_DIR = Path(aegui.__file__).resolve().parents[1] / "resources" / "models"
+SUFFIX = ".pt"
+# The zoo the project ships, in the order the app lists them; the first is the default.
+SHIPPED = ("ae-16", "ae-2", "ae-30", "vae-16")
+DEFAULT = SHIPPED[0]
+
+
+def available() -> list[str]:
+    """Names of the shipped models whose files are present (listed ones first, in order,
+    then any other checkpoint dropped into the folder)."""
+    present = {p.stem for p in MODELS_DIR.glob(f"*{SUFFIX}") if p.is_file()}
+    return [n for n in SHIPPED if n in present] + sorted(present - set(SHIPPED))
+
+
+def path_of(name: str) -> Path:
+    """The checkpoint file of a shipped model name (which may not exist yet)."""
+    return MODELS_DIR / f"{name}{SUFFIX}"
+
+
+_METRIC_ROWS = (
+    ("sse", "SSE per test image (sum over 784 pixels in [0, 1])", "{:.3f}"),
+    ("bce", "BCE per pixel", "{:.4f}"),
+    ("nats", "BCE-sum + KL, nats per image (one sample)", "{:.2f}"),
+    ("kl", "KL, nats per image", "{:.2f}"),
+    ("knn5_accuracy", "5-NN accuracy in latent space (train -> test)", "{:.2%}"),
+    ("latency_ms", "encode + decode, one image, median ms", "{:.3f}"),
+)
+
+
+def model_card(model, metrics: dict | None = None) -> str:
+    """The model card of a trained model, in markdown: what it is, how it was trained
+    (from its checkpoint's metadata) and its test metrics (``metrics`` or its own)."""
+    metrics = model.metrics if metrics is None else metrics
+    meta = model.metadata
+    params = sum(p.numel() for p in model.parameters())
+    kind = "variational autoencoder" if model.kind == "vae" else "autoencoder"
+    lines = [f"# {model.name}", "",
+             f"A {kind} with a {model.latent_dim}-dimensional code, on the fused bottleneck op.", "",
+             "| | |", "|---|---|",
+             f"| architecture | {model.config.describe()} |",
+             f"| parameters | {params:,} ({params * 4 / 1e6:.1f} MB as float32) |"]
+    if meta:
+        tc = meta.get("train_config", {})
+        loss = f"BCE + beta KL, beta {tc.get('beta')}" if model.kind == "vae" else tc.get("loss", "?")
+        lines += [
+            f"| data | {meta.get('data_file', '?')} (sha256 `{str(meta.get('data_sha256', '?'))[:16]}...`), "
+            f"{meta.get('train_images', '?')} training images |",
+            f"| training | {meta.get('epochs_done', '?')} epochs, batch {tc.get('batch_size', '?')}, Adam lr "
+            f"{tc.get('lr', '?')} (cosine), loss {loss}, seed {meta.get('seed', '?')} |",
+            f"| training time | {meta.get('training_seconds', 0) / 60:.1f} min on {meta.get('trained_on', '?')} |",
+            f"| command | `{meta.get('command', '?')}` |",
+            f"| saved | {meta.get('saved_at', '?')} with aegui {meta.get('versions', {}).get('aegui', '?')}, "
+            f"torch {meta.get('versions', {}).get('torch', '?')} |",
+        ]
+    if metrics:
+        lines += ["", f"## Test metrics (`aegui eval {model.name} --data mnist.npz`)", "",
+                  "| metric | value |", "|---|---|"]
+        for key, label, fmt in _METRIC_ROWS:
+            if key in metrics:
+                lines.append(f"| {label} | {fmt.format(metrics[key])} |")
+        if "latency_device" in metrics:
+            lines.append(f"| latency measured on | {metrics['latency_device']} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,110 @@
+"""Exports, read back: the drawing beside its reconstruction (PNG), the latent vector (CSV,
+JSON), the latent map and the manifold grid (PNG); file dialogs remember the last folder."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+from gui_helpers import draw_digit, settle
+from PIL import Image
+from PySide6.QtGui import QImage
+
+
+def drawn(window, qtbot, digit="3"):
+    draw_digit(window.canvas, digit)
+    settle(qtbot, window)
+    return window
+
+
+def test_the_drawing_and_its_reconstruction_export_side_by_side(window, qtbot, tmp_path):
+    drawn(window, qtbot)
+    path = tmp_path / "pair.png"
+    window.ask_save_path = lambda *args: str(path)
+    window.export_images_action.trigger()
+    with Image.open(path) as image:
+        assert image.mode == "L" and image.size == (2 * 224 + 8, 224)
+        pixels = np.asarray(image)
+    big = np.ones((8, 8), np.uint8)
+    frame = np.rint(window.last_drawing.frame * 255).astype(np.uint8)
+    np.testing.assert_array_equal(pixels[:, :224], np.kron(frame, big))
+    np.testing.assert_array_equal(pixels[:, 232:], np.kron(window.network.reconstruction.pixels(), big))
+    assert not pixels[:, 224:232].any()
+    assert not window.errors
+
+
+def test_the_latent_vector_exports_as_csv_and_json(window, qtbot, tmp_path):
+    drawn(window, qtbot)
+    window.edit_latent(4, 1.25)
+    current, own = window.latent.current.copy(), window.latent.drawing.copy()
+    assert window.export_latent("csv", str(tmp_path / "z.csv"))
+    with open(tmp_path / "z.csv", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [int(r["dim"]) for r in rows] == list(range(16))
+    np.testing.assert_array_equal(np.array([r["z"] for r in rows], np.float32), current)
+    np.testing.assert_array_equal(np.array([r["drawing_z"] for r in rows], np.float32), own)
+    assert [r["edited"] for r in rows] == ["1" if i == 4 else "0" for i in range(16)]
+    assert window.export_latent("json", str(tmp_path / "z.json"))
+    doc = json.loads((tmp_path / "z.json").read_text())
+    assert doc["latent_dim"] == 16 and doc["edited"] == [4]
+    assert doc["model"] == {"name": window.info.name, "kind": "ae", "source": None}
+    np.testing.assert_array_equal(np.array(doc["z"], np.float32), current)
+    np.testing.assert_array_equal(np.array(doc["drawing_z"], np.float32), own)
+
+
+def test_nothing_is_exported_before_a_digit_is_drawn(window):
+    asked = []
+    window.ask_save_path = lambda *args: asked.append(args) or ""
+    assert not window.export_latent("json") and not window.export_images()
+    assert asked == [] and window.statusBar().currentMessage() == "Draw a digit first"
+
+
+def test_the_latent_map_and_the_manifold_grid_export_as_png(window, qtbot, tmp_path):
+    drawn(window, qtbot)
+    assert window.export_map(str(tmp_path / "map.png"))
+    image = QImage(str(tmp_path / "map.png"))
+    ratio = window.map.devicePixelRatioF()
+    assert (image.width(), image.height()) == (round(window.map.width() * ratio), round(window.map.height() * ratio))
+    assert len({image.pixel(x, y) for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)}) > 5
+    window.manifold_dock.raise_()
+    qtbot.waitUntil(lambda: window.manifold_panel.xy is not None)
+    path = tmp_path / "manifold.png"
+    window.ask_save_path = lambda *args: str(path)
+    window.manifold_panel.export_button.click()
+    with Image.open(path) as grid:
+        assert grid.size == (12 * 56, 12 * 56)
+        pixels = np.asarray(grid)
+    shown = window.manifold_panel.grid.pixels()
+    np.testing.assert_array_equal(pixels[:56, 56:112], np.kron(shown[0, 1], np.ones((2, 2), np.uint8)))
+    assert not window.errors
+
+
+def test_file_dialogs_start_in_the_folder_used_last(window, qtbot, tmp_path):
+    drawn(window, qtbot)
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    asked = []
+
+    def dialog(title, filter_, suggestion):
+        asked.append(suggestion)
+        return str(folder / f"file{len(asked)}.{suggestion.rsplit('.', 1)[1]}")
+
+    window.ask_save_path = dialog
+    window.export_csv_action.trigger()
+    window.export_images_action.trigger()
+    window.save_drawing_action.trigger()
+    assert asked == ["latent.csv", str(folder / "reconstruction.png"), str(folder / "drawing.png")]
+    assert sorted(p.name for p in folder.iterdir()) == ["file1.csv", "file2.png", "file3.png"]
+    window.write_settings()
+    from aegui.gui.settings import Settings
+
+    assert Settings(window.settings.file_name).last_folder == str(folder)   # remembered across runs
+
+
+def test_an_export_that_cannot_be_written_says_so_and_leaves_nothing(window, qtbot, tmp_path):
+    drawn(window, qtbot)
+    target = tmp_path / "missing-folder" / "z.json"
+    assert not window.export_latent("json", str(target))
+    assert window.errors and "z.json" in window.errors[0][1]
+    assert not target.parent.exists()

@@ -1,0 +1,279 @@
+"""Specification of training: the loop is a generator of progress that lowers the loss,
+is deterministic for a seed, stops when asked, and resumes bit for bit; and of the
+``aegui train`` / ``aegui eval`` commands."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from aegui import models
+from aegui.cli import main
+from aegui.train import TrainConfig, Trainer, train
+
+from synthetic_digits import TINY, shapes, synthetic_digits
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_config(kind: str = "ae", **overrides) -> TrainConfig:
+    settings = {"epochs": 3, "batch_size": 32, "lr": 3e-3, "warmup_steps": 4, "seed": 0, **overrides}
+    return TrainConfig(model=dataclasses.replace(TINY, kind=kind), **settings)
+
+
+def weights(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def run_to_end(trainer: Trainer, should_stop=None) -> list:
+    return list(trainer.run(should_stop))
+
+
+@pytest.mark.parametrize("kind", ["ae", "vae"])
+def test_training_lowers_the_loss_and_the_validation_error(kind):
+    events = run_to_end(Trainer(tiny_config(kind, epochs=4), synthetic_digits()))
+    epochs = [p for p in events if p.event == "epoch"]
+    assert [p.epoch for p in epochs] == [1, 2, 3, 4]
+    assert epochs[-1].loss < 0.6 * epochs[0].loss
+    assert epochs[-1].val["sse"] < epochs[0].val["sse"]
+    if kind == "vae":
+        assert {"nats", "kl"} <= epochs[-1].val.keys()
+
+
+def test_progress_comes_after_every_batch_then_each_epoch_then_done():
+    data = synthetic_digits(n_train=100)
+    trainer = Trainer(tiny_config(epochs=2, batch_size=32), data)
+    events = run_to_end(trainer)
+    assert [p.event for p in events] == (["step"] * 4 + ["epoch"]) * 2 + ["done"]
+    steps = [p for p in events if p.event == "step"]
+    assert [p.step for p in steps] == [1, 2, 3, 4] * 2 and all(p.steps == 4 for p in steps)
+    assert all(p.items_per_s > 0 and p.loss > 0 for p in steps)
+    assert events[-1].eta_s == 0 and events[-1].trainer is trainer and trainer.finished
+    assert events[0].eta_s > 0
+    assert not trainer.model.training
+
+
+def test_training_on_the_cpu_is_deterministic_for_a_seed():
+    data = synthetic_digits()
+    a = Trainer(tiny_config("vae"), data)
+    b = Trainer(tiny_config("vae"), data)
+    c = Trainer(tiny_config("vae", seed=1), data)
+    for t in (a, b, c):
+        run_to_end(t)
+    assert_same_weights(weights(a.model), weights(b.model))
+    assert a.history == b.history
+    assert not torch.equal(a.model.mu.weight, c.model.mu.weight)
+
+
+def stop_after(n: int):
+    count = {"asked": 0}
+
+    def should_stop() -> bool:
+        count["asked"] += 1
+        return count["asked"] >= n
+
+    return should_stop
+
+
+@pytest.mark.parametrize("kind", ["ae", "vae"])
+@pytest.mark.parametrize("stop_at", [5, 8])  # mid-epoch, and right at the end of epoch 1
+def test_a_stopped_run_resumes_from_its_checkpoint_exactly_as_if_never_stopped(tmp_path, kind, stop_at):
+    data = synthetic_digits()
+    config = tiny_config(kind)
+    whole = Trainer(config, data)
+    run_to_end(whole)
+
+    first = Trainer(config, data)
+    events = run_to_end(first, should_stop=stop_after(stop_at))
+    assert events[-1].event == "stopped" and not first.finished
+    path = first.save(tmp_path / "partial.pt")
+    resumed = Trainer.from_checkpoint(path, data)
+    assert (resumed.epoch, resumed.step) == (first.epoch, first.step)
+    rest = run_to_end(resumed)
+    assert rest[-1].event == "done"
+
+    assert_same_weights(weights(resumed.model), weights(whole.model))
+    assert resumed.history == whole.history
+    assert resumed.optimizer.state_dict()["state"][0]["step"] == whole.optimizer.state_dict()["state"][0]["step"]
+
+
+def test_the_generator_function_form_resumes_too(tmp_path):
+    data = synthetic_digits()
+    config = tiny_config()
+    stopped = list(train(config, data, should_stop=stop_after(3)))[-1]
+    path = stopped.trainer.save(tmp_path / "p.pt")
+    final = list(train(config, data, resume=path))[-1]
+    assert final.event == "done" and final.trainer.finished
+
+
+def test_resuming_needs_the_same_data_and_an_unfinished_run(tmp_path):
+    data = synthetic_digits()
+    trainer = Trainer(tiny_config(), data)
+    run_to_end(trainer, should_stop=stop_after(2))
+    path = trainer.save(tmp_path / "partial.pt")
+    with pytest.raises(models.CheckpointError, match="trained on other data"):
+        Trainer.from_checkpoint(path, synthetic_digits(seed=7))
+    run_to_end(trainer)
+    finished = trainer.save(tmp_path / "finished.pt")
+    with pytest.raises(models.CheckpointError, match="no training state to resume"):
+        Trainer.from_checkpoint(finished, data)
+    assert models.load(finished).metadata["epochs_done"] == 3
+
+
+def test_a_finished_checkpoint_records_how_it_was_trained(tmp_path):
+    data = synthetic_digits()
+    trainer = Trainer(tiny_config(epochs=2), data)
+    run_to_end(trainer)
+    model = models.load(trainer.save(tmp_path / "m.pt", command="aegui train ..."))
+    meta = model.metadata
+    assert meta["data_sha256"] == data.sha256 and meta["train_images"] == 256
+    assert meta["epochs_done"] == 2 and meta["seed"] == 0 and meta["command"] == "aegui train ..."
+    assert trainer.elapsed_s > 0 and meta["training_seconds"] == round(trainer.elapsed_s, 1)
+    assert meta["versions"]["torch"] == torch.__version__ and meta["trained_on"].startswith("cpu: ")
+    assert [h["epoch"] for h in meta["history"]] == [1, 2]
+    assert meta["train_config"]["model"]["latent_dim"] == TINY.latent_dim
+
+
+def test_extra_images_join_the_training_set_and_bad_ones_are_refused():
+    data = synthetic_digits(n_train=64)
+    extra = shapes(10, seed=9)
+    trainer = Trainer(tiny_config(epochs=1), data, extra=extra)
+    assert len(trainer.images) == 74 and trainer.extra_count == 10
+    with pytest.raises(ValueError, match="uint8 images"):
+        Trainer(tiny_config(), data, extra=(extra[0].astype(np.float32), extra[1]))
+
+
+def test_fine_tuning_starts_from_the_given_model():
+    data = synthetic_digits()
+    base = models.create(config=dataclasses.replace(TINY, latent_dim=5), seed=3)
+    start = weights(base)
+    trainer = Trainer(tiny_config(epochs=1), data, model=base)
+    assert trainer.config.model.latent_dim == 5 and trainer.model is base
+    run_to_end(trainer)
+    assert not torch.equal(base.code.weight, start["code.weight"])
+
+
+def test_a_diverging_run_stops_with_a_clear_error():
+    broken = models.create(config=TINY)
+    with torch.no_grad():
+        broken.code.weight[0, 0] = float("inf")
+    with pytest.raises(FloatingPointError, match="diverged at epoch 1, batch 1"):
+        run_to_end(Trainer(tiny_config(), synthetic_digits(), model=broken))
+
+
+# ---------------------------------------------------------------------- the commands
+
+
+def write_npz(path: Path, n_train: int = 160, n_test: int = 40) -> Path:
+    x_train, y_train = shapes(n_train, 0)
+    x_test, y_test = shapes(n_test, 1)
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return path
+
+
+TINY_FLAGS = ["--kind", "ae", "--latent-dim", "3", "--channels", "", "--hidden", "24", "--batch-size", "32",
+              "--seed", "0"]
+
+
+def test_aegui_train_writes_a_checkpoint_with_metrics_and_reference_codes(tmp_path, capsys):
+    data = write_npz(tmp_path / "mini.npz")
+    out = tmp_path / "m.pt"
+    assert main(["train", "--data", str(data), *TINY_FLAGS, "--epochs", "2", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr()
+    assert "epoch 2/2" in printed.out and "val sse" in printed.out
+    model = models.load(out)
+    assert model.config.hidden == (24,) and model.latent_dim == 3
+    assert {"sse", "bce", "knn5_accuracy", "latency_ms"} <= model.metrics.keys()
+    assert model.reference.codes.shape == (40, 3)  # all 40 test digits (fewer than 5000)
+    assert model.metadata["command"].startswith("aegui train --data")
+
+    assert main(["eval", str(out), "--data", str(data), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["kind"] == "ae" and report["sse"] == pytest.approx(model.metrics["sse"], rel=1e-6)
+
+
+def test_aegui_eval_writes_the_model_card_and_can_store_its_metrics(tmp_path, capsys):
+    data = write_npz(tmp_path / "mini.npz")
+    out = tmp_path / "card-me.pt"
+    assert main(["train", "--data", str(data), *TINY_FLAGS, "--epochs", "1", "--out", str(out), "--quiet",
+                 "--no-eval"]) == 0
+    assert models.load(out).metrics == {} and models.load(out).reference is None
+    capsys.readouterr()
+    assert main(["eval", str(out), "--data", str(data), "--card"]) == 0
+    card = capsys.readouterr().out
+    assert card.startswith("# card-me\n") and "| architecture | 784-24-[3]-24-784 MLP, silu |" in card
+    assert "| SSE per test image" in card and "`aegui train --data" in card
+    assert main(["eval", str(out), "--data", str(data), "--update"]) == 0
+    stored = models.load(out)
+    assert {"sse", "knn5_accuracy"} <= stored.metrics.keys() and stored.reference.codes.shape == (40, 3)
+
+
+def test_aegui_train_reports_bad_data_and_conflicting_flags_in_one_line(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "absent.npz")]) == 2
+    assert "absent.npz: no such file" in capsys.readouterr().err
+    data = write_npz(tmp_path / "mini.npz")
+    assert main(["train", "--data", str(data), "--resume", str(tmp_path / "x.pt"), "--epochs", "3"]) == 2
+    assert "drop --epochs" in capsys.readouterr().err
+    assert main(["train", "--data", str(data), "--kind", "vae", "--loss", "mse"]) == 2
+    assert "--loss is for --kind ae" in capsys.readouterr().err
+    assert main(["train", "--data", str(data), "--hidden", "wide"]) == 2
+    assert "--hidden 'wide': expected comma-separated integers" in capsys.readouterr().err
+
+
+def test_aegui_eval_of_a_hostile_file_fails_cleanly(tmp_path, capsys):
+    data = write_npz(tmp_path / "mini.npz")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"\x80\x04not a checkpoint")
+    assert main(["eval", str(bad), "--data", str(data)]) == 2
+    assert "bad.pt" in capsys.readouterr().err
+
+
+def _aegui(*args: str, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "aegui", *args], cwd=REPO, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery to a child differs on Windows")
+def test_ctrl_c_saves_a_checkpoint_that_resume_continues_bit_for_bit(tmp_path):
+    data = write_npz(tmp_path / "mini.npz", n_train=64, n_test=16)
+    common = ["--data", str(data), *TINY_FLAGS, "--epochs", "300", "--threads", "1", "--no-eval", "--quiet"]
+
+    interrupted = _aegui("train", *common, "--out", str(tmp_path / "run.pt"))
+    for line in interrupted.stdout:          # wait until training is under way
+        if line.startswith("epoch 2/"):
+            break
+    interrupted.send_signal(signal.SIGINT)
+    _, err = interrupted.communicate(timeout=120)
+    assert interrupted.returncode == 130, err
+    assert "saved a resumable checkpoint" in err and "--resume" in err
+    partial = models.read_checkpoint(tmp_path / "run.pt")
+    assert partial.training is not None and partial.training["epoch"] < 300
+
+    resumed = _aegui("train", "--resume", str(tmp_path / "run.pt"), "--data", str(data), "--threads", "1",
+                     "--no-eval", "--quiet")
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+
+    straight = _aegui("train", *common, "--out", str(tmp_path / "straight.pt"))
+    _, err = straight.communicate(timeout=300)
+    assert straight.returncode == 0, err
+
+    a, b = models.load(tmp_path / "run.pt"), models.load(tmp_path / "straight.pt")
+    assert_same_weights(a.state_dict(), b.state_dict())
+    assert a.metadata["history"] == b.metadata["history"]
