@@ -50,7 +50,8 @@ def model_card(model, metrics: dict | None = None) -> str:
     params = sum(p.numel() for p in model.parameters())
     kind = "variational autoencoder" if model.kind == "vae" else "autoencoder"
     lines = [f"# {model.name}", "",
-             f"A {kind} with a {model.latent_dim}-dimensional code, on the fused bottleneck op.", "",
+             f"{'An' if kind[0] in 'aeiou' else 'A'} {kind} with a {model.latent_dim}-dimensional code, "
+             "on the fused bottleneck op.", "",
              "| | |", "|---|---|",
              f"| architecture | {model.config.describe()} |",
              f"| parameters | {params:,} ({params * 4 / 1e6:.1f} MB as float32) |"]
