@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from . import ops
+from .atomic_files import write_bytes_atomic
 
 BATCHES = (1, 64, 4096, 65536)
 HIDDEN = (256, 1024)
@@ -236,8 +237,5 @@ def run_ops_benchmark(device: str = "cpu", activation: str = "relu", dtype: str 
         payload = {"machine": machine_description(device), "device": device, "dtype": dtype,
                    "activation": activation, "backend": ops.backend(device),
                    "copy_bandwidth_bytes_per_s": copy_bw, "rows": [dataclasses.asdict(r) for r in rows]}
-        tmp = f"{json_path}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(payload, f, indent=2)
-        os.replace(tmp, json_path)
+        write_bytes_atomic(json_path, json.dumps(payload, indent=2).encode())
     return rows

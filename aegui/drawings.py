@@ -29,13 +29,13 @@ from __future__ import annotations
 import io
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
+from aegui.atomic_files import write_bytes_atomic
 from aegui.preprocess import mnist_style, to_uint8
 
 __all__ = ["DrawingsError", "FRAME_SUFFIX", "LABELS", "Sample", "counts", "delete_drawing",
@@ -128,22 +128,9 @@ def write_png(path: str | os.PathLike, pixels: np.ndarray) -> None:
     """Write a 2-D uint8 array as an 8-bit greyscale PNG, all or nothing."""
     from PIL import Image
 
-    path = Path(path)
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(pixels, np.uint8)).save(buffer, format="PNG")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(buffer.getvalue())
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def _as_uint8(image) -> np.ndarray:

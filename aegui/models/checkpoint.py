@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import tempfile
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..atomic_files import atomic_write
 from .autoencoder import Autoencoder, ModelConfig, Reference, build
 
 __all__ = ["Checkpoint", "CheckpointError", "read_checkpoint", "save", "weights_digest", "write_checkpoint"]
@@ -191,34 +191,9 @@ def _plain(value, what: str):
                           f"str/int/float/bool/None, lists, dicts and tensors")
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-# Read once, at import: os.umask can only be read by setting it, which is not thread-safe.
-_FILE_MODE = 0o666 & ~_umask()
-
-
 def _atomic_torch_save(payload: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            torch.save(payload, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        # mkstemp makes the file private (0600); give it the mode a plain open() would.
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        # Never leave a half-written temp file, whatever interrupted the write.
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_write(path) as stream:
+        torch.save(payload, stream)
 
 
 def _safe_torch_load(path: Path):
