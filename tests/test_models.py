@@ -3,10 +3,8 @@ the public API the app uses, and the shipped zoo."""
 
 from __future__ import annotations
 
-import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -122,30 +120,6 @@ def test_the_config_rebuilds_the_same_architecture_and_rejects_nonsense():
             ModelConfig(**bad)
     with pytest.raises(ValueError, match="unknown model config field"):
         ModelConfig.from_dict({"kind": "ae", "depth": 3})
-
-
-def test_the_default_architecture_encodes_and_decodes_one_image_within_a_millisecond():
-    """The issue's latency budget: 1 ms median on a 2-core CPU (best of three medians, so a
-    busy CI machine does not fail it by accident)."""
-    model = models.create("ae", 30)
-    x = torch.rand(1, 1, 28, 28)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(min(2, threads))
-    try:
-        with torch.inference_mode():
-            for _ in range(20):
-                model.decode(model.encode(x))
-            medians = []
-            for _ in range(3):
-                times = []
-                for _ in range(100):
-                    start = time.perf_counter()
-                    model.decode(model.encode(x))
-                    times.append(time.perf_counter() - start)
-                medians.append(statistics.median(times))
-    finally:
-        torch.set_num_threads(threads)
-    assert min(medians) < 1e-3
 
 
 def test_importing_the_compute_core_loads_no_qt():
