@@ -41,7 +41,7 @@ OPENMP = ["-fopenmp"] if sys.platform.startswith("linux") else []
 
 
 def extension():
-    sources = [str(p.relative_to(ROOT)) for p in [CSRC / "bindings.cpp", *sorted((CSRC / "cpu").glob("*.cpp"))]]
+    sources = [str(p.relative_to(ROOT)) for p in [*sorted(CSRC.glob("*.cpp")), *sorted((CSRC / "cpu").glob("*.cpp"))]]
     cxx = ["-O3", "-std=c++17", *OPENMP]
     if not want_cuda():
         return CppExtension("aegui._C", sources, include_dirs=[str(CSRC)], extra_compile_args={"cxx": cxx},

@@ -114,7 +114,7 @@ def source_dir() -> Path:
 
 def source_files(with_cuda: bool) -> list[Path]:
     root = source_dir()
-    files = [root / "bindings.cpp", *sorted((root / "cpu").glob("*.cpp"))]
+    files = [*sorted(root.glob("*.cpp")), *sorted((root / "cpu").glob("*.cpp"))]
     if with_cuda:
         files += sorted((root / "cuda").glob("*.cu"))
     return files

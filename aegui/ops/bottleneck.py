@@ -1,10 +1,11 @@
-"""The fused bottleneck op: typed wrappers, fake kernels and autograd registration.
+"""The fused bottleneck op: typed wrappers and fake kernels.
 
 ``bottleneck``, ``variational_bottleneck`` and ``decode_head`` are what models, the app
 and the tests call. Each is one line that forwards to the implementation chosen on first
 use (see ``_extension``): the compiled ``torch.ops.aegui.*`` ops when they load, else the
-pure-PyTorch reference. The compiled ops get their fake (meta) kernels and autograd here,
-in Python, as ``torch.library`` prescribes; their backward is itself a compiled op.
+pure-PyTorch reference. The compiled ops get their fake (meta) kernels here, in Python;
+their autograd is registered in C++ (csrc/autograd.cpp: at small batch sizes a Python
+autograd.Function would cost more than the op), and their backward is itself a compiled op.
 """
 
 from __future__ import annotations
@@ -182,56 +183,6 @@ def _fake_decode_head_backward(grad_y, z, y, w_dec, b_dec, activation):
     return torch.empty_like(z), torch.empty_like(w_dec), torch.empty_like(b_dec)
 
 
-# For these activations act'(pre) follows from y = act(pre), so the backward reads y instead
-# of recomputing pre; for the others y is not kept.
-_DERIVATIVE_FROM_OUTPUT = frozenset(("relu", "tanh", "identity"))
-
-
-def _kept_output(y, activation):
-    return y if activation in _DERIVATIVE_FROM_OUTPUT else None
-
-
-def _setup_bottleneck(ctx, inputs, output):
-    h, w_enc, _b_enc, w_dec, b_dec, activation = inputs
-    z, y = output
-    ctx.activation = activation
-    ctx.save_for_backward(h, w_enc, z, _kept_output(y, activation), w_dec, b_dec)
-
-
-def _backward_bottleneck(ctx, grad_z, grad_y):
-    h, w_enc, z, y, w_dec, b_dec = ctx.saved_tensors
-    grads = torch.ops.aegui.bottleneck_backward.default(grad_z, grad_y, h, w_enc, z, y, w_dec, b_dec,
-                                                        ctx.activation)
-    return (*grads, None)
-
-
-def _setup_variational(ctx, inputs, output):
-    h, w_mu, _b_mu, w_logvar, _b_logvar, w_dec, b_dec, eps, activation = inputs
-    _mu, logvar, z, y = output
-    ctx.activation = activation
-    ctx.has_eps = eps is not None
-    ctx.save_for_backward(h, w_mu, w_logvar, eps, logvar, z, _kept_output(y, activation), w_dec, b_dec)
-
-
-def _backward_variational(ctx, grad_mu, grad_logvar, grad_z, grad_y):
-    h, w_mu, w_logvar, eps, logvar, z, y, w_dec, b_dec = ctx.saved_tensors
-    g_h, g_wm, g_bm, g_wl, g_bl, g_eps, g_wd, g_bd = torch.ops.aegui.variational_bottleneck_backward.default(
-        grad_mu, grad_logvar, grad_z, grad_y, h, w_mu, w_logvar, eps, logvar, z, y, w_dec, b_dec, ctx.activation)
-    return g_h, g_wm, g_bm, g_wl, g_bl, g_wd, g_bd, (g_eps if ctx.has_eps else None), None
-
-
-def _setup_decode_head(ctx, inputs, output):
-    z, w_dec, b_dec, activation = inputs
-    ctx.activation = activation
-    ctx.save_for_backward(z, _kept_output(output, activation), w_dec, b_dec)
-
-
-def _backward_decode_head(ctx, grad_y):
-    z, y, w_dec, b_dec = ctx.saved_tensors
-    g_z, g_wd, g_bd = torch.ops.aegui.decode_head_backward.default(grad_y, z, y, w_dec, b_dec, ctx.activation)
-    return g_z, g_wd, g_bd, None
-
-
 # Reference kernels stand in for CUDA when the library was built without CUDA: the op
 # still dispatches (and compiles, and differentiates) the same way on every device.
 def _ref_bottleneck_cuda(h, w_enc, b_enc, w_dec, b_dec, activation="relu"):
@@ -284,10 +235,6 @@ def _register_python_side(st: _extension.LibraryStatus) -> None:
     reg_fake("aegui::variational_bottleneck_backward")(_fake_variational_backward)
     reg_fake("aegui::decode_head")(_fake_decode_head)
     reg_fake("aegui::decode_head_backward")(_fake_decode_head_backward)
-    torch.library.register_autograd("aegui::bottleneck", _backward_bottleneck, setup_context=_setup_bottleneck)
-    torch.library.register_autograd("aegui::variational_bottleneck", _backward_variational,
-                                    setup_context=_setup_variational)
-    torch.library.register_autograd("aegui::decode_head", _backward_decode_head, setup_context=_setup_decode_head)
     if not st.has_cuda:
         for name, fn in (("bottleneck", _ref_bottleneck_cuda),
                          ("bottleneck_backward", _ref_bottleneck_backward_cuda),
