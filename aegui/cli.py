@@ -241,7 +241,6 @@ def _run_eval(args) -> int:
 
     from . import models
     from .data import DataError, load_digits, resolve_data_path
-    from .drawings import load_training_set
     from .evaluate import evaluate, reference_codes
     from .train import resolve_device
 

@@ -40,6 +40,7 @@ from torch.nn import functional as F
 import aegui
 from aegui.data import Digits
 from aegui.evaluate import describe_device, reconstruction_metrics
+from aegui.models.autoencoder import config_from_dict
 from aegui.models import Autoencoder, CheckpointError, ModelConfig, create, read_checkpoint, write_checkpoint
 
 __all__ = ["Progress", "TrainConfig", "Trainer", "resolve_device", "train"]
@@ -89,11 +90,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown training config field(s): {', '.join(sorted(unknown))}")
-        return cls(**d)
+        return config_from_dict(cls, d, "training config")
 
 
 @dataclass(frozen=True)

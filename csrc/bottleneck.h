@@ -91,9 +91,9 @@ const char* isa_name();
 // Switches path ("generic", "avx2" or "avx512"); returns false when the processor lacks it.
 bool set_isa(const char* name);
 
-// Large batches run faster on transposed copies of the weights, made once per call:
+// Large batches run faster on a transposed copy of w_dec, made once per call:
 // forward_workspace_size() elements of scratch (0 for small batches), which
-// forward_prepare() fills and points p's *_t fields at. Same for the backward.
+// forward_prepare() fills and points p.w_dec_t at. Same for the backward.
 int64_t forward_workspace_size(const ForwardParams& p);
 void forward_prepare(DType dtype, ForwardParams& p, void* workspace);
 int64_t backward_workspace_size(const BackwardParams& p);

@@ -37,6 +37,21 @@ def _style_plot(widget: pg.PlotWidget, palette: QPalette) -> None:
         axis.setTextPen(pg.mkPen(text))
 
 
+class _PalettePlot(pg.PlotWidget):
+    """A plot that restyles itself (``_restyle``) when the palette changes."""
+
+    _built = False
+
+    def changeEvent(self, event) -> None:
+        # Qt sends palette changes from within the base class constructor, too early.
+        if event.type() in _PALETTE_EVENTS and self._built:
+            self._restyle()
+        super().changeEvent(event)
+
+    def _restyle(self) -> None:
+        raise NotImplementedError
+
+
 class _BarsViewBox(pg.ViewBox):
     """A view box where dragging a bar sets its value instead of panning."""
 
@@ -75,11 +90,9 @@ class _BarsViewBox(pg.ViewBox):
             self.barClicked.emit(i)
 
 
-class LatentBars(pg.PlotWidget):
+class LatentBars(_PalettePlot):
     """z as bars. Hover shows a value; dragging a bar edits it (``valueEdited``);
     ``set_highlight`` marks one dimension (the traversal row under the pointer)."""
-
-    _built = False
 
     valueEdited = Signal(int, float)
     dimensionSelected = Signal(int)
@@ -167,12 +180,6 @@ class LatentBars(pg.PlotWidget):
         # Ticks at 0, +-limit/2, +-limit, whatever the scale.
         self.getPlotItem().getAxis("left").setTickSpacing(levels=[(limit / 2, 0.0)])
 
-    def changeEvent(self, event) -> None:
-        # Qt sends palette changes from within the base class constructor, too early.
-        if event.type() in _PALETTE_EVENTS and self._built:
-            self._restyle()
-        super().changeEvent(event)
-
     def _restyle(self) -> None:
         palette = self.palette()
         _style_plot(self, palette)
@@ -199,12 +206,11 @@ class LatentBars(pg.PlotWidget):
             self.setToolTip(text)
 
 
-class LatentMap(pg.PlotWidget):
+class LatentMap(_PalettePlot):
     """Reference digits' codes as a coloured scatter, the drawing's code as a star and an
     edited code as a ring. A left click emits ``pointPicked(x, y)`` in map coordinates."""
 
     pointPicked = Signal(float, float)
-    _built = False
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -281,12 +287,6 @@ class LatentMap(pg.PlotWidget):
         self.range = tuple(float(v) for v in map_range)
         x0, x1, y0, y1 = self.range
         self.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
-
-    def changeEvent(self, event) -> None:
-        # Qt sends palette changes from within the base class constructor, too early.
-        if event.type() in _PALETTE_EVENTS and self._built:
-            self._restyle()
-        super().changeEvent(event)
 
     def _restyle(self) -> None:
         palette = self.palette()

@@ -34,6 +34,15 @@ PIXELS = SIDE * SIDE
 KINDS = ("ae", "vae")
 
 
+def config_from_dict(cls, d: dict, what: str):
+    """A config dataclass from a checkpoint's dict; an unknown field (a file from another
+    version, or damaged) is an error that names it, not a silent drop."""
+    unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {what} field(s): {', '.join(sorted(unknown))}")
+    return cls(**d)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Everything needed to rebuild a model's modules; saved inside every checkpoint."""
@@ -78,11 +87,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown model config field(s): {', '.join(sorted(unknown))}")
-        return cls(**d)
+        return config_from_dict(cls, d, "model config")
 
     def describe(self) -> str:
         """One line, e.g. ``784-512-256-[16]-256-512-784 MLP, relu``."""
@@ -204,15 +209,30 @@ class Autoencoder(nn.Module):
         y = ops.decode_head(z, self.decoder_in.weight, self.decoder_in.bias, self._activation)
         return self._to_image(self.decoder(y))
 
+    def reconstruct(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(encode(x), decode(encode(x)))`` in one fused pass: the op gives the code and
+        the decoder's first layer together, so that layer is not computed twice."""
+        z, logits = self.reconstruct_logits(x)
+        return z, torch.sigmoid(logits)
+
+    def reconstruct_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The code and the decoding's logits, as ``reconstruct`` (for losses on logits)."""
+        z, y = self._code_and_head(x)
+        return z, self._to_image(self.decoder(y))
+
+    def _code_and_head(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The deterministic code (the VAE's mean) and the decoder's first layer on it."""
+        return ops.bottleneck(self.encoder(_as_images(x)), self.code.weight, self.code.bias,
+                              self.decoder_in.weight, self.decoder_in.bias, self._activation)
+
     def encode_distribution(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise TypeError(f"{self.name} is a plain autoencoder (kind 'ae'): it has no latent "
                         f"distribution; encode_distribution needs a VAE")
 
     def forward(self, x: torch.Tensor, noise: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """One fused pass for training: ``{"z", "logits"}`` (the VAE adds ``mu``, ``logvar``)."""
-        z, y = ops.bottleneck(self.encoder(_as_images(x)), self.code.weight, self.code.bias,
-                              self.decoder_in.weight, self.decoder_in.bias, self._activation)
-        return {"z": z, "logits": self._to_image(self.decoder(y))}
+        z, logits = self.reconstruct_logits(x)
+        return {"z": z, "logits": logits}
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, kind={self.kind!r}, latent_dim={self.latent_dim}"
@@ -235,6 +255,10 @@ class VariationalAutoencoder(Autoencoder):
         return ops.variational_bottleneck(self.encoder(_as_images(x)), self.mu.weight, self.mu.bias,
                                           self.logvar.weight, self.logvar.bias, self.decoder_in.weight,
                                           self.decoder_in.bias, eps, self._activation)
+
+    def _code_and_head(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, _logvar, _z, y = self._variational(x, None)  # eps None: z = mu
+        return mu, y
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The posterior means (B, Z)."""

@@ -19,14 +19,10 @@ namespace generic {
 #include "vec_generic.h"
 #include "kernels.inl"
 
-void forward_f32(const ForwardParams& p, int64_t r0, int64_t r1) { forward_rows<VecScalar<float>>(p, r0, r1); }
-void forward_f64(const ForwardParams& p, int64_t r0, int64_t r1) { forward_rows<VecScalar<double>>(p, r0, r1); }
-void backward_f32(const BackwardParams& p, int64_t r0, int64_t r1, float* acc, float* scratch) {
-  backward_rows<VecScalar<float>>(p, r0, r1, acc, scratch);
-}
-void backward_f64(const BackwardParams& p, int64_t r0, int64_t r1, double* acc, double* scratch) {
-  backward_rows<VecScalar<double>>(p, r0, r1, acc, scratch);
-}
+using VecFloat = VecScalar<float>;
+using VecDouble = VecScalar<double>;
+#include "isa_entries.inl"
+
 }  // namespace generic
 
 namespace {

@@ -29,14 +29,9 @@ namespace avx2 {
 #include "vec_avx2.h"
 #include "kernels.inl"
 
-void forward_f32(const ForwardParams& p, int64_t r0, int64_t r1) { forward_rows<VecF8>(p, r0, r1); }
-void forward_f64(const ForwardParams& p, int64_t r0, int64_t r1) { forward_rows<VecD4>(p, r0, r1); }
-void backward_f32(const BackwardParams& p, int64_t r0, int64_t r1, float* acc, float* scratch) {
-  backward_rows<VecF8>(p, r0, r1, acc, scratch);
-}
-void backward_f64(const BackwardParams& p, int64_t r0, int64_t r1, double* acc, double* scratch) {
-  backward_rows<VecD4>(p, r0, r1, acc, scratch);
-}
+using VecFloat = VecF8;
+using VecDouble = VecD4;
+#include "isa_entries.inl"
 
 }  // namespace avx2
 }  // namespace cpu
