@@ -104,7 +104,7 @@ def reconstruction_metrics(model: Autoencoder, images: np.ndarray | torch.Tensor
                 sums["kl"] += kl * b
                 sums["nats"] += (bce_sum + kl) * b
             else:
-                logits = model.decode_logits(model.encode(x))
+                _z, logits = model.reconstruct_logits(x)
             sums["sse"] += sse_per_image(x, torch.sigmoid(logits)) * b
             sums["bce"] += bce_per_pixel(x, logits) * b
     finally:
@@ -122,17 +122,18 @@ def encode_all(model: Autoencoder, images, batch_size: int = 2000) -> torch.Tens
 
 @torch.inference_mode()
 def latency_ms(model: Autoencoder, image: torch.Tensor | None = None, repeats: int = 300) -> float:
-    """Median milliseconds of ``decode(encode(x))`` for one image on the model's device."""
+    """Median milliseconds to encode and decode one image (``reconstruct``, the app's path)
+    on the model's device."""
     device = next(model.parameters()).device
     x = (torch.rand(1, 1, 28, 28) if image is None else image.reshape(1, 1, 28, 28).float()).to(device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(20):
-        model.decode(model.encode(x))
+        model.reconstruct(x)
     sync()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        model.decode(model.encode(x))
+        model.reconstruct(x)
         sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times) * 1e3

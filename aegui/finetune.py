@@ -256,7 +256,7 @@ def _reconstruct(model: Autoencoder, frames: np.ndarray) -> np.ndarray:
     device = next(model.parameters()).device
     model.eval()
     x = to_float_images(frames, device)
-    return model.decode(model.encode(x)).reshape(len(frames), 28, 28).float().cpu().numpy()
+    return model.reconstruct(x)[1].reshape(len(frames), 28, 28).float().cpu().numpy()
 
 
 @torch.inference_mode()

@@ -31,6 +31,23 @@ def test_an_untrained_model_encodes_and_decodes_with_the_documented_shapes(kind)
     assert float(x_hat.min()) >= 0.0 and float(x_hat.max()) <= 1.0
 
 
+@pytest.mark.parametrize("kind", ["ae", "vae"])
+def test_reconstruct_is_encode_then_decode_in_one_fused_pass(kind, monkeypatch):
+    model = models.create(kind, 5, seed=2)
+    x = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        z_ref = model.encode(x)
+        x_ref = model.decode(z_ref)
+        calls = []
+        for name in ("bottleneck", "variational_bottleneck", "decode_head"):
+            real = getattr(ops, name)
+            monkeypatch.setattr(ops, name, lambda *a, _n=name, _f=real, **k: calls.append(_n) or _f(*a, **k))
+        z, x_hat = model.reconstruct(x)
+    torch.testing.assert_close(z, z_ref)
+    torch.testing.assert_close(x_hat, x_ref, rtol=1e-5, atol=1e-6)
+    assert calls == ["variational_bottleneck" if kind == "vae" else "bottleneck"]  # no decode_head
+
+
 def test_create_is_deterministic_per_seed_and_leaves_the_global_rng_alone():
     torch.manual_seed(123)
     expected_next = torch.rand(1)

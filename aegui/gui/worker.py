@@ -280,8 +280,8 @@ class InferenceThread(QThread):
             return DrawingResult(request.seq, request.posted, gen, frame, None,
                                  np.zeros_like(frame), None, None, None)
         x = torch.from_numpy(frame).reshape(1, 1, 28, 28).to(loaded.device)
-        z_t = loaded.model.encode(x)
-        recon = loaded.model.decode(z_t).reshape(28, 28).float().cpu().numpy()
+        z_t, recon_t = loaded.model.reconstruct(x)
+        recon = recon_t.reshape(28, 28).float().cpu().numpy()
         z = z_t.reshape(-1).float().cpu().numpy()
         error = float(np.mean((recon - frame) ** 2))
         guess = nearest_digit(loaded.codes, loaded.labels, z, NEIGHBOURS)
@@ -315,7 +315,7 @@ class InferenceThread(QThread):
         loaded = self._prepare(model, untrained, problem, source, device)
         # One pass now, so that the first stroke does not pay for lazy initialisation.
         with torch.inference_mode():
-            model.decode(model.encode(torch.zeros(1, 1, 28, 28, device=device)))
+            model.reconstruct(torch.zeros(1, 1, 28, 28, device=device))
         self._loaded = loaded
         self.modelReady.emit(loaded.info)
 

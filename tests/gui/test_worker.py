@@ -12,7 +12,8 @@ from aegui.gui.worker import InferenceThread
 
 
 class SlowModel:
-    """A real model that takes ``delay`` seconds per encode: lets requests pile up."""
+    """A real model that takes ``delay`` seconds per encode (``encode`` or the fused
+    ``reconstruct`` the worker uses for a drawing): lets requests pile up."""
 
     def __init__(self, delay=0.05):
         self.inner = make_model(latent_dim=4, references=50)
@@ -28,6 +29,11 @@ class SlowModel:
         time.sleep(self.delay)
         self.encoded += 1
         return self.inner.encode(x)
+
+    def reconstruct(self, x):
+        time.sleep(self.delay)
+        self.encoded += 1
+        return self.inner.reconstruct(x)
 
     def decode(self, z):
         return self.inner.decode(z)
