@@ -18,8 +18,8 @@ CORE = ["aegui", "aegui.ops", "aegui.models", "aegui.preprocess", "aegui.data", 
         "aegui.evaluate", "aegui.cli", "aegui.drawings", "aegui.user_models", "aegui.traversal",
         "aegui.finetune",
         # The Qt-free parts of the app: state and arithmetic the widgets render.
-        "aegui.gui.drawing", "aegui.gui.latent", "aegui.gui.samples", "aegui.gui.exports"]
-TORCH_FREE = ["aegui.drawings", "aegui.user_models", "aegui.traversal", "aegui.gui.exports"]
+        "aegui.document", "aegui.raster", "aegui.gui.latent", "aegui.gui.samples", "aegui.gui.exports"]
+TORCH_FREE = ["aegui.document", "aegui.raster", "aegui.drawings", "aegui.user_models", "aegui.traversal", "aegui.gui.exports"]
 
 
 def loaded_by(module: str, roots: tuple[str, ...]) -> str:

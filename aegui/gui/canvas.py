@@ -1,27 +1,24 @@
-"""The drawing canvas: renders a ``DrawingDocument`` and forwards pointer events to it.
+"""The drawing canvas: shows a ``DrawingDocument`` and forwards pointer events to it.
 
-The widget keeps no drawing state of its own, only two renderings of the document:
-
-* the *raster*, a ``PAGE`` x ``PAGE`` 8-bit image, ink bright on black, which is what
-  goes to the network (``raster()``) and what "Save drawing" writes;
-* the *view*, the same drawing at the widget's device pixels in the palette's colours
-  (ink in the text colour on the base colour), so it is crisp on high-DPI screens and
-  follows a light or dark theme.
-
-Both are painted segment by segment as the document announces new ones, and repainted
-from the document when it changes wholesale (undo, clear, an opened image) or the widget
-is resized. Helpers at the end read an image file onto the page and write the raster.
+The document holds the drawing and its page raster (what the network gets); the widget
+keeps only its *view*: the same strokes rasterised by the same renderer
+(``aegui.raster``) at the widget's device pixels, so it is crisp on high-DPI screens,
+and coloured with the palette (ink in the text colour on the base colour), so it follows
+a light or dark theme. The view is an 8-bit ink image plus its colours: new segments
+are painted into the ink and only their box is recoloured and repainted, so a mouse
+move costs a few thousand pixels, not the page. Helpers at the end read an image file
+onto the page and write the raster.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, QSaveFile, QSize, Qt, Signal
-from PySide6.QtGui import (QColor, QImage, QImageReader, QPainter, QPainterPath, QPalette,
-                           QPen, QPointingDevice)
+from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPalette, QPen, QPointingDevice
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from .drawing import PAGE, DrawingDocument, Picture, Segment
+from aegui.document import PAGE, DrawingDocument, Segment
+from aegui.raster import paint_segments
 
 __all__ = ["Canvas", "ImageFileError", "gray_table", "picture_from_file", "picture_from_image",
            "save_png"]
@@ -40,10 +37,11 @@ class Canvas(QWidget):
         self.document = document or DrawingDocument()
         self.pen_width = 32.0     # page units; MNIST-like strokes are 5-8 % of the page
         self.eraser = False
-        self._raster = QImage(self.document.size, self.document.size, QImage.Format.Format_Grayscale8)
-        self._view = QImage()
+        self._ink = np.zeros((1, 1), np.uint8)      # the view's ink, device pixels
+        self._colours = np.zeros(256, np.uint32)    # ink level -> 0xAARRGGBB
+        self._rgb = np.zeros((1, 1), np.uint32)     # the view in colour, what is painted
+        self._view = QImage()                       # wraps self._rgb
         self._page = QRectF()     # where the page lies in the widget, logical pixels
-        self._picture_view: tuple[Picture, QImage] | None = None
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setCursor(Qt.CursorShape.CrossCursor)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -51,18 +49,16 @@ class Canvas(QWidget):
         self.setMinimumSize(160, 160)
         self.setToolTip("Draw a digit (left button or pen). Undo: Ctrl+Z")
         self.document.observe(self._document_changed)
-        self._redraw()
+        self._redraw_view()
 
     # ------------------------------------------------------------------ reading
 
     def raster(self) -> np.ndarray:
         """The drawing as the network gets it: (PAGE, PAGE) uint8, ink bright (a copy)."""
-        image = self._raster
-        rows = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
-        return rows[:, : image.width()].copy()
+        return self.document.raster()
 
     def raster_image(self) -> QImage:
-        return self._raster.copy()
+        return _gray_image(self.document.pixels)
 
     def page_rect(self) -> QRectF:
         """The page in widget coordinates (logical pixels)."""
@@ -86,7 +82,7 @@ class Canvas(QWidget):
         event.accept()
 
     def mouseMoveEvent(self, event) -> None:
-        if event.buttons() & Qt.MouseButton.LeftButton and self.document.drawing:
+        if event.buttons() & Qt.MouseButton.LeftButton and self.document.in_stroke:
             self.document.extend_stroke(*self.to_page(event.position()))
             event.accept()
 
@@ -102,7 +98,7 @@ class Canvas(QWidget):
         if kind == QEvent.Type.TabletPress:
             erase = self.eraser or event.pointerType() == QPointingDevice.PointerType.Eraser
             self.document.begin_stroke(x, y, self.pen_width, pressure, erase=erase)
-        elif kind == QEvent.Type.TabletMove and self.document.drawing:
+        elif kind == QEvent.Type.TabletMove and self.document.in_stroke:
             self.document.extend_stroke(x, y, pressure)
         elif kind == QEvent.Type.TabletRelease:
             self.document.end_stroke()
@@ -123,7 +119,6 @@ class Canvas(QWidget):
     def changeEvent(self, event) -> None:
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange,
                             QEvent.Type.StyleChange):
-            self._picture_view = None
             self._redraw_view()
             self.update()
         super().changeEvent(event)
@@ -142,91 +137,61 @@ class Canvas(QWidget):
 
     def _document_changed(self, segments: list[Segment] | None) -> None:
         if segments is None:
-            self._redraw()
+            self._redraw_view()
             self.update()
         else:
-            self._paint_segments(self._raster, segments, 1.0)
-            self._paint_segments(self._view, segments, self._view.width() / self.document.size)
-            self.update(self._dirty_rect(segments))
+            box = paint_segments(self._ink, segments, self._ink.shape[0] / self.document.size)
+            if box is not None:
+                self._recolour(box)
+                self.update(self._widget_rect(box))
         self.drawingChanged.emit()
 
-    def _redraw(self) -> None:
-        picture, _ = self.document.visible()
-        self._raster.fill(0)
-        if picture is not None:
-            painter = QPainter(self._raster)
-            painter.drawImage(0, 0, _gray_image(picture.pixels))
-            painter.end()
-        self._paint_segments(self._raster, self.document.segments(), 1.0)
-        self._redraw_view()
-
     def _redraw_view(self) -> None:
+        """Lay the page out in the widget and paint the whole view from the document."""
         side = max(1, int(min(self.width(), self.height())) - 2 * MARGIN)
         self._page = QRectF((self.width() - side) / 2, (self.height() - side) / 2, side, side)
-        ratio = self.devicePixelRatioF()
-        pixels = max(1, round(side * ratio))
-        if self._view.width() != pixels:
-            self._view = QImage(pixels, pixels, QImage.Format.Format_ARGB32_Premultiplied)
+        pixels = max(1, round(side * self.devicePixelRatioF()))
+        if self._ink.shape[0] != pixels:
+            self._ink = np.zeros((pixels, pixels), np.uint8)
+            self._rgb = np.zeros((pixels, pixels), np.uint32)
+            self._view = QImage(self._rgb.data, pixels, pixels, pixels * 4, QImage.Format.Format_RGB32)
         self._view.setDevicePixelRatio(pixels / side)
-        self._view.fill(self._paper())
         picture, _ = self.document.visible()
-        if picture is not None:
-            painter = QPainter(self._view)
-            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-            painter.drawImage(QRectF(0, 0, side, side), self._picture_in_colour(picture))
-            painter.end()
-        self._paint_segments(self._view, self.document.segments(), pixels / self.document.size)
+        if picture is None:
+            self._ink.fill(0)
+        else:
+            self._ink[...] = _resized(picture.pixels, pixels)
+        paint_segments(self._ink, self.document.segments(), pixels / self.document.size)
+        self._colours = np.array(gray_table(self._paper(), self._ink_colour()), np.uint32)
+        self._recolour((0, 0, pixels, pixels))
 
-    def _paint_segments(self, image: QImage, segments: list[Segment], scale: float) -> None:
-        if not segments or image.isNull():
-            return
-        on_screen = image is self._view
-        ink = self._ink() if on_screen else QColor(255, 255, 255)
-        paper = self._paper() if on_screen else QColor(0, 0, 0)
-        painter = QPainter(image)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        # ``scale`` maps page units to device pixels; the painter itself already
-        # multiplies by the image's device pixel ratio.
-        scale /= image.devicePixelRatio()
-        painter.scale(scale, scale)
-        for seg in segments:
-            pen = QPen(paper if seg.erase else ink, seg.width, Qt.PenStyle.SolidLine,
-                       Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin)
-            painter.setPen(pen)
-            pts = [QPointF(x, y) for x, y in seg.points]
-            if seg.kind == "dot":
-                painter.drawPoint(pts[0])
-            elif seg.kind == "line":
-                painter.drawLine(pts[0], pts[1])
-            else:
-                path = QPainterPath(pts[0])
-                path.quadTo(pts[1], pts[2])
-                painter.drawPath(path)
-        painter.end()
+    def _recolour(self, box: tuple[int, int, int, int]) -> None:
+        x0, y0, x1, y1 = box
+        np.take(self._colours, self._ink[y0:y1, x0:x1], out=self._rgb[y0:y1, x0:x1])
 
-    def _dirty_rect(self, segments: list[Segment]) -> QRect:
-        xs = [x for s in segments for x, _ in s.points]
-        ys = [y for s in segments for _, y in s.points]
-        pad = max(s.width for s in segments) / 2 + 2
-        scale = self._page.width() / self.document.size
-        left = self._page.left() + (min(xs) - pad) * scale
-        top = self._page.top() + (min(ys) - pad) * scale
-        right = self._page.left() + (max(xs) + pad) * scale
-        bottom = self._page.top() + (max(ys) + pad) * scale
-        return QRectF(left, top, right - left, bottom - top).toAlignedRect().adjusted(-1, -1, 1, 1)
+    def _widget_rect(self, box: tuple[int, int, int, int]) -> QRect:
+        """View pixels (x0, y0, x1, y1) -> the widget rectangle that shows them."""
+        x0, y0, x1, y1 = box
+        scale = self._page.width() / self._ink.shape[0]
+        left, top = self._page.left() + x0 * scale, self._page.top() + y0 * scale
+        rect = QRectF(left, top, (x1 - x0) * scale, (y1 - y0) * scale)
+        return rect.toAlignedRect().adjusted(-1, -1, 1, 1)
 
-    def _ink(self) -> QColor:
+    def _ink_colour(self) -> QColor:
         return self.palette().color(QPalette.ColorRole.Text)
 
     def _paper(self) -> QColor:
         return self.palette().color(QPalette.ColorRole.Base)
 
-    def _picture_in_colour(self, picture: Picture) -> QImage:
-        if self._picture_view is None or self._picture_view[0] is not picture:
-            image = _gray_image(picture.pixels)
-            image.setColorTable(gray_table(self._paper(), self._ink()))
-            self._picture_view = (picture, image.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied))
-        return self._picture_view[1]
+
+def _resized(pixels: np.ndarray, size: int) -> np.ndarray:
+    """A square grey image smoothly resized to ``size`` x ``size`` (for the view only)."""
+    if pixels.shape[0] == size:
+        return pixels
+    image = _gray_image(pixels).convertToFormat(QImage.Format.Format_Grayscale8).scaled(
+        size, size, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation)
+    rows = np.frombuffer(image.constBits(), np.uint8).reshape(size, image.bytesPerLine())
+    return rows[:, :size].copy()
 
 
 # ---------------------------------------------------------------------- image files

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDockWidget, QFileDialog
 
 from .canvas import Canvas, ImageFileError, picture_from_file, save_png
 from .collect import DrawingsPanel
-from .drawing import DrawingDocument
+from aegui.document import DrawingDocument
 from .exporting import ExportMixin
 from .handwriting import HandwritingMixin, default_data_dir
 from .interpolation import InterpolationPanel

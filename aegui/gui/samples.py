@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .drawing import PAGE
+from aegui.document import PAGE
 
 __all__ = ["DIGITS", "digit_strokes", "resample"]
 

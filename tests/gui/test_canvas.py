@@ -14,7 +14,7 @@ from PySide6.QtGui import QColor, QImage, QInputDevice, QPainter, QPointingDevic
 from PySide6.QtWidgets import QApplication
 
 from aegui.gui.canvas import Canvas, ImageFileError, picture_from_file, picture_from_image, save_png
-from aegui.gui.drawing import PAGE
+from aegui.document import PAGE
 from aegui.preprocess import mnist_style
 
 
@@ -230,3 +230,30 @@ def test_the_canvas_follows_a_palette_change(canvas):
     y = canvas._view.height() // 2
     assert QColor(canvas._view.pixel(centre, y)).name() == "#f0f0f0"
     assert canvas.raster()[256, 256] == 255       # what the network sees is unchanged
+
+
+def test_the_canvas_shows_exactly_what_the_headless_renderer_gives_the_network(canvas, qtbot):
+    from PySide6.QtGui import QPalette
+
+    from aegui.document import draw_strokes
+
+    # White ink on black paper and a page of exactly PAGE device pixels: what is on the
+    # screen is then the raster itself, pixel for pixel.
+    palette = QPalette(canvas.palette())
+    palette.setColor(QPalette.ColorRole.Base, QColor("#000000"))
+    palette.setColor(QPalette.ColorRole.Text, QColor("#ffffff"))
+    canvas.setPalette(palette)
+    canvas.resize(PAGE + 16, PAGE + 16)
+    qtbot.waitUntil(lambda: canvas.page_rect().width() == PAGE)
+    canvas.pen_width = 21.0
+    drag(canvas, line(canvas, (100, 120), (420, 380), n=40))
+    drag(canvas, [page_to_widget(canvas, 256 + 120 * np.cos(a), 256 + 90 * np.sin(a))
+                  for a in np.linspace(0, 5, 60)])
+    page = canvas.page_rect().toRect()
+    shown = canvas.grab(page).toImage().convertToFormat(QImage.Format.Format_Grayscale8)
+    rows = np.frombuffer(shown.constBits(), np.uint8).reshape(shown.height(), shown.bytesPerLine())
+    np.testing.assert_array_equal(rows[:, :PAGE], canvas.raster())
+    # ... and rendering the recorded strokes headless gives the same page.
+    paths = [[(x, y) for x, y, _ in stroke.points] for stroke in canvas.document.visible()[1]]
+    np.testing.assert_array_equal(draw_strokes(paths, 21.0), canvas.raster())
+    assert canvas.raster().max() == 255

@@ -58,7 +58,7 @@ def test_the_views_follow_a_stroke_before_it_ends(window, qtbot):
                                                    Qt.MouseButton.NoButton, Qt.MouseButton.LeftButton,
                                                    Qt.KeyboardModifier.NoModifier))
     qtbot.waitUntil(lambda: window.network.model_input.pixels().any())
-    assert window.document.drawing          # the button is still down
+    assert window.document.in_stroke          # the button is still down
     qtbot.waitUntil(lambda: window.last_drawing is not None and window.last_drawing.seq == window.worker.last_seq)
     QTest.mouseRelease(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, points[-1].toPoint())
 

@@ -1,15 +1,18 @@
-"""The drawing as plain Python: strokes, pictures placed on the page, undo and redo.
+"""The drawing as plain Python: strokes, pictures placed on the page, undo and redo, and
+the page's pixels.
 
 ``DrawingDocument`` is the state behind the canvas widget, and imports no Qt: the widget
-forwards pointer events to it and renders what it holds. Geometry is in page units, on a
+forwards pointer events to it and shows what it holds. Geometry is in page units, on a
 square page of ``PAGE`` units whatever the widget's size or the screen's pixel ratio.
+The document rasterises itself (``aegui.raster``) onto a ``PAGE`` x ``PAGE`` 8-bit page,
+ink bright on black: ``raster()`` is what the network gets, on screen or headless.
 
 A stroke is drawn as a chain of segments: a dot where it starts, a line to the midpoint
 of its first two points, then one quadratic curve per new point through the previous
 point (the midpoints make the chain smooth), and a line to the last point once the
-stroke ends. ``extend_stroke`` returns only the segments that the new point adds, so the
-widget rasterises a few pixels per mouse move; ``segments()`` lists all of them for a
-full redraw, which therefore paints exactly what the incremental updates painted.
+stroke ends. ``extend_stroke`` returns only the segments that the new point adds, so only
+a few pixels are rasterised per mouse move; ``segments()`` lists all of them for a full
+redraw, which paints exactly what the incremental updates painted (see ``aegui.raster``).
 
 History is one list of edits (strokes, ``Clear`` marks, ``Picture`` imports), undone and
 redone one edit at a time. What shows is everything after the last ``Clear`` or
@@ -23,12 +26,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple
+from typing import Callable
 
 import numpy as np
 
+from .raster import Segment, paint_segments
+
 __all__ = ["Clear", "DrawingDocument", "MAX_HISTORY", "MIN_STEP", "PAGE", "Picture", "Segment", "Stroke",
-           "pressure_width"]
+           "draw_strokes", "pressure_width"]
 
 PAGE = 512
 # Points closer than this (page units) to the previous one add nothing but cost.
@@ -40,16 +45,6 @@ MIN_PRESSURE_WIDTH = 0.15
 MAX_HISTORY = 1000
 
 Point = tuple[float, float]
-
-
-class Segment(NamedTuple):
-    """One piece of a stroke to paint: ``kind`` is "dot" (``points`` = (centre,)),
-    "line" (start, end) or "quad" (start, control, end); ``width`` in page units."""
-
-    kind: str
-    points: tuple[Point, ...]
-    width: float
-    erase: bool
 
 
 @dataclass(eq=False)
@@ -128,6 +123,7 @@ class DrawingDocument:
         self._undone: list[Edit] = []
         self._active: Stroke | None = None
         self._listeners: list[Listener] = []
+        self._raster = np.zeros((size, size), np.uint8)
 
     # ------------------------------------------------------------------ observing
 
@@ -137,14 +133,27 @@ class DrawingDocument:
         self._listeners.append(listener)
 
     def _notify(self, segments: list[Segment] | None) -> None:
+        """Bring the raster up to date, then tell the observers."""
+        if segments is None:
+            self._rasterise()
+        else:
+            paint_segments(self._raster, segments)
         for listener in self._listeners:
             listener(segments)
+
+    def _rasterise(self) -> None:
+        picture, _ = self.visible()
+        if picture is None:
+            self._raster.fill(0)
+        else:
+            np.copyto(self._raster, picture.pixels)
+        paint_segments(self._raster, self.segments())
 
     # ------------------------------------------------------------------ drawing
 
     @property
-    def drawing(self) -> bool:
-        """A stroke is in progress."""
+    def in_stroke(self) -> bool:
+        """A stroke is in progress (the pen is down)."""
         return self._active is not None
 
     def begin_stroke(self, x: float, y: float, width: float, pressure: float = 1.0,
@@ -248,7 +257,7 @@ class DrawingDocument:
 
     def redo(self) -> bool:
         """Bring back the last undone edit. False if none."""
-        if self.drawing or not self._undone:
+        if self.in_stroke or not self._undone:
             return False
         self._edits.append(self._undone.pop())
         self._notify(None)
@@ -273,3 +282,34 @@ class DrawingDocument:
     def segments(self) -> list[Segment]:
         """Every visible segment in painting order (the picture is not a segment)."""
         return [seg for stroke in self.visible()[1] for seg in stroke.segments()]
+
+    def raster(self) -> np.ndarray:
+        """The page as the network gets it: (size, size) uint8, ink bright (a copy)."""
+        return self._raster.copy()
+
+    @property
+    def pixels(self) -> np.ndarray:
+        """The page itself, read-only: to look at without copying, never to keep."""
+        view = self._raster.view()
+        view.flags.writeable = False
+        return view
+
+
+def draw_strokes(paths, width: float, size: int = PAGE, pressure: float = 1.0) -> np.ndarray:
+    """Draw pointer paths the way the canvas does and return the page: (size, size) uint8.
+
+    ``paths`` is a sequence of strokes, each an (N, 2) sequence of page positions in the
+    order the pen visited them; each becomes one press, N - 1 moves and a release of a
+    pen ``width`` wide, through ``DrawingDocument`` itself, so that headless renderings
+    (tests, the drawn-digits benchmark) are the same images the canvas gives the network.
+    """
+    doc = DrawingDocument(size)
+    for path in paths:
+        pts = np.asarray(path, np.float64).reshape(-1, 2)
+        if not len(pts):
+            continue
+        doc.begin_stroke(pts[0, 0], pts[0, 1], width, pressure)
+        for x, y in pts[1:]:
+            doc.extend_stroke(x, y, pressure)
+        doc.end_stroke()
+    return doc.raster()

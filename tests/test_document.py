@@ -1,11 +1,11 @@
-"""The drawing document (plain Python, no Qt): strokes, segments, undo and redo."""
+"""The drawing document (plain Python, no Qt): strokes, segments, undo and redo, its raster."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from aegui.gui.drawing import MAX_HISTORY, MIN_STEP, PAGE, Clear, DrawingDocument, Picture, pressure_width
+from aegui.document import MAX_HISTORY, MIN_STEP, PAGE, Clear, DrawingDocument, Picture, pressure_width
 from aegui.gui.samples import DIGITS, digit_strokes
 
 
@@ -66,7 +66,7 @@ def test_undo_during_a_stroke_ends_it_first_and_takes_it_back():
     doc.begin_stroke(10, 10, width=5)
     doc.extend_stroke(30, 30)
     assert doc.undo()
-    assert not doc.drawing and doc.is_empty() and doc.can_redo
+    assert not doc.in_stroke and doc.is_empty() and doc.can_redo
 
 
 def test_clear_is_undoable_and_a_no_op_on_an_empty_page():
