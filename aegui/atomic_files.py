@@ -1,18 +1,31 @@
 """Atomic file writes: a temporary file in the target's folder, flushed to disk, then
 renamed over the target. A reader sees the old file or the new one, never half of one,
 and a write interrupted by anything (an error, Ctrl-C, a closed window) leaves no
-partial or temporary file behind."""
+partial or temporary file behind.
+
+Only a killed process (SIGKILL, a power cut) can leave its hidden temporary file,
+``.<name>.<random>.aegui.tmp``. Every completed write removes such files from its folder
+once they are an hour old (a write still in progress is never that old): only files of
+that exact form, so nothing of anyone else's is touched."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write", "write_bytes_atomic"]
+__all__ = ["atomic_write", "remove_stale_temporaries", "write_bytes_atomic"]
+
+_SUFFIX = ".aegui.tmp"
+# mkstemp's names: the prefix, 8 characters of [a-z0-9_], the suffix.
+_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}" + re.escape(_SUFFIX) + "$")
+STALE_AFTER_S = 3600.0
 
 
 def _umask() -> int:
@@ -31,7 +44,7 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     block ends, or not at all if it raises. The folder is created if missing."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as stream:
             yield stream
@@ -44,6 +57,28 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    remove_stale_temporaries(path.parent)
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, older_than_s: float = STALE_AFTER_S) -> int:
+    """Remove the temporary files killed writes left in ``folder`` (regular files named as
+    ``atomic_write`` names them, last modified over ``older_than_s`` ago). Returns how
+    many; never raises (a folder it cannot read or a file it cannot remove is left)."""
+    removed = 0
+    deadline = time.time() - older_than_s
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        if not _TEMPORARY.match(entry.name):
+            continue
+        with contextlib.suppress(OSError):
+            info = entry.stat(follow_symlinks=False)
+            if stat.S_ISREG(info.st_mode) and info.st_mtime < deadline:
+                os.unlink(entry.path)
+                removed += 1
+    return removed
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:

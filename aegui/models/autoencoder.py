@@ -33,6 +33,16 @@ SIDE = 28
 PIXELS = SIDE * SIDE
 KINDS = ("ae", "vae")
 
+# The largest model this app makes sense for, far beyond the zoo's (0.83 M parameters, a
+# 256-wide layer, codes of 2 to 30): a config beyond these is refused at once, before
+# anything is allocated (a damaged or hostile checkpoint could otherwise ask for 10^12
+# weights). 64 M parameters are 256 MB of float32.
+MAX_LATENT_DIM = 1024
+MAX_WIDTH = 16384
+MAX_LAYERS = 8
+MAX_CHANNELS = 1024
+MAX_PARAMETERS = 64_000_000
+
 
 def config_from_dict(cls, d: dict, what: str):
     """A config dataclass from a checkpoint's dict; an unknown field (a file from another
@@ -80,6 +90,28 @@ class ModelConfig:
         if self.activation not in ops.ACTIVATIONS:
             raise ValueError(f"activation: {self.activation!r}; expected one of "
                              f"{', '.join(ops.ACTIVATIONS)}")
+        self._check_size()
+
+    def _check_size(self) -> None:
+        for name, values, most in (("latent_dim", (self.latent_dim,), MAX_LATENT_DIM),
+                                   ("hidden", self.hidden, MAX_WIDTH), ("channels", self.channels, MAX_CHANNELS)):
+            if max(values, default=0) > most:
+                raise ValueError(f"{name}: {getattr(self, name)!r}; at most {most:,} each in a model of this app")
+        if len(self.hidden) > MAX_LAYERS:
+            raise ValueError(f"hidden: {len(self.hidden)} layers; at most {MAX_LAYERS}")
+        if self.parameter_count() > MAX_PARAMETERS:
+            raise ValueError(f"{self.describe()}: {self.parameter_count():,} parameters; at most "
+                             f"{MAX_PARAMETERS:,} in a model of this app")
+
+    def parameter_count(self) -> int:
+        """How many weights a model of this config has, computed without building it."""
+        convs = sum(a * b * 9 + b for a, b in zip((1, *self.channels), self.channels))
+        deconvs = sum(a * b * 16 + b for a, b in zip((*reversed(self.channels),), (*reversed(self.channels[:-1]), 1)))
+        widths = _widths(self)
+        linears = 2 * sum(a * b for a, b in zip(widths[:-1], widths[1:])) + sum(widths[1:]) + sum(widths[:-1])
+        H, Z = self.hidden[-1], self.latent_dim
+        code = (H * Z + Z) * (2 if self.kind == "vae" else 1)
+        return convs + deconvs + linears + code + Z * H + H
 
     def to_dict(self) -> dict:
         return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
