@@ -16,12 +16,20 @@ Layouts read (see shared/data/README.md):
   given as their directory, a parent with ``MNIST/raw/`` (torchvision) or
   ``raw/``, or the path of one of the four files;
 * a directory holding ``mnist.npz`` (so ``AEGUI_DATA`` can name shared/data).
+
+Hostile or broken files: every size a file declares (an IDX header's dimensions, a .npy
+header's shape, a zip member's length) is checked against what the file holds and
+against ``MAX_DATA_BYTES`` for the whole data set *before* anything of that size is
+inflated or allocated; a .gz is inflated only as far as its header says it should go.
+Arrays of Python objects are never loaded (that would mean unpickling).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
+import math
 import os
 import struct
 import zipfile
@@ -31,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aegui.errors import InputError
 from aegui.preprocess import mnist_style, to_uint8
 
 __all__ = ["DataError", "Digits", "file_sha256", "load_digits", "resolve_data_path"]
@@ -47,6 +56,10 @@ IDX_NAMES = {
 IDX_IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 IDX_LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
 SIDE = 28
+# The most a data set may hold, all splits together: MNIST is 55 MB, EMNIST's largest
+# split 640 MB. A file declaring more is refused before anything is read.
+MAX_DATA_BYTES = 1 << 30
+_CHUNK = 1 << 20
 
 _WHERE_TO_GET_IT = (
     "MNIST can be downloaded as the Keras mnist.npz or as the four IDX files "
@@ -54,7 +67,7 @@ _WHERE_TO_GET_IT = (
 )
 
 
-class DataError(ValueError):
+class DataError(InputError):
     """A data set could not be read; the message names the file and what was expected."""
 
 
@@ -121,6 +134,10 @@ def load_digits(path: str | os.PathLike) -> Digits:
 
 
 def _load_directory(root: Path) -> Digits:
+    try:
+        os.listdir(root)
+    except OSError as err:
+        raise DataError(f"{root}: cannot read the folder: {err.strerror or err}") from None
     for candidate in (root, root / "MNIST" / "raw", root / "raw"):
         if any(_idx_file(candidate, name) for name in IDX_NAMES.values()):
             return _load_idx(candidate)
@@ -148,16 +165,28 @@ def _idx_file(directory: Path, stem: str) -> Path | None:
 
 
 def _load_idx(directory: Path) -> Digits:
+    paths = {}
+    for split, stem in IDX_NAMES.items():
+        paths[split] = _idx_file(directory, stem)
+        if paths[split] is None:
+            raise DataError(f"{directory / stem}: missing; expected {stem} or {stem}.gz")
     digest = hashlib.sha256()
     arrays = {}
-    for split, stem in IDX_NAMES.items():
-        path = _idx_file(directory, stem)
-        if path is None:
-            raise DataError(f"{directory / stem}: missing; expected {stem} or {stem}.gz")
-        content = _read_idx_bytes(path)
-        digest.update(content)
-        magic = IDX_IMAGES_MAGIC if split.startswith("x") else IDX_LABELS_MAGIC
-        arrays[split] = (_parse_idx(content, path, magic), path)
+    with contextlib.ExitStack() as files:
+        # Every header first, so that the sizes declared are bounded before any data is read.
+        opened = {}
+        for split, path in paths.items():
+            stream = files.enter_context(_open_idx(path))
+            magic = IDX_IMAGES_MAGIC if split.startswith("x") else IDX_LABELS_MAGIC
+            with _reading(path):
+                opened[split] = (stream, *_read_idx_header(stream, path, magic))
+        _check_total({paths[split]: (shape, 1) for split, (_, _, shape) in opened.items()})
+        for split, (stream, header, shape) in opened.items():
+            with _reading(paths[split]):
+                content = _read_idx_data(stream, paths[split], len(header), shape)
+            digest.update(header)
+            digest.update(content)
+            arrays[split] = (np.frombuffer(content, np.uint8).reshape(shape), paths[split])
     x_train = _checked_images(*arrays["x_train"])
     x_test = _checked_images(*arrays["x_test"])
     return Digits(
@@ -170,40 +199,69 @@ def _load_idx(directory: Path) -> Digits:
     )
 
 
-def _read_idx_bytes(path: Path) -> bytes:
+def _open_idx(path: Path):
+    """The file's (decompressed) bytes as a stream."""
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as stream:
-                return stream.read()
-        return path.read_bytes()
-    except (EOFError, gzip.BadGzipFile, OSError, ValueError) as err:
+        return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+    except OSError as err:
+        raise DataError(f"{path}: cannot read: {err.strerror or err}") from None
+
+
+@contextlib.contextmanager
+def _reading(path: Path):
+    """Errors of reading ``path`` (a .gz that ends early or is garbage) as a DataError naming it."""
+    try:
+        yield
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise DataError(f"{path}: cannot read (truncated or corrupt?): {err}") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot read: {err.strerror or err}") from None
 
 
-def _parse_idx(content: bytes, path: Path, expected_magic: int) -> np.ndarray:
-    """An IDX file of unsigned bytes: big-endian magic, dimension sizes, then the data."""
-    if len(content) < 4:
-        raise DataError(f"{path}: truncated: {len(content)} bytes, shorter than the IDX header")
-    (magic,) = struct.unpack(">I", content[:4])
+def _read_idx_header(stream, path: Path, expected_magic: int) -> tuple[bytes, tuple[int, ...]]:
+    """An IDX file of unsigned bytes: big-endian magic, then the dimension sizes."""
+    head = stream.read(4)
+    if len(head) < 4:
+        raise DataError(f"{path}: truncated: {len(head)} bytes, shorter than the IDX header")
+    (magic,) = struct.unpack(">I", head)
     if magic != expected_magic:
         raise DataError(
             f"{path}: wrong magic number 0x{magic:08x}; expected 0x{expected_magic:08x} "
             f"(an IDX file of unsigned bytes with {expected_magic & 0xFF} dimension(s))"
         )
     ndim = magic & 0xFF
-    header = 4 + 4 * ndim
-    if len(content) < header:
-        raise DataError(f"{path}: truncated inside the IDX header ({len(content)} bytes)")
-    shape = struct.unpack(f">{ndim}I", content[4:header])
-    expected = header + int(np.prod(shape, dtype=np.int64))
-    if len(content) != expected:
-        state = "truncated" if len(content) < expected else "has trailing bytes"
-        raise DataError(
-            f"{path}: {state}: {len(content)} bytes, expected {expected} for shape {shape}"
-        )
-    # A copy, because frombuffer over bytes is read-only and torch.from_numpy
-    # warns about that; npz arrays are writable, so both layouts behave alike.
-    return np.frombuffer(content, np.uint8, offset=header).reshape(shape).copy()
+    dims = stream.read(4 * ndim)
+    if len(dims) < 4 * ndim:
+        raise DataError(f"{path}: truncated inside the IDX header ({4 + len(dims)} bytes)")
+    return head + dims, struct.unpack(f">{ndim}I", dims)
+
+
+def _read_idx_data(stream, path: Path, offset: int, shape: tuple[int, ...]) -> bytearray:
+    """Exactly the data the header declares, read a chunk at a time (memory grows with what
+    is there, not with what is declared); a byte more is an error, found without
+    inflating the rest."""
+    expected = math.prod(shape)
+    content = bytearray()
+    while len(content) < expected and (chunk := stream.read(min(_CHUNK, expected - len(content)))):
+        content += chunk
+    if len(content) < expected:
+        raise DataError(f"{path}: truncated: {offset + len(content)} bytes, expected "
+                        f"{offset + expected} for shape {shape}")
+    if stream.read(1):
+        raise DataError(f"{path}: has trailing bytes: more than the {offset + expected} bytes its header "
+                        f"declares for shape {shape}")
+    return content
+
+
+def _check_total(declared: dict) -> None:
+    """Refuse a data set whose parts (name -> (bytes, shape)) declare more than
+    MAX_DATA_BYTES in all, naming the largest part."""
+    sizes = {name: math.prod(shape) * itemsize for name, (shape, itemsize) in declared.items()}
+    if sum(sizes.values()) > MAX_DATA_BYTES:
+        culprit = max(sizes, key=sizes.get)
+        raise DataError(f"{culprit}: declares shape {declared[culprit][0]}, {sizes[culprit]:,} bytes of data; a "
+                        f"data set may hold at most {MAX_DATA_BYTES:,} bytes in all (damaged, or not a digit "
+                        f"data set)")
 
 
 def _load_npz(path: Path) -> Digits:
@@ -223,26 +281,50 @@ def _load_npz(path: Path) -> Digits:
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     expected = f"a .npz archive with keys {', '.join(SPLITS)} (the Keras mnist.npz layout)"
     try:
-        # Our own handle: np.load leaks the one it opens when a zip is corrupt.
         with open(path, "rb") as stream:
-            archive = np.load(stream, allow_pickle=False)
-            if not isinstance(archive, np.lib.npyio.NpzFile):
+            if stream.read(6) == b"\x93NUMPY":
                 raise DataError(f"{path}: a single .npy array, not {expected}")
-            with archive:
-                missing = [key for key in SPLITS if key not in archive.files]
+            stream.seek(0)
+            with zipfile.ZipFile(stream) as archive:
+                members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
+                missing = [key for key in SPLITS if key not in members]
                 if missing:
                     raise DataError(
                         f"{path}: missing key(s) {', '.join(missing)}; expected {expected}, "
-                        f"found keys {', '.join(archive.files) or 'none'}"
+                        f"found keys {', '.join(members) or 'none'}"
                     )
-                return {key: archive[key] for key in SPLITS}
+                # Every header first: the sizes they declare are checked before any array is read.
+                headers = {key: _npy_header(archive, members[key], path, key) for key in SPLITS}
+                _check_total({f"{path}: {key}": headers[key] for key in SPLITS})
+                return {key: _npy_array(archive, members[key]) for key in SPLITS}
     except DataError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
-        # np.load takes any file that is neither zip nor .npy for a pickle and
-        # refuses it; "pickled data" would mislead someone holding a stray file.
-        detail = "unrecognised file format" if "pickle" in str(err) else str(err)
-        raise DataError(f"{path}: not {expected}: {detail}") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, RuntimeError, NotImplementedError) as err:
+        raise DataError(f"{path}: not {expected}: {err}") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot read: {err.strerror or err}") from None
+
+
+def _npy_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, key: str) -> tuple[tuple, int]:
+    """A member's .npy header checked against the member's size: (shape, item size)."""
+    with archive.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _fortran, dtype = read(member)
+        offset = member.tell()
+    if dtype.hasobject:
+        raise DataError(f"{path}: {key} is an array of Python objects ({dtype}), not of numbers; such "
+                        f"arrays are never loaded (that would mean unpickling them, which can run code)")
+    size = math.prod(shape) * dtype.itemsize
+    if offset + size != info.file_size:
+        raise DataError(f"{path}: {key}: damaged: its header declares {shape} {dtype}, {size:,} bytes, "
+                        f"but it holds {info.file_size - offset:,}")
+    return shape, dtype.itemsize
+
+
+def _npy_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    with archive.open(info) as member:
+        return np.lib.format.read_array(member, allow_pickle=False)
 
 
 def _checked_images(images: np.ndarray, path: Path, key: str = "images") -> np.ndarray:

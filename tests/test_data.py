@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
+import os
 import struct
+import tracemalloc
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from aegui import data
 from aegui.data import DataError, Digits, file_sha256, load_digits, resolve_data_path
 from aegui.preprocess import mnist_style, to_uint8
 
@@ -343,3 +348,115 @@ def test_real_mnist_npz_has_mnists_shapes_and_first_labels():
     assert digits.x_test.shape == (10000, 28, 28) and digits.y_test.shape == (10000,)
     assert (digits.y_train[0], digits.y_test[0]) == (5, 7)
     assert digits.sha256 == "da231c08013e217002c4f393e0f38583bf5a62a5ead805d541bdacd45803e00f"
+
+
+# --- hostile files: declared sizes are bounded before anything is inflated ------------------
+
+
+def traced_peak(function, *args):
+    """The peak of Python and numpy allocations while ``function`` runs (both report to
+    tracemalloc), and the exception it raised."""
+    tracemalloc.start()
+    try:
+        function(*args)
+        raised = None
+    except Exception as err:  # noqa: BLE001 - returned to the test
+        raised = err
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak, raised
+
+
+def gzip_stream(path: Path, header: bytes, zeros: int) -> None:
+    """A .gz of ``header`` followed by ``zeros`` zero bytes, written without holding them."""
+    with gzip.open(path, "wb", compresslevel=1) as out:
+        out.write(header)
+        for _ in range(zeros >> 20):
+            out.write(bytes(1 << 20))
+
+
+def test_an_idx_gz_holding_far_more_than_its_header_declares_is_not_inflated(tmp_path):
+    write_idx_set(tmp_path, small_set(), gz=True)
+    bomb = tmp_path / "train-images-idx3-ubyte.gz"
+    gzip_stream(bomb, struct.pack(">IIII", IMAGES_MAGIC, 10, 28, 28), 64 << 20)
+    assert bomb.stat().st_size < 1 << 20
+    peak, raised = traced_peak(load_digits, tmp_path)
+    assert isinstance(raised, DataError) and "train-images-idx3-ubyte.gz" in str(raised)
+    assert "trailing bytes" in str(raised)
+    assert peak < 8 << 20
+
+
+@pytest.mark.parametrize("dims", [(0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF), (1 << 31, 28, 28)],
+                         ids=["overflowing", "2^31 images"])
+def test_idx_headers_declaring_too_much_are_refused_before_reading_naming_the_file(tmp_path, dims):
+    for gz in (False, True):
+        write_idx_set(tmp_path, small_set(), gz=gz)
+        name = "t10k-images-idx3-ubyte" + (".gz" if gz else "")
+        header = struct.pack(">IIII", IMAGES_MAGIC, *dims) + bytes(100)
+        (tmp_path / name).write_bytes(gzip.compress(header) if gz else header)
+        peak, raised = traced_peak(load_digits, tmp_path)
+        assert isinstance(raised, DataError) and name in str(raised), raised
+        assert "declares" in str(raised) and f"{dims[0]}" in str(raised).replace(",", "")
+        assert peak < 8 << 20
+        for path in tmp_path.iterdir():
+            path.unlink()
+
+
+def npz_with_member(path: Path, key: str, member: bytes, arrays: dict | None = None) -> Path:
+    """The small set as .npz, with the member ``key``.npy replaced by raw ``member`` bytes."""
+    arrays = small_set() if arrays is None else arrays
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, array in arrays.items():
+            if name != key:
+                buffer = io.BytesIO()
+                np.save(buffer, array)
+                z.writestr(f"{name}.npy", buffer.getvalue())
+        z.writestr(f"{key}.npy", member)
+    return path
+
+
+def npy_header(shape, dtype="|u1") -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+def test_an_npz_member_declaring_more_than_it_holds_is_refused_before_allocating(tmp_path):
+    path = npz_with_member(tmp_path / "liar.npz", "x_train", npy_header((1_000_000, 28, 28)) + bytes(784))
+    peak, raised = traced_peak(load_digits, path)
+    assert isinstance(raised, DataError), raised
+    assert "liar.npz" in str(raised) and "x_train" in str(raised) and "declares" in str(raised)
+    assert peak < 16 << 20
+
+
+def test_an_npz_declaring_more_data_than_the_reader_takes_is_refused(tmp_path):
+    huge = data.MAX_DATA_BYTES + 784
+    path = npz_with_member(tmp_path / "huge.npz", "x_test", npy_header((huge // 784, 28, 28)))
+    peak, raised = traced_peak(load_digits, path)
+    assert isinstance(raised, DataError) and "huge.npz" in str(raised), raised
+    assert peak < 16 << 20
+
+
+def test_an_npz_of_python_objects_says_so_and_loads_none_of_them(tmp_path):
+    arrays = small_set()
+    arrays["y_train"] = np.array([object()] * 6, dtype=object)
+    path = tmp_path / "objects.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(DataError, match=r"objects\.npz: y_train .*Python objects"):
+        load_digits(path)
+
+
+def test_a_data_folder_that_cannot_be_read_says_so(tmp_path, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = os.listdir
+
+    def listdir(folder="."):
+        if Path(folder) == locked:
+            raise PermissionError(13, "Permission denied", str(folder))
+        return real(folder)
+
+    monkeypatch.setattr(os, "listdir", listdir)
+    with pytest.raises(DataError, match=r"locked: cannot read the folder: Permission denied"):
+        load_digits(locked)
