@@ -12,6 +12,8 @@ autoencoder was trained on, made the way MNIST itself was made (LeCun et al.):
 
 Pure numpy: no Qt, torch, scipy or PIL, so it runs anywhere and fast enough to
 call on every mouse move (a 512x512 canvas frames in well under a millisecond).
+An image of any size frames in bounded memory: it is read in tiles of a million pixels,
+never copied whole (a 20000x20000 scan costs a few MB besides itself).
 
 Design decisions, and why:
 
@@ -92,6 +94,9 @@ PLACEMENT_CENTRE = (14.0, 14.0)
 INK_FRACTION = 0.02
 # No ink at all when the brightest pixel (on the 0..1 scale) is below this.
 EMPTY_PEAK = 0.05
+# Pixels per tile: a canvas up to 1024x1024 is one tile, so the result does not depend on
+# tiling there; larger images are read a tile at a time.
+_TILE = 1 << 20
 
 
 def mnist_style(image) -> np.ndarray:
@@ -109,10 +114,7 @@ def mnist_style(image) -> np.ndarray:
     if peak < EMPTY_PEAK:
         return np.zeros((FRAME, FRAME), np.float32)
     rows, cols = _ink_bounding_box(raw, INK_FRACTION * peak * scale)
-    crop = raw[rows, cols].astype(np.float32)
-    crop *= np.float32(1.0 / scale)
-    np.clip(crop, 0.0, 1.0, out=crop)
-    digit = _fit_box(crop)
+    digit = _fit_box(raw[rows, cols], scale)
     digit /= digit.max()
     return _place_by_centre_of_mass(digit)
 
@@ -152,26 +154,48 @@ def _validated(image) -> tuple[np.ndarray, float]:
     return raw, scale
 
 
+def _tiles(shape: tuple[int, int]):
+    """Row and column slices covering an image in tiles of about _TILE pixels."""
+    height, width = shape
+    col_step = min(width, _TILE)
+    row_step = max(1, _TILE // col_step)
+    for top in range(0, height, row_step):
+        for left in range(0, width, col_step):
+            yield slice(top, top + row_step), slice(left, left + col_step)
+
+
 def _ink_bounding_box(raw: np.ndarray, threshold: float) -> tuple[slice, slice]:
     """Row and column slices of the smallest box holding every pixel >= threshold."""
     if np.issubdtype(raw.dtype, np.integer):
         # An integer threshold keeps the comparison in the image's own dtype;
         # comparing uint8 with a Python float would copy the canvas to float64.
-        mask = raw >= raw.dtype.type(min(math.ceil(threshold), np.iinfo(raw.dtype).max))
-    else:
-        mask = raw >= threshold
-    ink_rows = np.flatnonzero(mask.any(axis=1))
-    ink_cols = np.flatnonzero(mask.any(axis=0))
+        threshold = raw.dtype.type(min(math.ceil(threshold), np.iinfo(raw.dtype).max))
+    any_row = np.zeros(raw.shape[0], bool)
+    any_col = np.zeros(raw.shape[1], bool)
+    for rows, cols in _tiles(raw.shape):
+        mask = raw[rows, cols] >= threshold
+        any_row[rows] |= mask.any(axis=1)
+        any_col[cols] |= mask.any(axis=0)
+    ink_rows = np.flatnonzero(any_row)
+    ink_cols = np.flatnonzero(any_col)
     return (slice(ink_rows[0], ink_rows[-1] + 1), slice(ink_cols[0], ink_cols[-1] + 1))
 
 
-def _fit_box(crop: np.ndarray) -> np.ndarray:
-    """Resample the cropped ink so its longer side is exactly BOX pixels."""
+def _fit_box(crop: np.ndarray, scale: float) -> np.ndarray:
+    """Resample the cropped ink (raw values, ``scale`` meaning full ink) so its longer side
+    is exactly BOX pixels: ``down @ crop @ across.T``, with ``down @ crop`` summed tile
+    by tile so that no float copy of a large crop is ever made."""
     height, width = crop.shape
     longer = max(height, width)
     down = _overlap_matrix(height, BOX * height / longer)
     across = _overlap_matrix(width, BOX * width / longer)
-    return down @ crop @ across.T
+    shrunk = np.zeros((down.shape[0], width), np.float32)
+    for rows, cols in _tiles(crop.shape):
+        tile = crop[rows, cols].astype(np.float32)
+        tile *= np.float32(1.0 / scale)
+        np.clip(tile, 0.0, 1.0, out=tile)
+        shrunk[:, cols] += down[:, rows] @ tile
+    return shrunk @ across.T
 
 
 def _overlap_matrix(n_in: int, length: float) -> np.ndarray:

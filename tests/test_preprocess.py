@@ -8,6 +8,7 @@ MNIST) and skip with the reason when they are absent.
 from __future__ import annotations
 
 import os
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -215,6 +216,31 @@ def test_enlarging_by_pixel_repetition_does_not_change_the_frame():
     for factor in (2, 7, 13):
         enlarged = np.kron(digit, np.ones((factor, factor), np.uint8))
         np.testing.assert_allclose(mnist_style(enlarged), mnist_style(digit), atol=1e-5)
+
+
+def test_a_huge_image_is_framed_in_bounded_memory_exactly_as_a_small_one():
+    """An 8000x8000 canvas (64 MB) costs a few MB to frame, not a float copy of itself:
+    it is read in tiles. Enlarged by pixel repetition, it frames as its small original."""
+    digit = np.zeros((125, 125), np.uint8)
+    digit[10:115, 30:95] = np.random.default_rng(2).integers(0, 256, (105, 65))
+    huge = np.kron(digit, np.ones((64, 64), np.uint8))
+    tracemalloc.start()
+    try:
+        frame = mnist_style(huge)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20
+    np.testing.assert_allclose(frame, mnist_style(digit), atol=1e-5)
+    wide = np.zeros((3, 3_000_000), np.uint8)    # tiles split the columns too
+    wide[:, 1_000_000:1_000_010] = 255
+    tracemalloc.start()
+    try:
+        framed = mnist_style(wide)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20 and framed.max() == 1.0
 
 
 def test_shrinking_averages_area_so_a_half_covered_pixel_is_half_grey():
