@@ -19,7 +19,10 @@ size is framed when read (dark ink on light paper, told by its border, is invert
 and transparency is laid on white); a ``<name>.28.png`` is used as it is and must be 28x28.
 Names starting with a dot are ignored (they are the temporary files of a save in progress):
 every file is written to a temporary file first and renamed into place, so a crash never
-leaves half a PNG under a real name.
+leaves half a PNG under a real name (and the next save removes what a killed one left).
+Suffixes are matched in any case (``SCAN.PNG`` is a drawing). An image larger than
+``MAX_PIXELS`` is refused from its header, before it is decoded (a large JPEG photo is
+decoded at a reduced scale instead), so a 144-Mpx PNG costs nothing to refuse.
 
 Pure numpy, Pillow and the standard library: no Qt, no torch.
 """
@@ -27,8 +30,10 @@ Pure numpy, Pillow and the standard library: no Qt, no torch.
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,37 +41,43 @@ from pathlib import Path
 import numpy as np
 
 from aegui.atomic_files import write_bytes_atomic
+from aegui.errors import InputError
 from aegui.preprocess import mnist_style, to_uint8
 
-__all__ = ["DrawingsError", "FRAME_SUFFIX", "LABELS", "Sample", "counts", "delete_drawing",
+__all__ = ["DrawingsError", "FRAME_SUFFIX", "LABELS", "MAX_PIXELS", "Sample", "counts", "delete_drawing",
            "list_drawings", "load_training_set", "read_grey", "save_drawing", "write_png"]
 
 LABELS = tuple(range(10))
 FRAME_SUFFIX = ".28.png"
 ORIGINAL_SUFFIX = ".png"
 _ID = re.compile(r"^[^./\\][^/\\]*$")
+# The largest image read as a drawing: 4096x4096, far beyond the app's 512x512 canvas or a
+# scan of one digit; decoding it costs at most some 100 MB.
+MAX_PIXELS = 4096 * 4096
 
 
-class DrawingsError(ValueError):
+class DrawingsError(InputError):
     """A drawing or a drawings folder could not be written or read; the message names the
     file and what was expected."""
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One drawing in the folder: its label and id; either of its two files may be missing."""
+    """One drawing in the folder: its label and id; either of its two files may be missing.
+    ``suffixes``: how the folder spells its two files' suffixes (``.PNG`` is one too)."""
 
     root: Path
     label: int
     id: str
+    suffixes: tuple[str, str] = (ORIGINAL_SUFFIX, FRAME_SUFFIX)
 
     @property
     def original_path(self) -> Path:
-        return self.root / str(self.label) / f"{self.id}{ORIGINAL_SUFFIX}"
+        return self.root / str(self.label) / f"{self.id}{self.suffixes[0]}"
 
     @property
     def frame_path(self) -> Path:
-        return self.root / str(self.label) / f"{self.id}{FRAME_SUFFIX}"
+        return self.root / str(self.label) / f"{self.id}{self.suffixes[1]}"
 
     def frame(self) -> np.ndarray:
         """What the network sees: (28, 28) uint8, ink bright. Read from ``<id>.28.png``, or
@@ -159,7 +170,7 @@ def _new_id(folder: Path) -> str:
 
 def list_drawings(root: str | os.PathLike, label: int | None = None) -> list[Sample]:
     """The drawings of one digit (or of all, by digit), oldest first. A missing folder
-    holds no drawings."""
+    holds no drawings; one that cannot be read raises DrawingsError naming it."""
     root = Path(root)
     labels = LABELS if label is None else (int(label),)
     samples = []
@@ -169,14 +180,21 @@ def list_drawings(root: str | os.PathLike, label: int | None = None) -> list[Sam
             names = os.listdir(folder)
         except (FileNotFoundError, NotADirectoryError):
             continue
-        ids = set()
-        for name in names:
-            if name.startswith(".") or not name.lower().endswith(ORIGINAL_SUFFIX):
+        except OSError as err:
+            raise DrawingsError(f"{folder}: cannot read the folder: {err.strerror or err}") from None
+        found: dict[str, list[str]] = {}
+        for name in sorted(names, key=lambda n: (n.lower() != n, n)):   # lower-case spellings first
+            lower = name.lower()
+            if name.startswith(".") or not lower.endswith(ORIGINAL_SUFFIX):
                 continue
-            stem = name[: -len(FRAME_SUFFIX)] if name.lower().endswith(FRAME_SUFFIX) else name[: -len(ORIGINAL_SUFFIX)]
+            which = 1 if lower.endswith(FRAME_SUFFIX) else 0
+            cut = len(FRAME_SUFFIX) if which else len(ORIGINAL_SUFFIX)
+            stem = name[:-cut]
             if stem and _ID.match(stem) and (folder / name).is_file():
-                ids.add(stem)
-        samples += [Sample(root, digit, i) for i in sorted(ids)]
+                spellings = found.setdefault(stem, [None, None])
+                spellings[which] = spellings[which] or name[-cut:]
+        samples += [Sample(root, digit, stem, (spelled[0] or ORIGINAL_SUFFIX, spelled[1] or FRAME_SUFFIX))
+                    for stem, spelled in sorted(found.items())]
     return samples
 
 
@@ -207,20 +225,51 @@ def load_training_set(root: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 
 def read_grey(path: str | os.PathLike, polarity: bool = True) -> np.ndarray:
     """A PNG (or any image Pillow reads) as 2-D uint8, ink bright. With ``polarity``, an
-    image whose border is mostly light (dark ink on paper) is inverted."""
-    from PIL import Image, UnidentifiedImageError
+    image whose border is mostly light (dark ink on paper) is inverted. An image of more
+    than ``MAX_PIXELS`` is refused from its header (a JPEG is decoded smaller instead)."""
+    from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():
+            # Pillow warns from 89 Mpx; the bound below is lower, and says which file.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
+            _bounded(image, path)
             image.load()
             if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
                 paper = Image.new("RGBA", image.size, (255, 255, 255, 255))
                 image = Image.alpha_composite(paper, image.convert("RGBA"))
             grey = np.asarray(image.convert("L"), np.uint8).copy()
-    except (OSError, UnidentifiedImageError, ValueError) as err:
-        raise DrawingsError(f"{path}: cannot read the image ({err})") from None
+    except DrawingsError:
+        raise
+    except Image.DecompressionBombError as err:
+        raise DrawingsError(f"{path}: {_too_large(str(err))}") from None
+    except OSError as err:
+        raise DrawingsError(f"{path}: cannot read the image ({err.strerror or err})") from None
+    except Exception as err:  # noqa: BLE001 - Pillow's decoders raise many kinds on a broken file
+        raise DrawingsError(f"{path}: cannot read the image ({type(err).__name__}: {err})") from None
     if polarity and grey.size:
         border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
         if np.median(border) > 127:
             grey = 255 - grey
     return grey
+
+
+def _bounded(image, path) -> None:
+    """Refuse an image of more than MAX_PIXELS before decoding it; a JPEG is asked to
+    decode at 1/2, 1/4 or 1/8 scale instead, which costs less than the full one."""
+    width, height = image.size
+    if width * height > MAX_PIXELS and image.format == "JPEG":
+        shrink = math.ceil(math.sqrt(width * height / MAX_PIXELS))
+        image.draft("L", (math.ceil(width / shrink), math.ceil(height / shrink)))
+        width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise DrawingsError(f"{path}: {_too_large(f'{width}x{height}')}")
+
+
+def _too_large(size: str) -> str:
+    if "pixels" in size:  # Pillow's own message: "Image size (N pixels) exceeds ..."
+        size = re.sub(r".*\((\d+) pixels\).*", lambda m: f"{int(m.group(1)):,}", size)
+    return (f"the image is {size} pixels, larger than a drawing may be (at most "
+            f"{MAX_PIXELS:,} pixels, {math.isqrt(MAX_PIXELS)}x{math.isqrt(MAX_PIXELS)}); scale it down")

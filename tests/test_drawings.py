@@ -4,11 +4,14 @@ deletes and that training reads (``aegui train --extra-data DIR``)."""
 from __future__ import annotations
 
 import os
+import struct
+import time
+import zlib
 
 import numpy as np
 import pytest
 from drawn_digits import canvas_digit
-from PIL import Image
+from PIL import Image, ImageFile
 
 from aegui import drawings
 from aegui.drawings import DrawingsError, Sample
@@ -136,3 +139,86 @@ def test_a_drawing_whose_framing_is_missing_is_framed_from_the_original(tmp_path
     sample.original_path.unlink()
     with pytest.raises(DrawingsError, match="gone"):
         sample.original()
+
+
+# ------------------------------------------------------------------ hostile and odd folders
+
+
+def test_upper_case_png_drawings_are_read_and_deleted_like_any_other(tmp_path):
+    (tmp_path / "3").mkdir()
+    drawing = canvas_digit("3")
+    Image.fromarray(drawing).save(tmp_path / "3" / "SCAN.PNG")
+    Image.fromarray(to_uint8(mnist_style(canvas_digit("3", seed=1)))).save(tmp_path / "3" / "Mine.28.Png")
+    samples = drawings.list_drawings(tmp_path)
+    assert [s.id for s in samples] == ["Mine", "SCAN"]
+    images, labels = drawings.load_training_set(tmp_path)
+    assert labels.tolist() == [3, 3]
+    np.testing.assert_array_equal(images[1], to_uint8(mnist_style(drawing)))
+    np.testing.assert_array_equal(samples[1].original(), drawing)
+    for sample in samples:
+        drawings.delete_drawing(sample)
+    assert os.listdir(tmp_path / "3") == []
+
+
+def png_of_size(path, width: int, height: int, rows: int | None = None) -> None:
+    """An all-black 8-bit grey PNG of any size, written without holding its pixels (a
+    12000x12000 one is about 150 kB); with ``rows``, only that many rows of pixel data."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    deflate = zlib.compressobj(9)
+    row = bytes(width + 1)                       # filter byte 0, then the pixels
+    idat = b"".join(deflate.compress(row) for _ in range(height if rows is None else rows)) + deflate.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("side", [12000, 20000], ids=["144 Mpx", "400 Mpx (a Pillow bomb)"])
+def test_an_enormous_image_in_the_folder_is_refused_by_its_header_naming_the_file(tmp_path, monkeypatch, side):
+    (tmp_path / "5").mkdir()
+    png_of_size(tmp_path / "5" / "huge.png", side, side, rows=None if side == 12000 else 1)
+    real_load = ImageFile.ImageFile.load
+
+    def load(image):
+        assert image.size[0] * image.size[1] <= drawings.MAX_PIXELS, "decoded an image larger than allowed"
+        return real_load(image)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+    pixels = rf"({side}x{side}|{side * side:,})"      # Pillow's own refusal gives the count only
+    with pytest.raises(DrawingsError, match=rf"huge\.png: the image is {pixels} pixels, larger .*at most"):
+        drawings.load_training_set(tmp_path)
+
+
+def test_a_large_jpeg_photo_is_decoded_at_a_reduced_size(tmp_path):
+    photo = np.full((4400, 4000), 230, np.uint8)         # 17.6 Mpx: above the bound
+    photo[800:3600, 1800:2200] = 20                       # a dark "1" on paper
+    Image.fromarray(photo).save(tmp_path / "photo.jpg", quality=90)
+    grey = drawings.read_grey(tmp_path / "photo.jpg")
+    assert grey.size <= drawings.MAX_PIXELS and grey.shape == (2200, 2000)
+    with Image.open(tmp_path / "photo.jpg") as full:
+        full_size = 255 - np.asarray(full.convert("L"))
+    assert np.abs(mnist_style(grey) - mnist_style(full_size)).max() < 0.1
+
+
+def test_a_digit_folder_that_cannot_be_read_says_so(tmp_path, monkeypatch):
+    drawings.save_drawing(tmp_path, 4, canvas_digit("4"))
+    real = os.listdir
+
+    def listdir(folder="."):
+        if str(folder) == str(tmp_path / "4"):
+            raise PermissionError(13, "Permission denied", str(folder))
+        return real(folder)
+
+    monkeypatch.setattr(os, "listdir", listdir)
+    with pytest.raises(DrawingsError, match=r"4: cannot read the folder: Permission denied"):
+        drawings.load_training_set(tmp_path)
+
+
+def test_saving_cleans_the_stale_temporaries_of_killed_saves(tmp_path):
+    (tmp_path / "7").mkdir()
+    stale = tmp_path / "7" / ".20240101-000000-000000.png.k2j4_x9a.aegui.tmp"
+    stale.write_bytes(b"half a png")
+    then = time.time() - 7200
+    os.utime(stale, (then, then))
+    drawings.save_drawing(tmp_path, 7, canvas_digit("7"))
+    assert not stale.exists() and len(drawings.list_drawings(tmp_path, 7)) == 1

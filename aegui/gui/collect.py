@@ -126,13 +126,16 @@ class DrawingsPanel(QWidget):
         if digit is not None:
             self.digit = int(digit)
             self.digit_buttons[self.digit].setChecked(True)
-        self.counts = drawings.counts(self.root)
+        try:
+            self.counts, problem = drawings.counts(self.root), ""
+        except DrawingsError as err:          # a digit's folder cannot be read: say so
+            self.counts, problem = dict.fromkeys(drawings.LABELS, 0), str(err)
         for d, button in enumerate(self.digit_buttons):
             button.setText(f"{d}\n{self.counts[d]}")
             button.setToolTip(f"{self.counts[d]} drawings of a {d}")
         total = sum(self.counts.values())
-        self.total.setText(f"{total} drawing{'s' if total != 1 else ''} in all · "
-                           f"{self.counts[self.digit]} of a {self.digit}")
+        self.total.setText(problem or f"{total} drawing{'s' if total != 1 else ''} in all · "
+                                      f"{self.counts[self.digit]} of a {self.digit}")
         self.total.setToolTip(str(self.root))
         self.fine_tune_button.setEnabled(total > 0)
         self._fill()
@@ -151,7 +154,12 @@ class DrawingsPanel(QWidget):
         self.list.clear()
         table = gray_table(self.palette().color(QPalette.ColorRole.Base),
                            self.palette().color(QPalette.ColorRole.Text))
-        for sample in drawings.list_drawings(self.root, self.digit):
+        try:
+            samples = drawings.list_drawings(self.root, self.digit)
+        except DrawingsError as err:
+            samples = []
+            self.total.setText(str(err))
+        for sample in samples:
             item = QListWidgetItem()
             item.setData(Qt.ItemDataRole.UserRole, sample)
             try:

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QDialog, QFileDialog, QFormLayout, QHBoxLayout, Q
                                QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
 from aegui import drawings
+from aegui.drawings import DrawingsError
 
 from .grid import ImageGrid
 from .views import TextLine
@@ -183,7 +184,12 @@ class FineTuneDialog(QDialog):
 
     def refresh(self) -> None:
         """Count the drawings again (they may have changed since the dialog was made)."""
-        counts = drawings.counts(self.drawings_root)
+        try:
+            counts = drawings.counts(self.drawings_root)
+        except DrawingsError as err:
+            self.summary.setText(str(err))
+            self.start_button.setEnabled(False)
+            return
         total = sum(counts.values())
         per_digit = ", ".join(f"{d}: {n}" for d, n in counts.items() if n)
         self.summary.setText(f"{total} drawing{'s' if total != 1 else ''}" + (f" ({per_digit})" if total else
@@ -220,7 +226,11 @@ class FineTuneDialog(QDialog):
         """Start a run on the model shown now; False (with the reason shown) if it cannot."""
         if self.running:
             return False
-        samples = drawings.list_drawings(self.drawings_root)
+        try:
+            samples = drawings.list_drawings(self.drawings_root)
+        except DrawingsError as err:
+            self.status.setText(str(err))
+            return False
         model = self.current_model()
         if not samples or model is None:
             self.status.setText("Collect some drawings first" if not samples else "No model is loaded yet")

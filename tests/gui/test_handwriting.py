@@ -92,6 +92,27 @@ def test_the_browser_shows_the_drawings_per_digit_with_counts(window):
     assert [s.label for s in panel.samples()] == [7]
 
 
+def test_a_digit_folder_that_cannot_be_read_is_reported_in_the_browser_and_the_dialog(window, monkeypatch):
+    root = window.drawings_dir
+    drawings.save_drawing(root, 6, canvas_digit("8"))
+    real = os.listdir
+
+    def listdir(folder="."):
+        if str(folder) == str(root / "6"):
+            raise PermissionError(13, "Permission denied", str(folder))
+        return real(folder)
+
+    monkeypatch.setattr(os, "listdir", listdir)
+    panel = window.drawings_panel
+    panel.refresh(6)
+    assert "cannot read the folder: Permission denied" in panel.total.text()
+    assert panel.samples() == [] and not panel.fine_tune_button.isEnabled()
+    dialog = window.open_fine_tune()
+    assert "cannot read the folder" in dialog.summary.text() and not dialog.start_button.isEnabled()
+    assert dialog.start() is False
+    dialog.close()
+
+
 def test_deleting_selected_drawings_removes_their_files(window, qtbot):
     root = window.drawings_dir
     keep = drawings.save_drawing(root, 2, canvas_digit("2"))
