@@ -11,6 +11,7 @@ that exact form, so nothing of anyone else's is touched."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import stat
@@ -39,11 +40,16 @@ _FILE_MODE = 0o666 & ~_umask()
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
+def atomic_write(path: str | os.PathLike, make_folder: bool = True) -> Iterator[BinaryIO]:
     """``with atomic_write(path) as f: f.write(...)``: the file appears complete when the
-    block ends, or not at all if it raises. The folder is created if missing."""
+    block ends, or not at all if it raises. The folder is created if missing (unless not
+    ``make_folder``: a folder chosen in a file dialog that vanished stays gone)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if make_folder:
+            path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # mkdir's word for "a file is in the way", which misleads
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path.parent)) from None
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as stream:
@@ -81,6 +87,6 @@ def remove_stale_temporaries(folder: str | os.PathLike, older_than_s: float = ST
     return removed
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    with atomic_write(path) as f:
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, make_folder: bool = True) -> None:
+    with atomic_write(path, make_folder) as f:
         f.write(data)

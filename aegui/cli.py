@@ -1,7 +1,9 @@
 """The ``aegui`` command: the app by default, and ``bench``, ``train``, ``eval``,
 ``screenshot`` subcommands. Arguments are parsed in ``main()``, never at import time,
 and each subcommand imports what it needs only when it runs (``aegui bench ops`` works
-on a machine without Qt)."""
+on a machine without Qt). ``main()`` is also the error boundary: a bad file or argument
+(``aegui.errors.InputError``), a full disk, a missing permission or memory end the
+command with one line on stderr and a non-zero exit, never a traceback."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
+
+from .errors import InputError, describe
 
 
 def _add_bench(sub) -> None:
@@ -302,6 +306,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    prog = f"aegui {args.command}" if args.command else "aegui"
+    try:
+        return _run(args, argv)
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted", file=sys.stderr)
+        return 130
+    except (InputError, OSError, MemoryError) as err:
+        # Expected failures: the message names the file and the reason. Anything else is a
+        # bug, and its traceback is what it takes to fix it.
+        print(f"{prog}: error: {describe(err)}", file=sys.stderr)
+        return 2 if isinstance(err, InputError) else 1
+
+
+def _run(args, argv: list[str] | None) -> int:
     if args.command == "bench":
         return _run_bench(args)
     if args.command == "train":

@@ -301,6 +301,7 @@ class Trainer:
             raise ValueError(f"the checkpoint was trained on other data (sha256 {state['data_sha256'][:12]}..., "
                              f"{state['train_images']} images) than {self.data_source} "
                              f"({self.data_sha256[:12]}..., {len(self.images)} images); resuming needs the same")
+        _check_resume_state(state, self)
         self.optimizer.load_state_dict(state["optimizer"])
         self.noise.set_state(state["noise"])
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
@@ -320,7 +321,7 @@ class Trainer:
             config = TrainConfig.from_dict(ckpt.training["config"])
             trainer = cls(config, data, model=ckpt.model, device=device, extra=extra)
             trainer.load_state_dict(ckpt.training)
-        except (KeyError, TypeError) as err:
+        except (KeyError, TypeError, IndexError, RuntimeError) as err:
             raise CheckpointError(f"{path}: damaged training state ({type(err).__name__}: {err})") from None
         except ValueError as err:
             raise CheckpointError(f"{path}: {err}") from None
@@ -351,6 +352,63 @@ class Trainer:
         self.model.metadata = {**self.metadata(), **metadata}
         training = None if self.finished else self.state_dict()
         return write_checkpoint(path, self.model, metadata=self.model.metadata, training=training)
+
+
+_RESUME_KEYS = ("config", "epoch", "step", "loss_sum", "items", "elapsed_s", "history", "optimizer", "noise")
+
+
+def _check_resume_state(state: dict, trainer: Trainer) -> None:
+    """A saved position, sums, RNG and optimizer state that fit this run, or ValueError
+    naming what does not (a damaged or edited file would otherwise fail mid-training)."""
+    missing = [key for key in _RESUME_KEYS if key not in state]
+    if missing:
+        raise ValueError(f"damaged training state: missing {', '.join(missing)}")
+
+    def bad(field: str, expected: str):
+        raise ValueError(f"damaged training state: {field} is {_short(state[field])}; expected {expected}")
+
+    counts = {"epoch": trainer.config.epochs, "step": trainer.steps_per_epoch, "items": None}
+    for field, end in counts.items():
+        value = state[field]
+        if type(value) is not int or value < 0 or (end is not None and value >= end):
+            bad(field, "an integer >= 0" + (f" and < {end}" if end is not None else ""))
+    for field in ("loss_sum", "elapsed_s"):
+        value = state[field]
+        if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
+            bad(field, "a finite number >= 0")
+    if not isinstance(state["history"], list) or not all(isinstance(h, dict) for h in state["history"]):
+        bad("history", "a list of dicts")
+    expected = trainer.noise.get_state()
+    noise = state["noise"]
+    if not isinstance(noise, torch.Tensor) or noise.dtype != expected.dtype or noise.shape != expected.shape:
+        bad("noise", f"the state of a {trainer.device.type} random generator ({expected.dtype}, "
+                     f"{tuple(expected.shape)})")
+    if not _optimizer_state_fits(state["optimizer"], trainer.optimizer):
+        bad("optimizer", f"the state of Adam over this model's {sum(1 for _ in trainer.model.parameters())} "
+                         f"weight tensors")
+
+
+def _optimizer_state_fits(saved, optimizer: torch.optim.Optimizer) -> bool:
+    """Groups and per-weight tensors shaped as this optimizer's own."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    if not (isinstance(saved, dict) and isinstance(saved.get("state"), dict)
+            and isinstance(saved.get("param_groups"), list)
+            and len(saved["param_groups"]) == len(optimizer.param_groups)):
+        return False
+    for index, entry in saved["state"].items():
+        if type(index) is not int or not 0 <= index < len(params) or not isinstance(entry, dict):
+            return False
+        if any(isinstance(v, torch.Tensor) and v.dim() > 0 and v.shape != params[index].shape
+               for v in entry.values()):
+            return False
+    return True
+
+
+def _short(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def train(config: TrainConfig, data: Digits, *, model: Autoencoder | None = None,

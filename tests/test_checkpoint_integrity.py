@@ -72,6 +72,17 @@ def test_new_checkpoints_are_version_2_with_a_digest_over_every_record(tmp_path)
     assert payload_digest(changed) != payload_digest(others)
 
 
+def test_empty_tensors_are_covered_too(tmp_path):
+    """A reference without indices (fine-tuned on drawings alone) and an empty metadata
+    tensor: torch may save empty tensors with any strides."""
+    model = small_model()
+    model.reference = Reference(codes=model.reference.codes, labels=model.reference.labels)
+    model.metadata["nothing"] = torch.zeros(0, 3)[:, 1]
+    path = models.save(model, tmp_path / "model.pt")
+    loaded = models.load(path)
+    assert loaded.reference.indices.shape == (0,) and loaded.metadata["nothing"].numel() == 0
+
+
 def test_the_shipped_models_are_version_1_files_that_still_load():
     shipped = [models.zoo.path_of(name) for name in models.zoo.SHIPPED if models.zoo.path_of(name).is_file()]
     if not shipped:

@@ -18,6 +18,7 @@ import torch
 
 from aegui import models
 from aegui.cli import main
+from aegui.models.checkpoint import payload_digest
 from aegui.train import TrainConfig, Trainer, train
 
 from synthetic_digits import TINY, shapes, synthetic_digits
@@ -133,6 +134,53 @@ def test_resuming_needs_the_same_data_and_an_unfinished_run(tmp_path):
     with pytest.raises(models.CheckpointError, match="no training state to resume"):
         Trainer.from_checkpoint(finished, data)
     assert models.load(finished).metadata["epochs_done"] == 3
+
+
+@pytest.fixture(scope="module")
+def stopped_run(tmp_path_factory) -> Path:
+    """A checkpoint of a run stopped after two batches."""
+    trainer = Trainer(tiny_config(), synthetic_digits())
+    run_to_end(trainer, should_stop=stop_after(2))
+    return trainer.save(tmp_path_factory.mktemp("stopped") / "partial.pt")
+
+
+def _tampered(path, change) -> None:
+    """The checkpoint's training state changed and the file's digest made to match again:
+    only the checks of the state itself can tell."""
+    payload = torch.load(path, weights_only=True)
+    change(payload["training"])
+    payload["digest"] = payload_digest(payload)
+    torch.save(payload, path)
+
+
+def _exp_avg_reshaped(state):
+    state["optimizer"]["state"][0]["exp_avg"] = torch.zeros(3, 3)
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda t: t.update(noise=torch.zeros(7, dtype=torch.uint8)), "noise"),
+    (lambda t: t.update(noise=torch.zeros(5056)), "noise"),
+    (lambda t: t.update(epoch=-1), "epoch"),
+    (lambda t: t.update(epoch=99), "epoch"),
+    (lambda t: t.update(epoch="1"), "epoch"),
+    (lambda t: t.update(step=-3), "step"),
+    (lambda t: t.update(step=10_000), "step"),
+    (lambda t: t.update(items=-1), "items"),
+    (lambda t: t.update(loss_sum=float("nan")), "loss_sum"),
+    (lambda t: t.update(elapsed_s=float("inf")), "elapsed_s"),
+    (lambda t: t.update(history="x"), "history"),
+    (lambda t: t.pop("optimizer"), "optimizer"),
+    (_exp_avg_reshaped, "optimizer"),
+    (lambda t: t["optimizer"].update(param_groups=[]), "optimizer"),
+], ids=["noise size", "noise dtype", "negative epoch", "epoch past the end", "epoch str", "negative step",
+        "step past the epoch", "negative items", "nan loss", "inf time", "history str", "no optimizer",
+        "optimizer state shape", "optimizer groups"])
+def test_a_tampered_training_state_is_a_clear_error_on_resume(tmp_path, stopped_run, change, field):
+    path = tmp_path / "partial.pt"
+    path.write_bytes(stopped_run.read_bytes())
+    _tampered(path, change)
+    with pytest.raises(models.CheckpointError, match=rf"partial\.pt: damaged training state: .*{field}"):
+        Trainer.from_checkpoint(path, synthetic_digits())
 
 
 def test_a_finished_checkpoint_records_how_it_was_trained(tmp_path):

@@ -228,9 +228,9 @@ def run_app_benchmark(model: str | None = None, events: int = 600, json_path: st
     }
     _print(result)
     if json_path:
-        from .interpolation import write_atomic
+        from .exports import write_file
 
-        write_atomic(json_path, (json.dumps(result, indent=2) + "\n").encode())
+        write_file(json_path, (json.dumps(result, indent=2) + "\n").encode())
     return 0
 
 

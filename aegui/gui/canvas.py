@@ -13,12 +13,14 @@ onto the page and write the raster.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, QSaveFile, QSize, Qt, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPalette, QPen, QPointingDevice
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from aegui.document import PAGE, DrawingDocument, Segment
 from aegui.raster import paint_segments
+
+from .exports import write_file
 
 __all__ = ["Canvas", "ImageFileError", "gray_table", "picture_from_file", "picture_from_image",
            "save_png"]
@@ -264,12 +266,13 @@ def picture_from_file(path: str, size: int = PAGE) -> np.ndarray:
 
 
 def save_png(image: QImage, path: str) -> None:
-    """Write ``image`` as PNG atomically (QSaveFile); raises OSError naming the file."""
-    out = QSaveFile(str(path))
-    if not out.open(QSaveFile.OpenModeFlag.WriteOnly):
-        raise OSError(f"{path}: cannot write ({out.errorString()})")
-    if not image.save(out, "PNG"):
-        out.cancelWriting()
+    """Write ``image`` as PNG atomically; raises OSError naming the file and the reason.
+    Encoded in memory first, so that a full disk is reported as one, not as a failed
+    encoding."""
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not image.save(buffer, "PNG"):
         raise OSError(f"{path}: could not encode the PNG")
-    if not out.commit():
-        raise OSError(f"{path}: cannot write ({out.errorString()})")
+    buffer.close()
+    write_file(path, bytes(data))

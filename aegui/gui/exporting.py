@@ -4,7 +4,7 @@ A mixin of ``MainWindow`` (it uses the window's state and its ``ask_save_path`` 
 ``ask_open_path`` / ``show_error``, which tests replace): the drawing beside its
 reconstruction as PNG, the latent vector as CSV or JSON, the latent map and the manifold
 grid as PNG, the interpolation strip as PNG or GIF. Every file is written atomically
-(``QSaveFile``), so a failed export leaves the old file, or none, never half of one.
+(``exports.write_file``), so a failed export leaves the old file, or none, never half of one.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import os
 from collections.abc import Callable
 
 from .canvas import save_png
-from .exports import latent_csv, latent_json, mosaic, png_bytes, side_by_side
-from .interpolation import gif_bytes, strip_array, write_atomic
+from .exports import latent_csv, latent_json, mosaic, png_bytes, side_by_side, write_file
+from .interpolation import gif_bytes, strip_array
 
 __all__ = ["ExportMixin"]
 
@@ -49,7 +49,7 @@ class ExportMixin:
         if not path:
             return False
         try:
-            write_atomic(path, data())
+            write_file(path, data())
         except OSError as err:
             self.show_error(f"Cannot {title[0].lower()}{title[1:]}", str(err))
             return False

@@ -1,6 +1,7 @@
 """What the app exports, as bytes: images of decodings, and the latent vector as CSV or JSON.
 
-No Qt: the window asks for a path and writes these bytes atomically; tests read them back.
+No Qt: the window asks for a path and writes these bytes atomically (``write_file``); tests
+read them back.
 Images are 8-bit greyscale PNGs, ink bright on black as in MNIST, each 28x28 image
 enlarged with square pixels.
 """
@@ -12,9 +13,19 @@ import json
 
 import numpy as np
 
+from aegui.atomic_files import write_bytes_atomic
 from aegui.preprocess import to_uint8
 
-__all__ = ["latent_csv", "latent_json", "mosaic", "png_bytes", "side_by_side"]
+__all__ = ["latent_csv", "latent_json", "mosaic", "png_bytes", "side_by_side", "write_file"]
+
+
+def write_file(path, data: bytes) -> None:
+    """Write an export all or nothing into an existing folder; raises OSError whose message
+    names the file and the reason ("No space left on device", "Permission denied")."""
+    try:
+        write_bytes_atomic(path, data, make_folder=False)
+    except OSError as err:
+        raise OSError(f"{path}: cannot write ({err.strerror or err})") from None
 
 
 def mosaic(images, scale: int = 4, gap: int = 4) -> np.ndarray:

@@ -3,7 +3,7 @@
 The panel shows the pins A and B, a slider for t, the code (1 - t) zA + t zB decoded,
 and a strip of ``Interpolation.STEPS`` images from A to B. The state (the pins, t) lives
 in ``latent.Interpolation``; the panel only shows it and reports what the user does.
-Exports are written atomically (``QSaveFile``).
+Exports are written atomically (``exports.write_file``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PySide6.QtCore import QSaveFile, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
@@ -20,7 +20,7 @@ from aegui.preprocess import to_uint8
 from .latent import Interpolation
 from .views import ImageView
 
-__all__ = ["InterpolationPanel", "gif_bytes", "strip_array", "strip_image", "write_atomic"]
+__all__ = ["InterpolationPanel", "gif_bytes", "strip_array", "strip_image"]
 
 SLIDER_STEPS = 100
 
@@ -151,15 +151,3 @@ def gif_bytes(images, scale: int = 4, frame_ms: int = 120) -> bytes:
     pictures[0].save(out, format="GIF", save_all=True, append_images=pictures[1:],
                      duration=frame_ms, loop=0, optimize=False, disposal=1)
     return out.getvalue()
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` all or nothing (QSaveFile); raises OSError."""
-    out = QSaveFile(str(path))
-    if not out.open(QSaveFile.OpenModeFlag.WriteOnly):
-        raise OSError(f"{path}: cannot write ({out.errorString()})")
-    if out.write(data) != len(data):
-        out.cancelWriting()
-        raise OSError(f"{path}: write failed ({out.errorString()})")
-    if not out.commit():
-        raise OSError(f"{path}: cannot write ({out.errorString()})")

@@ -168,8 +168,8 @@ def _check_layout(raw, where: str) -> None:
     for key, kind in (("config", dict), ("state_dict", dict), ("digest", str), ("metadata", dict),
                       ("metrics", dict), ("reference", dict | None), ("training", dict | None)):
         if not isinstance(raw.get(key), kind):
-            raise CheckpointError(f"{where}: damaged checkpoint: {key!r} is missing or not a "
-                                  f"{str(kind).replace('NoneType', 'None')}")
+            what = kind.__name__ if isinstance(kind, type) else str(kind).replace("NoneType", "None")
+            raise CheckpointError(f"{where}: damaged checkpoint: {key!r} is missing or not a {what}")
     if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in raw["state_dict"].items()):
         raise CheckpointError(f"{where}: damaged checkpoint: state_dict holds non-tensors")
 

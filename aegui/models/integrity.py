@@ -156,12 +156,14 @@ class _Walker:
         if t.layout != torch.strided or t.device.type != "cpu" or t.is_quantized or t.is_nested \
                 or t.is_conj() or t.is_neg():
             raise RecordError(path, f"is a kind of tensor aegui never writes ({t.layout}, {t.device}, {t.dtype})")
+        self.digest.update(f"x{t.dtype}|{tuple(t.shape)}|".encode())
+        if t.numel() == 0:     # no bytes (and any strides and offset, which view() would refuse)
+            return
         stored = t.untyped_storage().nbytes() - t.storage_offset() * t.element_size()
         if t.numel() * t.element_size() > stored:
             raise RecordError(path, f"declares more elements than it stores ({t.numel():,} elements of "
                                     f"{t.element_size()} bytes in {stored:,} bytes)")
         flat = t.detach().contiguous().reshape(-1)
-        self.digest.update(f"x{t.dtype}|{tuple(t.shape)}|".encode())
         self.digest.update(flat.view(torch.uint8).numpy())
         if (t.is_floating_point() or t.is_complex()) and not _finite(flat):
             self.nonfinite.append(path)

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 from gui_helpers import draw_digit, settle
 from PIL import Image
 from PySide6.QtGui import QImage
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from full_disk import fill_disk_after  # noqa: E402
 
 
 def drawn(window, qtbot, digit="3"):
@@ -108,3 +113,16 @@ def test_an_export_that_cannot_be_written_says_so_and_leaves_nothing(window, qtb
     assert not window.export_latent("json", str(target))
     assert window.errors and "z.json" in window.errors[0][1]
     assert not target.parent.exists()
+
+
+def test_an_export_onto_a_full_disk_says_the_disk_is_full_and_leaves_nothing(window, qtbot, tmp_path, monkeypatch):
+    drawn(window, qtbot)
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    fill_disk_after(monkeypatch, capacity=100)
+    for export, name in ((window.export_images, "pair.png"), (window.export_map, "map.png"),
+                         (lambda path: window.export_latent("json", path), "z.json")):
+        assert not export(str(folder / name))
+        title, text = window.errors.pop()
+        assert name in text and "No space left on device" in text and "encode" not in text, text
+    assert list(folder.iterdir()) == []
