@@ -29,6 +29,8 @@ from pathlib import Path
 
 import torch
 
+from ..errors import first_line as _first_line
+
 BACKEND_ENV = "AEGUI_BACKEND"
 _CHOICES = ("reference", "cpu", "cuda")
 LIB_NAME = "aegui_ops"
@@ -97,11 +99,6 @@ def _load() -> LibraryStatus:
         return LibraryStatus(False, "", "; ".join(reasons), False, forced)
     has_cuda = bool(torch.ops.aegui.has_cuda_kernels())
     return LibraryStatus(True, how, "", has_cuda, forced)
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
 
 
 # ----------------------------------------------------------------------- JIT build
