@@ -32,6 +32,7 @@ import hashlib
 import math
 import os
 import struct
+import tokenize
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -308,9 +309,13 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
 def _npy_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, key: str) -> tuple[tuple, int]:
     """A member's .npy header checked against the member's size: (shape, item size)."""
     with archive.open(info) as member:
-        version = np.lib.format.read_magic(member)
-        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, _fortran, dtype = read(member)
+        try:
+            version = np.lib.format.read_magic(member)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _fortran, dtype = read(member)
+        except (ValueError, TypeError, KeyError, SyntaxError, tokenize.TokenError, OverflowError) as err:
+            # numpy parses the header with Python's tokenizer: a garbled one fails in many ways.
+            raise DataError(f"{path}: {key}: not a .npy array ({type(err).__name__}: {err})") from None
         offset = member.tell()
     if dtype.hasobject:
         raise DataError(f"{path}: {key} is an array of Python objects ({dtype}), not of numbers; such "

@@ -175,6 +175,20 @@ def test_a_damaged_pickle_with_a_right_crc_is_reported_as_damaged(tmp_path):
         assert not any(word in str(caught.value) for word in FORBIDDEN_ADVICE), offset
 
 
+def test_a_pickle_cut_inside_an_opcode_is_reported_as_damaged(tmp_path):
+    """torch's unpickler raises struct.error there, among other kinds (found by
+    tests/test_fuzz.py): every kind is a CheckpointError."""
+    path = saved(tmp_path)
+    with zipfile.ZipFile(path) as z:
+        records = {info.filename: z.read(info) for info in z.infolist()}
+    pkl = next(name for name in records if name.endswith("data.pkl"))
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in records.items():
+            z.writestr(name, b"\x80\x02}q\x00J\x01" if name == pkl else data)   # BININT with 1 of its 4 bytes
+    with pytest.raises(CheckpointError, match=r"model\.pt: damaged checkpoint, or not one"):
+        models.load(path)
+
+
 # ------------------------------------------------------------------ declared sizes first
 
 

@@ -460,3 +460,12 @@ def test_a_data_folder_that_cannot_be_read_says_so(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "listdir", listdir)
     with pytest.raises(DataError, match=r"locked: cannot read the folder: Permission denied"):
         load_digits(locked)
+
+
+def test_an_npz_member_with_a_garbled_header_is_a_data_error(tmp_path):
+    """numpy parses .npy headers with Python's tokenizer, which fails in its own ways (found
+    by tests/test_fuzz.py)."""
+    header = b"\x93NUMPY\x01\x00" + struct.pack("<H", 22) + b"{'descr': '|u1', 'sha\n"
+    path = npz_with_member(tmp_path / "garbled.npz", "y_test", header)
+    with pytest.raises(DataError, match=r"garbled\.npz: y_test: not a \.npy array"):
+        load_digits(path)
