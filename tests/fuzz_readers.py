@@ -25,7 +25,6 @@ import argparse
 import gzip
 import io
 import json
-import os
 import resource
 import shutil
 import struct
