@@ -5,7 +5,10 @@ Why the kink matters: relu's derivative jumps at 0. When a pre-activation is wit
 rounding of 0, the op and the reference may land on different sides of it in float32
 and the gradients then differ by a whole weight row; that is not an error of either.
 Rows whose pre-activations come within KINK_MARGIN of 0 are therefore redrawn (float32
-rounding of a pre-activation here is ~1e-7, far below the margin).
+rounding of a pre-activation here is ~1e-7, far below the margin). The check sees the rows
+and the latent code rounded to the dtype, as the kernels do (they decode z as stored);
+float16 and bfloat16 get a wider margin, since one rounding step of a stored z moves a
+pre-activation by up to ~1e-3.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import torch
 
 from aegui.ops import _reference as ref
 
-KINK_MARGIN = 1e-4
+KINK_MARGIN = {torch.float32: 1e-4, torch.float64: 1e-4, torch.float16: 1e-3, torch.bfloat16: 4e-3}
 
 # Tolerances against the float64 reference: |a - b| <= rtol*|b| + atol*(1 + max|b|). The
 # absolute part scales with the tensor's largest value because a weight gradient is a sum
@@ -92,7 +95,7 @@ def make_case(op: str, B: int, H: int, Z: int, activation: str, dtype=torch.floa
             break
         n = 2 * (B - kept) + 8
         cand = {name: torch.randn(n, width[name], generator=g, dtype=torch.float64) for name in row_inputs}
-        good = _rows_away_from_kink(op, cand, weights, activation)
+        good = _rows_away_from_kink(op, cand, weights, activation, dtype)
         for name in row_inputs:
             rows[name].append(cand[name][good][: B - kept])
         kept += min(int(good.sum()), B - kept)
@@ -116,22 +119,23 @@ def _as_layout(t, layout):
     return t
 
 
-def _rows_away_from_kink(op, cand, weights, activation):
+def _rows_away_from_kink(op, cand, weights, activation, dtype):
     n = next(iter(cand.values())).shape[0]
     if activation != "relu":
         return torch.ones(n, dtype=torch.bool)
     w = {k: v.double() for k, v in weights.items()}
+    x = {k: v.to(dtype).double() for k, v in cand.items()}  # the rows as the op gets them
     if op == "decode_head":
-        z = cand["z"]
+        z = x["z"]
     elif op == "bottleneck":
-        z = torch.nn.functional.linear(cand["h"], w["w_enc"], w["b_enc"])
+        z = torch.nn.functional.linear(x["h"], w["w_enc"], w["b_enc"])
     else:
-        z = ref.variational_bottleneck(cand["h"], w["w_mu"], w["b_mu"], w["w_logvar"], w["b_logvar"],
-                                       w["w_dec"], w["b_dec"], cand.get("eps"), "identity")[2]
-    pre = torch.nn.functional.linear(z, w["w_dec"], w["b_dec"])
+        z = ref.variational_bottleneck(x["h"], w["w_mu"], w["b_mu"], w["w_logvar"], w["b_logvar"],
+                                       w["w_dec"], w["b_dec"], x.get("eps"), "identity")[2]
+    pre = torch.nn.functional.linear(z.to(dtype).double(), w["w_dec"], w["b_dec"])
     if pre.shape[1] == 0:
         return torch.ones(n, dtype=torch.bool)
-    return pre.abs().amin(dim=1) >= KINK_MARGIN
+    return pre.abs().amin(dim=1) >= KINK_MARGIN[dtype]
 
 
 def outputs_and_grads(case: Case, namespace, output_grads=None, upcast=False):

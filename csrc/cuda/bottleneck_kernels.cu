@@ -22,9 +22,16 @@
 //    (B, H) one) to form grad_h and the encoder weight gradients; a last small kernel
 //    converts (and for w_dec transposes) the accumulators into the outputs. Accumulators
 //    are kept as (Z, H) so that a warp's atomics hit consecutive addresses.
+#if defined(AEGUI_CUDA_EMULATION)
+#include "emu/cuda_emu.h"  // tests: this file compiled as host C++ (see that header)
+#else
+#include <cuda_runtime.h>
+// Shared memory, declared through a macro so that the emulator can give each block its own.
+#define AEGUI_SHARED(T, name, n) __shared__ __align__(16) T name[n]
+#define AEGUI_EMU_CHECK_ALIGNED(p, n)
+#endif
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
-#include <cuda_runtime.h>
 
 #include <cstdint>
 #include <type_traits>
@@ -82,10 +89,12 @@ __device__ __forceinline__ double m_tanh(double x) { return tanh(x); }
 // caller guarantees 16-byte alignment (all offsets below are multiples of 4 elements).
 template <typename A> struct Quad { A x, y, z, w; };
 __device__ __forceinline__ Quad<float> ld4(const float* p) {
+  AEGUI_EMU_CHECK_ALIGNED(p, 16);
   const float4 v = *reinterpret_cast<const float4*>(p);
   return {v.x, v.y, v.z, v.w};
 }
 __device__ __forceinline__ Quad<double> ld4(const double* p) {
+  AEGUI_EMU_CHECK_ALIGNED(p, 16);
   const double2 a = reinterpret_cast<const double2*>(p)[0];
   const double2 b = reinterpret_cast<const double2*>(p)[1];
   return {a.x, a.y, b.x, b.y};
@@ -305,7 +314,7 @@ template <typename T, int ZP>
 __global__ void __launch_bounds__(Tile<acc_t<T>, ZP>::NT) forward_kernel(ForwardParams p) {
   using A = acc_t<T>;
   using C = Tile<A, ZP>;
-  __shared__ __align__(16) A smem[C::SMEM];
+  AEGUI_SHARED(A, smem, C::SMEM);
   A* region = smem;
   A* zs = smem + C::REGION;  // (R, ZP) latent tile the decoder reads
 
@@ -423,7 +432,7 @@ __global__ void __launch_bounds__(Tile<acc_t<T>, ZP>::NT)
     backward_decoder_kernel(BackwardParams p, WsLayout L, acc_t<T>* ws) {
   using A = acc_t<T>;
   using C = Tile<A, ZP>;
-  __shared__ __align__(16) A smem[C::SMEM];
+  AEGUI_SHARED(A, smem, C::SMEM);
   A* region = smem;
   A* hs = region;                   // g_pre chunk (R, KCS)
   A* wsm = region + C::R * C::KCS;  // w_dec chunk, transposed (ZP, KCS)
@@ -533,8 +542,8 @@ __global__ void __launch_bounds__(4 * rows_per_block(int(sizeof(acc_t<T>))))
   using A = acc_t<T>;
   constexpr int R = rows_per_block(int(sizeof(A)));
   constexpr int NT = 4 * R;
-  __shared__ __align__(16) A gm[R * ZP];             // g_mu (Plain: g_z)
-  __shared__ __align__(16) A gl[VAR ? R * ZP : 4];   // g_lv (unused in Plain)
+  AEGUI_SHARED(A, gm, R * ZP);            // g_mu (Plain: g_z)
+  AEGUI_SHARED(A, gl, VAR ? R * ZP : 4);  // g_lv (unused in Plain)
 
   const int t = threadIdx.x;
   const int H = int(p.H), Z = int(p.Z);
@@ -660,10 +669,24 @@ const char* check_sizes(int64_t B, int64_t H, int64_t Z) {
   return nullptr;
 }
 
-const char* launch_error() {
+// The two runtime calls the host code makes, as functions so that the emulator can stand
+// in for them: a kernel launch (null, or the launch error) and a memset on the stream.
+#if defined(AEGUI_CUDA_EMULATION)
+using aegui_emu::launch;
+using aegui_emu::memset_async;
+#else
+template <typename... P, typename... A>
+const char* launch(void (*kernel)(P...), dim3 grid, dim3 block, cudaStream_t stream, A... args) {
+  kernel<<<grid, block, 0, stream>>>(args...);
   const cudaError_t err = cudaGetLastError();
   return err == cudaSuccess ? nullptr : cudaGetErrorString(err);
 }
+
+const char* memset_async(void* p, int value, size_t bytes, cudaStream_t stream) {
+  const cudaError_t err = cudaMemsetAsync(p, value, bytes, stream);
+  return err == cudaSuccess ? nullptr : cudaGetErrorString(err);
+}
+#endif
 
 // Calls f(std::integral_constant<int, ZP>) with the padded latent size for Z.
 template <class F>
@@ -695,8 +718,7 @@ const char* forward_typed(const ForwardParams& p, cudaStream_t stream) {
       err = kTooManyRows;
       return;
     }
-    forward_kernel<T, ZP><<<unsigned(blocks), C::NT, 0, stream>>>(p);
-    err = launch_error();
+    err = launch(forward_kernel<T, ZP>, dim3(unsigned(blocks)), dim3(C::NT), stream, p);
   });
   return err;
 }
@@ -709,8 +731,7 @@ const char* backward_typed(const BackwardParams& p, void* workspace, cudaStream_
   A* ws = static_cast<A*>(workspace);
 
   if (L.acc_total > 0) {
-    const cudaError_t e = cudaMemsetAsync(ws, 0, size_t(L.acc_total) * sizeof(A), stream);
-    if (e != cudaSuccess) return cudaGetErrorString(e);
+    if (const char* e = memset_async(ws, 0, size_t(L.acc_total) * sizeof(A), stream)) return e;
   }
 
   if (p.B > 0) {
@@ -723,15 +744,13 @@ const char* backward_typed(const BackwardParams& p, void* workspace, cudaStream_
         err = kTooManyRows;
         return;
       }
-      backward_decoder_kernel<T, ZP><<<unsigned(blocks), C::NT, 0, stream>>>(p, L, ws);
-      if ((err = launch_error()) != nullptr) return;
+      const dim3 grid{unsigned(blocks)}, block{unsigned(C::NT)};
+      err = launch(backward_decoder_kernel<T, ZP>, grid, block, stream, p, L, ws);
+      if (err) return;
       if (p.mode == Mode::Plain)
-        backward_encoder_kernel<T, ZP, false><<<unsigned(blocks), C::NT, 0, stream>>>(p, L, ws);
+        err = launch(backward_encoder_kernel<T, ZP, false>, grid, block, stream, p, L, ws);
       else if (p.mode == Mode::Variational)
-        backward_encoder_kernel<T, ZP, true><<<unsigned(blocks), C::NT, 0, stream>>>(p, L, ws);
-      else
-        return;
-      err = launch_error();
+        err = launch(backward_encoder_kernel<T, ZP, true>, grid, block, stream, p, L, ws);
     });
     if (err) return err;
   }
@@ -740,8 +759,9 @@ const char* backward_typed(const BackwardParams& p, void* workspace, cudaStream_
     constexpr int threads = 256;
     const int64_t want = (L.acc_total + threads - 1) / threads;
     const unsigned blocks = unsigned(want < 1024 ? want : 1024);
-    finalize_kernel<T><<<blocks, threads, 0, stream>>>(p, L, ws);
-    if (const char* e = launch_error()) return e;
+    if (const char* e = launch(finalize_kernel<T>, dim3(blocks), dim3(threads), stream, p, L,
+                               static_cast<const A*>(ws)))
+      return e;
   }
   return nullptr;
 }
