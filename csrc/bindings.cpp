@@ -62,7 +62,10 @@ void run_forward(const Tensor& like, ForwardParams& p) {
   if (like.is_cuda()) {
 #ifdef WITH_CUDA
     const c10::cuda::CUDAGuard guard(like.device());
-    const char* err = cuda::forward(dt, p, at::cuda::getCurrentCUDAStream().stream());
+    const int64_t bytes = cuda::forward_workspace_bytes(dt, p);
+    Tensor ws = bytes > 0 ? at::empty({bytes}, like.options().dtype(at::kByte)) : Tensor();
+    const char* err = cuda::forward(dt, p, ws.defined() ? ws.data_ptr() : nullptr,
+                                    at::cuda::getCurrentCUDAStream().stream());
     TORCH_CHECK(err == nullptr, "aegui: CUDA forward kernel failed: ", err);
 #else
     TORCH_CHECK(false, "aegui: this build of the extension has no CUDA kernels");
@@ -88,6 +91,8 @@ void run_backward(const Tensor& like, BackwardParams& p) {
   if (like.is_cuda()) {
 #ifdef WITH_CUDA
     const c10::cuda::CUDAGuard guard(like.device());
+    if (cuda::backward_uses_atomics(p))
+      at::globalContext().alertNotDeterministic("aegui backward on CUDA (weight gradients summed with float atomics)");
     const int64_t bytes = cuda::backward_workspace_bytes(dt, p);
     Tensor ws = at::empty({bytes > 0 ? bytes : 1}, like.options().dtype(at::kByte));
     const char* err = cuda::backward(dt, p, ws.data_ptr(), at::cuda::getCurrentCUDAStream().stream());

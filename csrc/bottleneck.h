@@ -117,13 +117,21 @@ namespace cuda {
 
 // Each returns null on success, or a message naming what went wrong (a CUDA error string).
 // `stream` is a cudaStream_t. float, double, half and bfloat16; arithmetic in float (double
-// for double). Forward is one kernel launch that keeps z on chip.
-const char* forward(DType dtype, const ForwardParams& p, void* stream);
+// for double). Any Z: latents beyond 64 are handled in slices of 64, one launch each.
+//
+// `workspace` is device scratch of forward_workspace_bytes() bytes (0 for most calls: a
+// batch of a few rows, or Z over 64, needs some).
+int64_t forward_workspace_bytes(DType dtype, const ForwardParams& p);
+const char* forward(DType dtype, const ForwardParams& p, void* workspace, void* stream);
 
 // `workspace` is float (double for F64) scratch of backward_workspace_bytes() bytes, used to
 // accumulate weight gradients for reduced-precision types.
 int64_t backward_workspace_bytes(DType dtype, const BackwardParams& p);
 const char* backward(DType dtype, const BackwardParams& p, void* workspace, void* stream);
+
+// Whether backward() sums gradients with float atomics, so that its result may differ in
+// the last bits from run to run: the weight and bias gradients of a batch with rows.
+bool backward_uses_atomics(const BackwardParams& p);
 
 }  // namespace cuda
 

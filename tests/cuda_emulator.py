@@ -98,7 +98,10 @@ def _declare(so: ctypes.CDLL) -> ctypes.CDLL:
     slots = ctypes.POINTER(ctypes.c_void_p)
     so.aegui_emu_forward_slots.restype = ctypes.c_char_p
     so.aegui_emu_backward_slots.restype = ctypes.c_char_p
-    so.aegui_emu_forward.argtypes = [i, i, i, i64, i64, i64, slots, u64, ctypes.c_char_p, i64]
+    so.aegui_emu_forward_workspace_bytes.argtypes = [i, i, i, i64, i64, i64, slots]
+    so.aegui_emu_forward_workspace_bytes.restype = i64
+    so.aegui_emu_forward.argtypes = [i, i, i, i64, i64, i64, slots, p, u64, ctypes.c_char_p, i64]
+    so.aegui_emu_backward_uses_atomics.argtypes = [i, i, i64, i64, i64, slots]
     so.aegui_emu_backward_workspace_bytes.argtypes = [i, i, i, i64, i64, i64, slots]
     so.aegui_emu_backward_workspace_bytes.restype = i64
     so.aegui_emu_backward.argtypes = [i, i, i, i64, i64, i64, slots, p, u64, ctypes.c_char_p, i64]
@@ -189,11 +192,12 @@ def forward(op: str, inputs: dict, activation: str, seed: int = 0) -> dict:
     outs = {k: Guarded.like(s, dtype) for k, s in out_shapes.items()}
     names = so.aegui_emu_forward_slots().decode().split()
     slots = _slot_array(names, {**bufs, **outs})
+    args = (DTYPE_CODE[dtype], MODE_CODE[op], ACTIVATION_CODE[activation], B, H, Z, slots)
+    ws = Guarded.like((max(so.aegui_emu_forward_workspace_bytes(*args), 1),), torch.uint8)
     msg = ctypes.create_string_buffer(1024)
-    rc = so.aegui_emu_forward(DTYPE_CODE[dtype], MODE_CODE[op], ACTIVATION_CODE[activation], B, H, Z, slots,
-                              seed, msg, len(msg))
+    rc = so.aegui_emu_forward(*args, ws.ptr(), seed, msg, len(msg))
     _check(rc, msg)
-    for name, b in {**bufs, **outs}.items():
+    for name, b in {**bufs, **outs, "workspace": ws}.items():
         b.check_guards(name)
     return {k: b.view.clone() for k, b in outs.items()}
 

@@ -127,17 +127,27 @@ EXPORT const char* aegui_emu_forward_slots() { return kForwardSlots; }
 EXPORT const char* aegui_emu_backward_slots() { return kBackwardSlots; }
 
 // Each returns 0, or 1 with the error message in msg.
+EXPORT int64_t aegui_emu_forward_workspace_bytes(int dtype, int mode, int act, int64_t B, int64_t H, int64_t Z,
+                                                 void* const* slots) {
+  return cuda::forward_workspace_bytes(DType(dtype), forward_params(mode, act, B, H, Z, slots));
+}
+
 EXPORT int aegui_emu_forward(int dtype, int mode, int act, int64_t B, int64_t H, int64_t Z, void* const* slots,
-                      uint64_t seed, char* msg, int64_t msg_len) {
+                             void* workspace, uint64_t seed, char* msg, int64_t msg_len) {
   std::lock_guard<std::mutex> lock(aegui_emu::g_mutex);
   begin(seed);
   const ForwardParams p = forward_params(mode, act, B, H, Z, slots);
-  return finish(cuda::forward(DType(dtype), p, nullptr), msg, msg_len);
+  return finish(cuda::forward(DType(dtype), p, workspace, nullptr), msg, msg_len);
 }
 
 EXPORT int64_t aegui_emu_backward_workspace_bytes(int dtype, int mode, int act, int64_t B, int64_t H, int64_t Z,
                                            void* const* slots) {
   return cuda::backward_workspace_bytes(DType(dtype), backward_params(mode, act, B, H, Z, slots));
+}
+
+EXPORT int aegui_emu_backward_uses_atomics(int mode, int act, int64_t B, int64_t H, int64_t Z,
+                                           void* const* slots) {
+  return cuda::backward_uses_atomics(backward_params(mode, act, B, H, Z, slots)) ? 1 : 0;
 }
 
 EXPORT int aegui_emu_backward(int dtype, int mode, int act, int64_t B, int64_t H, int64_t Z, void* const* slots,

@@ -28,12 +28,16 @@ DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 DTYPE_IDS = ["f32", "f64", "f16", "bf16"]
 
 # (B, H, Z). Tiles are 64 rows (32 in float64), chunks of H 32 columns, Z padded to 8, 16,
-# 32 or 64 (blocks of 64 beyond).
+# 32 or 64, in slices of 64 beyond; batches of up to 4 rows take the small-batch forward.
 SHAPES = [
     (0, 7, 5),       # empty batch: no launch forward, zero weight gradients backward
     (1, 1, 1),       # the smallest of everything
-    (1, 100, 16),    # one drawing: the app's latency path
+    (1, 300, 16),    # one drawing: the app's latency path, H over three encoder blocks
     (3, 33, 2),      # a partial chunk of H
+    (4, 50, 100),    # the largest small batch, Z = 100
+    (5, 130, 40),    # the smallest tiled batch
+    (67, 45, 100),   # Z = 100 in two slices, two tiles
+    (40, 20, 130),   # three slices, the last of two latents
     (65, 7, 17),     # a partial second tile; Z padded to 32
     (70, 100, 30),   # ae-30's latent size, two tiles, four chunks
     (33, 64, 64),    # Z = 64 exactly; two tiles in float64
@@ -186,10 +190,74 @@ def test_incoming_gradients_may_be_absent_and_outputs_unwanted(op):
         check_case(case, torch.float32, seed=3, wanted=wanted)
 
 
+@pytest.mark.parametrize("op", OPS)
+def test_a_small_batch_is_spread_over_blocks(op):
+    """One row does not run a 64-row tile on one block: the encoder's sums over H are split
+    across blocks (and latent groups), and the decoder's columns too."""
+    case = make_case(op, 1, 600, 64, "gelu", torch.float32, seed=12)
+    check_case(case, torch.float32, seed=5)
+    E.forward(op, case.inputs, "gelu", seed=5)
+    blocks = [grid[0] * grid[1] * grid[2] for grid, _, _ in E.launches()]
+    if op == "decode_head":
+        assert blocks == [3]  # 600 columns of y, 256 per block
+    else:
+        factor = 2 if op == "variational_bottleneck" else 1  # w_mu and w_logvar
+        assert blocks == [5 * 2 * factor, 3]  # 5 chunks of H x 2 groups of 32 latents; 3 for y
+    tiled = make_case(op, 5, 600, 64, "gelu", torch.float32, seed=12)
+    E.forward(op, tiled.inputs, "gelu", seed=5)
+    assert [grid for grid, _, _ in E.launches()] == [(1, 1, 1)]  # five rows: one tile
+
+
+def test_latents_beyond_64_are_handled_in_slices():
+    """Z = 100 and 130: one launch per slice of 64 latents, forward and backward."""
+    case = make_case("bottleneck", 67, 45, 130, "silu", torch.float32, seed=13)
+    check_case(case, torch.float32, seed=6)
+    E.forward("bottleneck", case.inputs, "silu", seed=6)
+    assert len(E.launches()) == 3
+
+
 def test_variational_without_eps():
     case = make_case("variational_bottleneck", 67, 25, 6, "gelu", torch.float32, seed=9, with_eps=False)
     outs, _ = check_case(case, torch.float32, seed=4)
     assert torch.equal(outs["z"], outs["mu"])
+
+
+# --------------------------------------------------------------- determinism alert
+
+
+def uses_atomics(op, B, wanted, grads_in=("grad_y",)):
+    """The host-side decision behind torch's nondeterminism alert, for given null-ness."""
+    import ctypes
+
+    so = E.library()
+    names = so.aegui_emu_backward_slots().decode().split()
+    dummy = torch.zeros(1)
+    arr = (ctypes.c_void_p * len(names))()
+    for k, name in enumerate(names):
+        given = name in wanted or name in grads_in or not name.startswith("grad_")
+        arr[k] = dummy.data_ptr() if given else None
+    return bool(so.aegui_emu_backward_uses_atomics(E.MODE_CODE[op], 1, B, 8, 4, arr))
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_weight_gradients_are_reported_as_nondeterministic(op):
+    """Weight and bias gradients are summed with float atomics: the binding raises torch's
+    alert for them (an error under torch.use_deterministic_algorithms(True))."""
+    assert uses_atomics(op, 5, ["grad_w_dec"])
+    assert uses_atomics(op, 5, ["grad_b_dec"])
+    if op != "decode_head":
+        assert uses_atomics(op, 5, ["grad_w_enc"], grads_in=())
+        assert uses_atomics(op, 5, ["grad_b_enc"], grads_in=())
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_input_gradients_alone_are_deterministic(op):
+    """Per-row gradients have no atomics, nor has an empty batch."""
+    row_grads = {"decode_head": ["grad_z_in"], "bottleneck": ["grad_h"],
+                 "variational_bottleneck": ["grad_h", "grad_eps"]}[op]
+    assert not uses_atomics(op, 5, row_grads)
+    assert not uses_atomics(op, 0, ALL_WANTED[op])
+    assert not uses_atomics(op, 5, ["grad_w_dec", "grad_b_dec"], grads_in=())  # no grad_y: zeros
 
 
 # ----------------------------------------------------------- the emulator itself

@@ -1,9 +1,10 @@
 // CUDA kernels of the fused bottleneck op (contract: bottleneck.h). Plain CUDA C++, no torch.
 //
 // Why this shape:
-//  * The op is memory-bound at large B (read h, write y; Z <= 64 is small), so the forward
-//    is ONE kernel and each block owns a tile of rows: z never leaves the chip between the
-//    encoder and the decoder, and h and y cross DRAM exactly once.
+//  * The op is memory-bound at large B (read h, write y; Z is small), so the forward is
+//    ONE kernel and each block owns a tile of rows: z never leaves the chip between the
+//    encoder and the decoder, and y crosses DRAM once (h too, except in the VAE, whose two
+//    encoder passes each stream the tile's h).
 //  * The encoder is a reduction over H. h and the weight rows are staged through shared
 //    memory in chunks of KC columns (coalesced global loads, next chunk prefetched into
 //    registers while the current one is multiplied), then each thread accumulates a few
@@ -13,7 +14,10 @@
 //    z rows are broadcast from shared memory, so y is written in coalesced rows.
 //  * Z is padded to a compile-time ZP in {8, 16, 32, 64} so the per-thread arrays stay in
 //    registers; the pads hold zeros and are never stored. Shared memory is sized from ZP
-//    and the rows per block and stays under the 48 KB a block gets without opt-in.
+//    and the rows per block and stays under the 48 KB a block gets without opt-in. A Z
+//    over 64 runs in slices of 64 latents, one launch each (see Slice).
+//  * A batch of a few rows takes its own two-launch forward that spreads the sums over H
+//    across blocks (see kSmallRows): the app's one drawing at a time.
 //  * Backward is several launches (allowed, and it keeps register pressure per kernel
 //    down): the decoder kernel recomputes pre from z (not saved), forms g_pre per chunk on
 //    chip, reduces g_z through the same chunked machinery as the forward encoder, and
@@ -21,7 +25,13 @@
 //    workspace; the encoder kernel reads g_z back (a small (B, Z) workspace buffer, no
 //    (B, H) one) to form grad_h and the encoder weight gradients; a last small kernel
 //    converts (and for w_dec transposes) the accumulators into the outputs. Accumulators
-//    are kept as (Z, H) so that a warp's atomics hit consecutive addresses.
+//    are kept as (Z, H) so that a warp's atomics hit consecutive addresses. Float atomics
+//    make those gradients vary in the last bits from run to run: backward_uses_atomics()
+//    tells the binding, which raises torch's nondeterminism alert. Everything else,
+//    forward included, is deterministic.
+//  * Tests run this file on the CPU (csrc/emu/cuda_emu.h): it therefore synchronises only
+//    with __syncthreads (no warp intrinsics), declares shared memory with AEGUI_SHARED, and
+//    launches through launch() below.
 #if defined(AEGUI_CUDA_EMULATION)
 #include "emu/cuda_emu.h"  // tests: this file compiled as host C++ (see that header)
 #else
@@ -42,7 +52,6 @@ namespace aegui {
 namespace cuda {
 namespace {
 
-constexpr int64_t kMaxZ = 64;
 constexpr int64_t kMaxH = int64_t(1) << 30;  // keeps column indices and loop bounds in int
 
 // ------------------------------------------------------------------- element types
@@ -308,90 +317,252 @@ __device__ void encode_tile(const T* __restrict__ X, const T* __restrict__ W, in
   store_partials<C>(acc, region);
 }
 
+// ------------------------------------------------------------------ latent slices
+//
+// A tile keeps its latents in registers, so a kernel handles at most 64 of them (padded
+// to ZP). A larger Z is cut into slices of 64 latents, one launch each, in order. The
+// encoder's work is independent per slice; the decoder's sums over the latents (and in the
+// backward, grad_h's) meet in a (B, H) workspace of acc_t: the first slice writes it, the
+// others add to it, the last stores the finished values. Z <= 64 is one slice and needs no
+// workspace. The host points every input and output at the slice's first latent (biases,
+// rows of the encoder weights, columns of w_dec and of the (B, Z) arrays), so kernels
+// count latents from 0 and step over rows of the (B, Z) arrays and of w_dec by ldz.
+constexpr int kSliceZ = 64;
+
+struct Slice {
+  int count = 0;        // latents in this slice: the kernels' Z
+  int ldz = 0;          // the full Z: row stride of the (B, Z) arrays and of w_dec
+  bool first = true;    // starts the sums (with the bias) rather than adding to them
+  bool last = true;     // stores the finished sums rather than keeping them in acc
+  void* acc = nullptr;  // (B, H) acc_t partial sums; null for a single slice
+};
+
+// Ends one decoder-shaped sum v (this slice's share) of output element o = row * H + col:
+// a single slice stores act(v) at once; otherwise the slices meet in s.acc.
+template <typename T>
+__device__ __forceinline__ void finish_sum(const Slice& s, Activation act, int64_t o, acc_t<T> v, T* out) {
+  if (s.acc != nullptr) {
+    acc_t<T>* acc = static_cast<acc_t<T>*>(s.acc);
+    if (!s.first) v += acc[o];
+    if (!s.last) {
+      acc[o] = v;
+      return;
+    }
+  }
+  store_acc(out + o, activate(act, v));
+}
+
 // ------------------------------------------------------------------------- forward
 
-template <typename T, int ZP>
-__global__ void __launch_bounds__(Tile<acc_t<T>, ZP>::NT) forward_kernel(ForwardParams p) {
+// Fills zs (R x ZP, zero padded) with the tile's latent code as the decoder reads it (z
+// as stored in T), storing z, mu and logvar on the way. The caller's barrier completes zs.
+template <typename T, class C>
+__device__ void latent_tile(const ForwardParams& p, const Slice& s, int64_t row0, int rows, acc_t<T>* region,
+                            acc_t<T>* zs) {
   using A = acc_t<T>;
-  using C = Tile<A, ZP>;
-  AEGUI_SHARED(A, smem, C::SMEM);
-  A* region = smem;
-  A* zs = smem + C::REGION;  // (R, ZP) latent tile the decoder reads
-
-  const int t = threadIdx.x;
-  const int H = int(p.H), Z = int(p.Z);
-  const int64_t row0 = int64_t(blockIdx.x) * C::R;
-  const int rows = int(p.B - row0 < C::R ? p.B - row0 : C::R);
-
+  constexpr int ZP = C::ZP;
+  const int t = threadIdx.x, H = int(p.H), Z = s.count;
+  const int64_t ldz = s.ldz;
   if (p.mode == Mode::DecodeOnly) {
     const T* z_in = static_cast<const T*>(p.z_in);
     for (int idx = t; idx < C::R * ZP; idx += C::NT) {
       const int r = idx / ZP, j = idx % ZP;
-      zs[idx] = (r < rows && j < Z) ? to_acc(z_in[(row0 + r) * Z + j]) : A(0);
+      zs[idx] = (r < rows && j < Z) ? to_acc(z_in[(row0 + r) * ldz + j]) : A(0);
     }
-  } else {
-    const T* h = static_cast<const T*>(p.h);
-    const T* b_enc = static_cast<const T*>(p.b_enc);
-    const bool variational = p.mode == Mode::Variational;
-    encode_tile<C>(h, static_cast<const T*>(p.w_enc), H, Z, row0, rows, region);
-    // Plain: zs = z. Variational: zs = mu for now (unrounded; z is formed from it below).
-    for (int idx = t; idx < C::R * ZP; idx += C::NT) {
-      const int r = idx / ZP, j = idx % ZP;
-      A v = A(0);
-      if (r < rows && j < Z) {
-        const int64_t o = (row0 + r) * Z + j;
-        const A s = partial_sum<C>(region, r, j) + to_acc(b_enc[j]);
-        if (variational) {
-          store_acc(static_cast<T*>(p.mu) + o, s);
-          v = s;
-        } else {
-          store_acc(static_cast<T*>(p.z) + o, s);
-          v = rounded<T>(s);
-        }
-      }
-      zs[idx] = v;
+    return;
+  }
+  const T* h = static_cast<const T*>(p.h);
+  const T* b_enc = static_cast<const T*>(p.b_enc);
+  const bool variational = p.mode == Mode::Variational;
+  encode_tile<C>(h, static_cast<const T*>(p.w_enc), H, Z, row0, rows, region);
+  // Plain: zs = z. Variational: zs = mu for now (unrounded; z is formed from it below).
+  for (int idx = t; idx < C::R * ZP; idx += C::NT) {
+    const int r = idx / ZP, j = idx % ZP;
+    A v = A(0);
+    if (r < rows && j < Z) {
+      const int64_t o = (row0 + r) * ldz + j;
+      const A sum = partial_sum<C>(region, r, j) + to_acc(b_enc[j]);
+      store_acc(static_cast<T*>(variational ? p.mu : p.z) + o, sum);
+      v = variational ? sum : rounded<T>(sum);
     }
-    if (variational) {
-      __syncthreads();  // everyone has read the partial sums before the second pass overwrites them
-      encode_tile<C>(h, static_cast<const T*>(p.w_lv), H, Z, row0, rows, region);
-      const T* b_lv = static_cast<const T*>(p.b_lv);
-      const T* eps = static_cast<const T*>(p.eps);
-      for (int idx = t; idx < C::R * ZP; idx += C::NT) {
-        const int r = idx / ZP, j = idx % ZP;
-        if (r < rows && j < Z) {
-          const int64_t o = (row0 + r) * Z + j;
-          const A lv = partial_sum<C>(region, r, j) + to_acc(b_lv[j]);
-          store_acc(static_cast<T*>(p.logvar) + o, lv);
-          const A mu = zs[idx];
-          const A z = eps ? mu + to_acc(eps[o]) * m_exp(A(0.5) * lv) : mu;
-          store_acc(static_cast<T*>(p.z) + o, z);
-          zs[idx] = rounded<T>(z);
-        }
-      }
+    zs[idx] = v;
+  }
+  if (!variational) return;
+  __syncthreads();  // everyone has read the partial sums before the second pass overwrites them
+  encode_tile<C>(h, static_cast<const T*>(p.w_lv), H, Z, row0, rows, region);
+  const T* b_lv = static_cast<const T*>(p.b_lv);
+  const T* eps = static_cast<const T*>(p.eps);
+  for (int idx = t; idx < C::R * ZP; idx += C::NT) {
+    const int r = idx / ZP, j = idx % ZP;
+    if (r < rows && j < Z) {
+      const int64_t o = (row0 + r) * ldz + j;
+      const A lv = partial_sum<C>(region, r, j) + to_acc(b_lv[j]);
+      store_acc(static_cast<T*>(p.logvar) + o, lv);
+      const A mu = zs[idx];
+      const A z = eps ? mu + to_acc(eps[o]) * m_exp(A(0.5) * lv) : mu;
+      store_acc(static_cast<T*>(p.z) + o, z);
+      zs[idx] = rounded<T>(z);
     }
   }
-  __syncthreads();  // zs complete
+}
 
-  // Decoder: y[r][c] = act(b_dec[c] + z[r] . w_dec[c]).
+// The decoder over the tile: y[r][c] = act(b_dec[c] + z[r] . w_dec[c]), this slice's share
+// (see finish_sum). Each thread owns one column at a time, its weights in registers, and
+// z rows are broadcast from shared memory, so y is written in coalesced rows.
+template <typename T, int ZP>
+__device__ void decode_tile(const ForwardParams& p, const Slice& s, int64_t row0, int rows, const acc_t<T>* zs,
+                            int nt) {
+  using A = acc_t<T>;
+  const int t = threadIdx.x, H = int(p.H), Z = s.count;
   const T* w_dec = static_cast<const T*>(p.w_dec);
   const T* b_dec = static_cast<const T*>(p.b_dec);
   T* y = static_cast<T*>(p.y);
-  const int ncol = column_threads(H, C::NT), rg = t / ncol, n_rg = C::NT / ncol;
+  const int ncol = column_threads(H, nt), rg = t / ncol, n_rg = nt / ncol;
   for (int c = t % ncol; c < H; c += ncol) {
     A w[ZP];
 #pragma unroll
-    for (int j = 0; j < ZP; ++j) w[j] = j < Z ? to_acc(w_dec[int64_t(c) * Z + j]) : A(0);
-    const A b = to_acc(b_dec[c]);
-    for (int r = rg; r < rows; r += n_rg) {
-      store_acc(y + (row0 + r) * H + c, activate(p.act, dot_row<ZP>(zs + r * ZP, w, b)));
-    }
+    for (int j = 0; j < ZP; ++j) w[j] = j < Z ? to_acc(w_dec[int64_t(c) * s.ldz + j]) : A(0);
+    const A b = s.first ? to_acc(b_dec[c]) : A(0);
+    for (int r = rg; r < rows; r += n_rg) finish_sum<T>(s, p.act, (row0 + r) * H + c, dot_row<ZP>(zs + r * ZP, w, b), y);
   }
+}
+
+template <typename T, int ZP>
+__global__ void __launch_bounds__(Tile<acc_t<T>, ZP>::NT) forward_kernel(ForwardParams p, Slice s) {
+  using A = acc_t<T>;
+  using C = Tile<A, ZP>;
+  AEGUI_SHARED(A, smem, C::SMEM);
+  A* zs = smem + C::REGION;  // (R, ZP) latent tile the decoder reads
+  const int64_t row0 = int64_t(blockIdx.x) * C::R;
+  const int rows = int(p.B - row0 < C::R ? p.B - row0 : C::R);
+  latent_tile<T, C>(p, s, row0, rows, smem, zs);
+  __syncthreads();  // zs complete
+  decode_tile<T, ZP>(p, s, row0, rows, zs, C::NT);
+}
+
+// ------------------------------------------------------------- small-batch forward
+//
+// A batch of a few rows (one drawing, in the app) would leave all but one SM idle in the
+// tile kernel, multiplying 64 rows of which B are real. Here the encoder's sums over H are
+// split across blocks of kSmallCols columns and kSmallZ latents, each writing its partial
+// sums to the workspace; a second launch adds them up in a fixed order (no atomics: the
+// result does not depend on timing), forms z and decodes, each thread owning one column
+// of y for every row. Any Z: both kernels walk the latents in slices.
+constexpr int kSmallRows = 4;    // batches up to this size take this path
+constexpr int kSmallCols = 128;  // columns of H per encoder block
+constexpr int kSmallZ = 32;      // latents per encoder block
+constexpr int kSmallNT = 256;    // threads per block: 8 warps
+
+int64_t small_chunks(int64_t H) { return (H + kSmallCols - 1) / kSmallCols; }
+
+// part[which][chunk][r][j] = rows[r] . W[j] over one chunk of H (which = 0: w_enc or
+// w_mu, 1: w_logvar). Lane l of warp g sums columns l, l+32, ... (coalesced weight loads)
+// for latents g, g+8, ...; the 32 lanes' sums then meet through shared memory.
+template <typename T>
+__global__ void __launch_bounds__(kSmallNT) small_encode_kernel(ForwardParams p, acc_t<T>* part) {
+  using A = acc_t<T>;
+  constexpr int NW = kSmallNT / 32, LPT = kSmallZ / NW, CPL = kSmallCols / 32;
+  constexpr int LS = 33;  // lane stride in red: odd, so the summing threads hit distinct banks
+  AEGUI_SHARED(A, hs, kSmallRows * kSmallCols);
+  AEGUI_SHARED(A, red, kSmallZ * kSmallRows * LS);
+  const int t = threadIdx.x, lane = t % 32, g = t / 32;
+  const int H = int(p.H), Z = int(p.Z), B = int(p.B);
+  const int k0 = int(blockIdx.x) * kSmallCols, j0 = int(blockIdx.y) * kSmallZ;
+  const T* W = static_cast<const T*>(blockIdx.z == 0 ? p.w_enc : p.w_lv);
+  const T* h = static_cast<const T*>(p.h);
+  for (int idx = t; idx < kSmallRows * kSmallCols; idx += kSmallNT) {
+    const int r = idx / kSmallCols, k = idx % kSmallCols;
+    hs[idx] = (r < B && k0 + k < H) ? to_acc(h[int64_t(r) * H + k0 + k]) : A(0);
+  }
+  __syncthreads();
+  A acc[LPT][kSmallRows];
+#pragma unroll
+  for (int i = 0; i < LPT; ++i) {
+    const int j = j0 + g + NW * i;
+#pragma unroll
+    for (int r = 0; r < kSmallRows; ++r) acc[i][r] = A(0);
+#pragma unroll
+    for (int m = 0; m < CPL; ++m) {
+      const int k = lane + 32 * m;
+      if (j < Z && k0 + k < H) {
+        const A w = to_acc(W[int64_t(j) * H + k0 + k]);
+#pragma unroll
+        for (int r = 0; r < kSmallRows; ++r) acc[i][r] += w * hs[r * kSmallCols + k];
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < kSmallRows; ++r) red[((g + NW * i) * kSmallRows + r) * LS + lane] = acc[i][r];
+  }
+  __syncthreads();
+  const int jl = t / kSmallRows, r = t % kSmallRows;
+  if (jl < kSmallZ && r < B && j0 + jl < Z) {
+    A sum = A(0);
+    for (int l = 0; l < 32; ++l) sum += red[(jl * kSmallRows + r) * LS + l];
+    part[((int64_t(blockIdx.z) * gridDim.x + blockIdx.x) * B + r) * Z + j0 + jl] = sum;
+  }
+}
+
+// Latent j of row r as the decoder reads it (zero outside the batch and Z), from the
+// encoder's partial sums added in chunk order; stores z (mu, logvar) when `store`.
+template <typename T>
+__device__ acc_t<T> small_latent(const ForwardParams& p, int nchunks, const acc_t<T>* part, int r, int j,
+                                 bool store) {
+  using A = acc_t<T>;
+  if (r >= p.B || j >= p.Z) return A(0);
+  const int64_t o = int64_t(r) * p.Z + j, chunk = p.B * p.Z;
+  if (p.mode == Mode::DecodeOnly) return to_acc(static_cast<const T*>(p.z_in)[o]);
+  A mu = to_acc(static_cast<const T*>(p.b_enc)[j]);
+  for (int k = 0; k < nchunks; ++k) mu += part[k * chunk + o];
+  if (p.mode == Mode::Plain) {
+    if (store) store_acc(static_cast<T*>(p.z) + o, mu);
+    return rounded<T>(mu);
+  }
+  A lv = to_acc(static_cast<const T*>(p.b_lv)[j]);
+  for (int k = 0; k < nchunks; ++k) lv += part[(nchunks + k) * chunk + o];
+  const A z = p.eps ? mu + to_acc(static_cast<const T*>(p.eps)[o]) * m_exp(A(0.5) * lv) : mu;
+  if (store) {
+    store_acc(static_cast<T*>(p.mu) + o, mu);
+    store_acc(static_cast<T*>(p.logvar) + o, lv);
+    store_acc(static_cast<T*>(p.z) + o, z);
+  }
+  return rounded<T>(z);
+}
+
+// Forms z slice by slice of kSliceZ latents and decodes: thread t owns column
+// blockIdx.x * kSmallNT + t of y, for every row. Block 0 stores the latent outputs.
+template <typename T>
+__global__ void __launch_bounds__(kSmallNT) small_decode_kernel(ForwardParams p, int nchunks, const acc_t<T>* part) {
+  using A = acc_t<T>;
+  static_assert(kSmallNT == kSmallRows * kSliceZ, "one thread per latent of the slice");
+  AEGUI_SHARED(A, zs, kSmallRows * kSliceZ);
+  const int t = threadIdx.x, H = int(p.H), Z = int(p.Z);
+  const int c = int(blockIdx.x) * kSmallNT + t;
+  const T* w_dec = static_cast<const T*>(p.w_dec);
+  A y[kSmallRows];
+#pragma unroll
+  for (int r = 0; r < kSmallRows; ++r) y[r] = A(0);
+  for (int j0 = 0; j0 < Z; j0 += kSliceZ) {
+    zs[t] = small_latent<T>(p, nchunks, part, t / kSliceZ, j0 + t % kSliceZ, blockIdx.x == 0);
+    __syncthreads();
+    for (int j = 0; c < H && j < kSliceZ && j0 + j < Z; ++j) {
+      const A w = to_acc(w_dec[int64_t(c) * Z + j0 + j]);
+#pragma unroll
+      for (int r = 0; r < kSmallRows; ++r) y[r] += w * zs[r * kSliceZ + j];
+    }
+    __syncthreads();  // zs is rewritten for the next slice
+  }
+  if (c >= H) return;
+  const A b = to_acc(static_cast<const T*>(p.b_dec)[c]);
+#pragma unroll
+  for (int r = 0; r < kSmallRows; ++r)
+    if (r < p.B) store_acc(static_cast<T*>(p.y) + int64_t(r) * H + c, activate(p.act, y[r] + b));
 }
 
 // ------------------------------------------------------------------------ backward
 
 // Workspace (elements of acc_t<T>): weight/bias accumulators, zeroed before the row
-// kernels, then the (B, Z) g_z rows the decoder kernel hands to the encoder kernel.
+// kernels; the (B, Z) g_z rows the decoder kernel hands to the encoder kernel; and when Z
+// spans several slices, the (B, H) sums they share (pre-activations, then grad_h).
 struct WsLayout {
   int64_t w_dec;  // (Z, H): transposed, so a warp's atomics (consecutive columns) coalesce
   int64_t b_dec;  // (H)
@@ -401,8 +572,11 @@ struct WsLayout {
   int64_t b_lv;   // (Z)
   int64_t acc_total;
   int64_t gz;     // (B, Z)   Plain, Variational
+  int64_t sums;   // (B, H)   several slices
   int64_t total;
 };
+
+int slice_count(int64_t Z) { return Z <= kSliceZ ? 1 : int((Z + kSliceZ - 1) / kSliceZ); }
 
 WsLayout make_layout(const BackwardParams& p) {
   const int64_t enc = p.mode == Mode::DecodeOnly ? 0 : 1;
@@ -416,20 +590,85 @@ WsLayout make_layout(const BackwardParams& p) {
   L.b_lv = L.w_lv + var * p.Z * p.H;
   L.acc_total = L.b_lv + var * p.Z;
   L.gz = L.acc_total;
-  L.total = L.gz + enc * p.B * p.Z;
+  L.sums = L.gz + enc * p.B * p.Z;
+  L.total = L.sums + (slice_count(p.Z) > 1 ? p.B * p.H : 0);
   return L;
 }
 
-// Decoder backward for one row tile, chunk by chunk of KC columns of H:
-//   1. stage the chunk's w_dec rows (transposed) and form g_pre = grad_y * act'(pre), with
-//      pre = z . w_dec + b_dec recomputed from the z tile, into the chunk buffer;
-//   2. g_z += g_pre @ w_dec: the same chunked reduction as the forward encoder;
-//   3. the chunk's grad_w_dec = g_pre.T @ z and grad_b_dec over the tile's rows, one
-//      atomic per (column, latent) per tile.
-// Writes g_z (+ grad_z) to the workspace (Plain, Variational) or to grad_z_in (DecodeOnly).
+// Decoder backward, step 1 for one chunk of KC columns of H: the chunk's w_dec, transposed,
+// into wsm, and g_pre = grad_y * act'(pre) into hs, with pre recomputed from the z tile
+// (one slice) or read from the slices' shared sums. Ends with the barrier that completes hs.
+template <typename T, class C>
+__device__ void stage_g_pre(const BackwardParams& p, const Slice& s, int64_t row0, int rows, int k0,
+                            const acc_t<T>* zs, acc_t<T>* hs, acc_t<T>* wsm) {
+  using A = acc_t<T>;
+  constexpr int ZP = C::ZP, NG = C::NT / C::KC;
+  const int t = threadIdx.x, H = int(p.H), Z = s.count;
+  const T* w_dec = static_cast<const T*>(p.w_dec);
+  for (int idx = t; idx < C::KC * ZP; idx += C::NT) {  // consecutive threads: along a w_dec row
+    const int k = idx / ZP, j = idx % ZP;
+    wsm[j * C::KCS + k] = (k0 + k < H && j < Z) ? to_acc(w_dec[int64_t(k0 + k) * s.ldz + j]) : A(0);
+  }
+  __syncthreads();  // w_dec chunk staged
+
+  // Thread t owns chunk column cl and rows t / KC + NG * i; a warp shares its rows, so its
+  // z reads are broadcasts.
+  const int cl = t % C::KC, c = k0 + cl;
+  const bool col_ok = c < H;
+  A w[ZP];
+#pragma unroll
+  for (int j = 0; j < ZP; ++j) w[j] = wsm[j * C::KCS + cl];
+  const A b = col_ok ? to_acc(static_cast<const T*>(p.b_dec)[c]) : A(0);
+  const T* gy = static_cast<const T*>(p.grad_y);
+  const A* sums = static_cast<const A*>(s.acc);
+  for (int r = t / C::KC; r < C::R; r += NG) {
+    A g = A(0);
+    if (col_ok && r < rows) {
+      const int64_t o = (row0 + r) * H + c;
+      const A pre = sums ? sums[o] : dot_row<ZP>(zs + r * ZP, w, b);
+      g = to_acc(gy[o]) * act_grad(p.act, pre);
+    }
+    hs[r * C::KCS + cl] = g;
+  }
+  __syncthreads();  // g_pre chunk complete
+}
+
+// Decoder backward, step 3 for the chunk: grad_w_dec = g_pre.T @ z and grad_b_dec over the
+// tile's rows, one atomic per (column, latent) per tile. Thread t owns chunk column
+// t % KC and latents (t / KC) * JPT + a.
+template <typename T, class C>
+__device__ void add_decoder_weight_grads(const BackwardParams& p, const Slice& s, const WsLayout& L, int rows,
+                                         int k0, const acc_t<T>* zs, const acc_t<T>* hs, acc_t<T>* ws) {
+  using A = acc_t<T>;
+  constexpr int ZP = C::ZP, NG = C::NT / C::KC, JPT = ZP / NG;
+  static_assert(ZP % NG == 0, "latents must split evenly over the groups");
+  const int t = threadIdx.x, H = int(p.H), cl = t % C::KC, c = k0 + cl, j0 = (t / C::KC) * JPT;
+  A gw[JPT];
+#pragma unroll
+  for (int a = 0; a < JPT; ++a) gw[a] = A(0);
+  A gb = A(0);
+  for (int r = 0; r < rows; ++r) {
+    const A g = hs[r * C::KCS + cl];
+    gb += g;
+#pragma unroll
+    for (int a = 0; a < JPT; ++a) gw[a] += g * zs[r * ZP + j0 + a];
+  }
+  if (c >= H) return;
+  if (p.grad_w_dec) {
+#pragma unroll
+    for (int a = 0; a < JPT; ++a)
+      if (j0 + a < s.count) atomicAdd(ws + L.w_dec + int64_t(j0 + a) * H + c, gw[a]);
+  }
+  if (p.grad_b_dec && s.first && j0 == 0) atomicAdd(ws + L.b_dec + c, gb);
+}
+
+// Decoder backward for one row tile, chunk by chunk of KC columns of H: g_pre (step 1),
+// then g_z += g_pre @ w_dec through the same chunked reduction as the forward encoder
+// (step 2) and the decoder's weight gradients (step 3). Writes g_z (+ grad_z) to the
+// workspace (Plain, Variational) or to grad_z_in (DecodeOnly).
 template <typename T, int ZP>
 __global__ void __launch_bounds__(Tile<acc_t<T>, ZP>::NT)
-    backward_decoder_kernel(BackwardParams p, WsLayout L, acc_t<T>* ws) {
+    backward_decoder_kernel(BackwardParams p, Slice s, WsLayout L, acc_t<T>* ws) {
   using A = acc_t<T>;
   using C = Tile<A, ZP>;
   AEGUI_SHARED(A, smem, C::SMEM);
@@ -437,82 +676,27 @@ __global__ void __launch_bounds__(Tile<acc_t<T>, ZP>::NT)
   A* hs = region;                   // g_pre chunk (R, KCS)
   A* wsm = region + C::R * C::KCS;  // w_dec chunk, transposed (ZP, KCS)
   A* zs = smem + C::REGION;         // z tile (R, ZP)
-
-  const int t = threadIdx.x;
-  const int H = int(p.H), Z = int(p.Z);
+  const int t = threadIdx.x, H = int(p.H), Z = s.count;
   const int64_t row0 = int64_t(blockIdx.x) * C::R;
   const int rows = int(p.B - row0 < C::R ? p.B - row0 : C::R);
 
   const T* z = static_cast<const T*>(p.z);
   for (int idx = t; idx < C::R * ZP; idx += C::NT) {
     const int r = idx / ZP, j = idx % ZP;
-    zs[idx] = (r < rows && j < Z) ? to_acc(z[(row0 + r) * Z + j]) : A(0);
+    zs[idx] = (r < rows && j < Z) ? to_acc(z[(row0 + r) * s.ldz + j]) : A(0);
   }
   __syncthreads();
 
   const bool need_gz = p.mode != Mode::DecodeOnly || p.grad_z_in != nullptr;
+  const bool need_w = p.grad_w_dec != nullptr || (p.grad_b_dec != nullptr && s.first);
   A acc[C::ZA];
 #pragma unroll
   for (int a = 0; a < C::ZA; ++a) acc[a] = A(0);
-
-  if (p.grad_y != nullptr) {
-    const T* gy = static_cast<const T*>(p.grad_y);
-    const T* w_dec = static_cast<const T*>(p.w_dec);
-    const T* b_dec = static_cast<const T*>(p.b_dec);
-    const bool want_w = p.grad_w_dec != nullptr, want_b = p.grad_b_dec != nullptr;
-    // Steps 1 and 3: thread t owns chunk column cl and group cg (rows in step 1, latents in
-    // step 3). A warp shares cg, so its z reads are broadcasts.
-    constexpr int NG = C::NT / C::KC;
-    constexpr int JPT = ZP / NG;  // latents per thread in step 3
-    static_assert(ZP % NG == 0, "latents must split evenly over the groups");
-    const int cl = t % C::KC, cg = t / C::KC;
-    for (int k0 = 0; k0 < H; k0 += C::KC) {
-      const int c = k0 + cl;
-      const bool col_ok = c < H;
-      for (int idx = t; idx < C::KC * ZP; idx += C::NT) {  // consecutive threads: along a w_dec row
-        const int k = idx / ZP, j = idx % ZP;
-        wsm[j * C::KCS + k] = (k0 + k < H && j < Z) ? to_acc(w_dec[int64_t(k0 + k) * Z + j]) : A(0);
-      }
-      __syncthreads();  // w_dec chunk staged
-
-      A w[ZP];
-#pragma unroll
-      for (int j = 0; j < ZP; ++j) w[j] = wsm[j * C::KCS + cl];
-      const A b = col_ok ? to_acc(b_dec[c]) : A(0);
-      for (int r = cg; r < C::R; r += NG) {
-        A g = A(0);
-        if (col_ok && r < rows) {
-          const A pre = dot_row<ZP>(zs + r * ZP, w, b);
-          g = to_acc(gy[(row0 + r) * H + c]) * act_grad(p.act, pre);
-        }
-        hs[r * C::KCS + cl] = g;
-      }
-      __syncthreads();  // g_pre chunk complete
-
-      if (need_gz) mac_chunk<C>(acc, hs, wsm);
-      if (want_w || want_b) {
-        const int j0 = cg * JPT;
-        A gw[JPT];
-#pragma unroll
-        for (int a = 0; a < JPT; ++a) gw[a] = A(0);
-        A gb = A(0);
-        for (int r = 0; r < rows; ++r) {
-          const A g = hs[r * C::KCS + cl];
-          gb += g;
-#pragma unroll
-          for (int a = 0; a < JPT; ++a) gw[a] += g * zs[r * ZP + j0 + a];
-        }
-        if (col_ok) {
-          if (want_w) {
-#pragma unroll
-            for (int a = 0; a < JPT; ++a)
-              if (j0 + a < Z) atomicAdd(ws + L.w_dec + int64_t(j0 + a) * H + c, gw[a]);
-          }
-          if (want_b && cg == 0) atomicAdd(ws + L.b_dec + c, gb);
-        }
-      }
-      __syncthreads();  // chunk consumed before the next one is staged
-    }
+  for (int k0 = 0; p.grad_y != nullptr && k0 < H; k0 += C::KC) {
+    stage_g_pre<T, C>(p, s, row0, rows, k0, zs, hs, wsm);
+    if (need_gz) mac_chunk<C>(acc, hs, wsm);
+    if (need_w) add_decoder_weight_grads<T, C>(p, s, L, rows, k0, zs, hs, ws);
+    __syncthreads();  // chunk consumed before the next one is staged
   }
   if (!need_gz) return;  // uniform over the block
 
@@ -521,40 +705,28 @@ __global__ void __launch_bounds__(Tile<acc_t<T>, ZP>::NT)
   for (int idx = t; idx < C::R * ZP; idx += C::NT) {
     const int r = idx / ZP, j = idx % ZP;
     if (r < rows && j < Z) {
-      const int64_t o = (row0 + r) * Z + j;
-      A s = partial_sum<C>(region, r, j);
-      if (grad_z) s += to_acc(grad_z[o]);
+      const int64_t o = (row0 + r) * s.ldz + j;
+      A sum = partial_sum<C>(region, r, j);
+      if (grad_z) sum += to_acc(grad_z[o]);
       if (p.mode == Mode::DecodeOnly)
-        store_acc(static_cast<T*>(p.grad_z_in) + o, s);
+        store_acc(static_cast<T*>(p.grad_z_in) + o, sum);
       else
-        ws[L.gz + o] = s;
+        ws[L.gz + o] = sum;
     }
   }
 }
 
-// Encoder backward for one row tile (Plain, Variational). From g_z: g_mu (= g_enc) and
-// g_lv on chip, grad_eps, grad_h = g_mu @ w_enc (+ g_lv @ w_lv), and the tile's encoder
-// weight/bias gradients added to the workspace. Threads own columns of H, as in the
-// forward decoder, so grad_h is stored and h is read in coalesced rows.
-template <typename T, int ZP, bool VAR>
-__global__ void __launch_bounds__(4 * rows_per_block(int(sizeof(acc_t<T>))))
-    backward_encoder_kernel(BackwardParams p, WsLayout L, acc_t<T>* ws) {
+// Encoder backward, first step: g_mu (Plain: g_z) and g_lv of the tile's rows into gm and gl
+// (R x ZP, zero padded), and grad_eps. The caller's barrier completes gm and gl.
+template <typename T, int ZP, bool VAR, int R, int NT>
+__device__ void latent_grads(const BackwardParams& p, const Slice& s, const WsLayout& L, const acc_t<T>* ws,
+                             int64_t row0, int rows, acc_t<T>* gm, acc_t<T>* gl) {
   using A = acc_t<T>;
-  constexpr int R = rows_per_block(int(sizeof(A)));
-  constexpr int NT = 4 * R;
-  AEGUI_SHARED(A, gm, R * ZP);            // g_mu (Plain: g_z)
-  AEGUI_SHARED(A, gl, VAR ? R * ZP : 4);  // g_lv (unused in Plain)
-
-  const int t = threadIdx.x;
-  const int H = int(p.H), Z = int(p.Z);
-  const int64_t row0 = int64_t(blockIdx.x) * R;
-  const int rows = int(p.B - row0 < R ? p.B - row0 : R);
-
-  for (int idx = t; idx < R * ZP; idx += NT) {
+  for (int idx = threadIdx.x; idx < R * ZP; idx += NT) {
     const int r = idx / ZP, j = idx % ZP;
     A vm = A(0), vl = A(0);
-    if (r < rows && j < Z) {
-      const int64_t o = (row0 + r) * Z + j;
+    if (r < rows && j < s.count) {
+      const int64_t o = (row0 + r) * s.ldz + j;
       const A gz = ws[L.gz + o];
       vm = gz;
       if constexpr (VAR) {
@@ -571,69 +743,92 @@ __global__ void __launch_bounds__(4 * rows_per_block(int(sizeof(acc_t<T>))))
     gm[idx] = vm;
     if constexpr (VAR) gl[idx] = vl;
   }
-  __syncthreads();
+}
 
-  if (t < Z) {
-    if (p.grad_b_enc) {
-      A s = A(0);
-      for (int r = 0; r < rows; ++r) s += gm[r * ZP + t];
-      atomicAdd(ws + L.b_enc + t, s);
-    }
-    if constexpr (VAR) {
-      if (p.grad_b_lv) {
-        A s = A(0);
-        for (int r = 0; r < rows; ++r) s += gl[r * ZP + t];
-        atomicAdd(ws + L.b_lv + t, s);
-      }
-    }
-  }
+// The tile's share of a bias gradient: the column sum of g (R x ZP), one atomic per latent.
+template <int ZP, typename A>
+__device__ void add_bias_grad(const A* g, int rows, int Z, A* acc) {
+  const int j = threadIdx.x;
+  if (j >= Z) return;
+  A sum = A(0);
+  for (int r = 0; r < rows; ++r) sum += g[r * ZP + j];
+  atomicAdd(acc + j, sum);
+}
 
+// grad_h = g_mu @ w_enc (+ g_lv @ w_lv), this slice's share (see finish_sum). Threads own
+// columns of H, as in the forward decoder, so grad_h is stored in coalesced rows.
+// For the VAE at Z padded to 64 this loop sets the kernel's register count (two weight
+// columns per thread: 159 registers in float, spills in double); holding fewer rows per
+// thread with one column at a time compiled to more (182 to 220), so it stays until a
+// device can say what the trade is worth.
+template <typename T, int ZP, bool VAR>
+__device__ void grad_h_tile(const BackwardParams& p, const Slice& s, int64_t row0, int rows, const acc_t<T>* gm,
+                            const acc_t<T>* gl, int nt) {
+  using A = acc_t<T>;
+  const int t = threadIdx.x, H = int(p.H), Z = s.count;
   const T* w_enc = static_cast<const T*>(p.w_enc);
   const T* w_lv = static_cast<const T*>(p.w_lv);
-  const int ncol = column_threads(H, NT), rg = t / ncol, n_rg = NT / ncol;
-
-  if (p.grad_h) {
-    T* grad_h = static_cast<T*>(p.grad_h);
-    for (int c = t % ncol; c < H; c += ncol) {
-      A we[ZP], wl[ZP];  // wl is dead (and optimised away) in Plain
+  T* grad_h = static_cast<T*>(p.grad_h);
+  const int ncol = column_threads(H, nt), rg = t / ncol, n_rg = nt / ncol;
+  for (int c = t % ncol; c < H; c += ncol) {
+    A we[ZP], wl[ZP];  // wl is dead (and optimised away) in Plain
 #pragma unroll
-      for (int j = 0; j < ZP; ++j) {
-        we[j] = j < Z ? to_acc(w_enc[int64_t(j) * H + c]) : A(0);
-        wl[j] = (VAR && j < Z) ? to_acc(w_lv[int64_t(j) * H + c]) : A(0);
-      }
-      for (int r = rg; r < rows; r += n_rg) {
-        A s = dot_row<ZP>(gm + r * ZP, we, A(0));
-        if constexpr (VAR) s = dot_row<ZP>(gl + r * ZP, wl, s);
-        store_acc(grad_h + (row0 + r) * H + c, s);
-      }
+    for (int j = 0; j < ZP; ++j) {
+      we[j] = j < Z ? to_acc(w_enc[int64_t(j) * H + c]) : A(0);
+      wl[j] = (VAR && j < Z) ? to_acc(w_lv[int64_t(j) * H + c]) : A(0);
+    }
+    for (int r = rg; r < rows; r += n_rg) {
+      A sum = dot_row<ZP>(gm + r * ZP, we, A(0));
+      if constexpr (VAR) sum = dot_row<ZP>(gl + r * ZP, wl, sum);
+      finish_sum<T>(s, Activation::Identity, (row0 + r) * H + c, sum, grad_h);
     }
   }
+}
 
-  const bool want_we = p.grad_w_enc != nullptr, want_wl = VAR && p.grad_w_lv != nullptr;
-  if (want_we || want_wl) {
-    const T* h = static_cast<const T*>(p.h);
-    for (int c = t % ncol; c < H; c += ncol) {
-      A ge[ZP], gv[ZP];  // gv is dead (and optimised away) in Plain
+// One encoder weight's gradient over the tile, g.T @ h, added to its (Z, H) accumulator:
+// one atomic per (latent, column) per tile. Called once per weight (w_mu, then w_logvar),
+// so only ZP sums live in registers at a time; h is read again from cache for the second.
+template <typename T, int ZP>
+__device__ void add_encoder_weight_grad(const BackwardParams& p, int Z, const acc_t<T>* g, int64_t row0, int rows,
+                                        int nt, acc_t<T>* acc) {
+  using A = acc_t<T>;
+  const int t = threadIdx.x, H = int(p.H);
+  const T* h = static_cast<const T*>(p.h);
+  const int ncol = column_threads(H, nt), rg = t / ncol, n_rg = nt / ncol;
+  for (int c = t % ncol; c < H; c += ncol) {
+    A gw[ZP];
 #pragma unroll
-      for (int j = 0; j < ZP; ++j) {
-        ge[j] = A(0);
-        gv[j] = A(0);
-      }
-      for (int r = rg; r < rows; r += n_rg) {
-        const A hv = to_acc(h[(row0 + r) * H + c]);
-        axpy_row<ZP>(ge, gm + r * ZP, hv);
-        if constexpr (VAR) axpy_row<ZP>(gv, gl + r * ZP, hv);
-      }
-      // Fully unrolled with a guard (not a break) so ge/gv stay in registers.
+    for (int j = 0; j < ZP; ++j) gw[j] = A(0);
+    for (int r = rg; r < rows; r += n_rg) axpy_row<ZP>(gw, g + r * ZP, to_acc(h[(row0 + r) * H + c]));
+    // Fully unrolled with a guard (not a break) so gw stays in registers.
 #pragma unroll
-      for (int j = 0; j < ZP; ++j) {
-        if (j < Z) {
-          if (want_we) atomicAdd(ws + L.w_enc + int64_t(j) * H + c, ge[j]);
-          if (want_wl) atomicAdd(ws + L.w_lv + int64_t(j) * H + c, gv[j]);
-        }
-      }
-    }
+    for (int j = 0; j < ZP; ++j)
+      if (j < Z) atomicAdd(acc + int64_t(j) * H + c, gw[j]);
   }
+}
+
+// Encoder backward for one row tile (Plain, Variational). From g_z: g_mu (= g_enc) and
+// g_lv on chip, grad_eps, grad_h = g_mu @ w_enc (+ g_lv @ w_lv), and the tile's encoder
+// weight and bias gradients added to the workspace.
+template <typename T, int ZP, bool VAR>
+__global__ void __launch_bounds__(4 * rows_per_block(int(sizeof(acc_t<T>))))
+    backward_encoder_kernel(BackwardParams p, Slice s, WsLayout L, acc_t<T>* ws) {
+  using A = acc_t<T>;
+  constexpr int R = rows_per_block(int(sizeof(A)));
+  constexpr int NT = 4 * R;
+  static_assert(NT >= ZP, "one thread per latent for the bias gradients");
+  AEGUI_SHARED(A, gm, R * ZP);            // g_mu (Plain: g_z)
+  AEGUI_SHARED(A, gl, VAR ? R * ZP : 4);  // g_lv (unused in Plain)
+  const int64_t row0 = int64_t(blockIdx.x) * R;
+  const int rows = int(p.B - row0 < R ? p.B - row0 : R);
+
+  latent_grads<T, ZP, VAR, R, NT>(p, s, L, ws, row0, rows, gm, gl);
+  __syncthreads();
+  if (p.grad_b_enc) add_bias_grad<ZP>(gm, rows, s.count, ws + L.b_enc);
+  if (VAR && p.grad_b_lv) add_bias_grad<ZP>(gl, rows, s.count, ws + L.b_lv);
+  if (p.grad_h) grad_h_tile<T, ZP, VAR>(p, s, row0, rows, gm, gl, NT);
+  if (p.grad_w_enc) add_encoder_weight_grad<T, ZP>(p, s.count, gm, row0, rows, NT, ws + L.w_enc);
+  if (VAR && p.grad_w_lv) add_encoder_weight_grad<T, ZP>(p, s.count, gl, row0, rows, NT, ws + L.w_lv);
 }
 
 // Accumulators -> the wanted weight/bias gradient outputs (converted to T; w_dec
@@ -664,8 +859,7 @@ __global__ void finalize_kernel(BackwardParams p, WsLayout L, const acc_t<T>* ws
 
 const char* check_sizes(int64_t B, int64_t H, int64_t Z) {
   if (B < 0 || H < 0 || Z < 0) return "aegui CUDA kernels: negative size";
-  if (Z > kMaxZ) return "aegui CUDA kernels: the latent size Z must be at most 64";
-  if (H > kMaxH) return "aegui CUDA kernels: the feature size H is too large";
+  if (H > kMaxH || Z > kMaxH) return "aegui CUDA kernels: the feature or latent size is too large";
   return nullptr;
 }
 
@@ -688,7 +882,7 @@ const char* memset_async(void* p, int value, size_t bytes, cudaStream_t stream) 
 }
 #endif
 
-// Calls f(std::integral_constant<int, ZP>) with the padded latent size for Z.
+// Calls f(std::integral_constant<int, ZP>) with the padded latent size for Z <= 64.
 template <class F>
 void with_padded_z(int64_t Z, F&& f) {
   if (Z <= 8) f(std::integral_constant<int, 8>{});
@@ -705,12 +899,149 @@ int64_t row_blocks(int64_t B, int R) {
 
 const char* const kTooManyRows = "aegui CUDA kernels: batch too large for one grid";
 
+// Slice k of Z's latents (see Slice); `sums` is the (B, H) workspace they share.
+Slice slice_at(int64_t Z, int k, void* sums) {
+  const int n = slice_count(Z);
+  const int64_t j0 = int64_t(k) * kSliceZ;
+  Slice s;
+  s.count = int(Z - j0 < kSliceZ ? Z - j0 : kSliceZ);
+  s.ldz = int(Z);
+  s.first = k == 0;
+  s.last = k == n - 1;
+  s.acc = n > 1 ? sums : nullptr;
+  return s;
+}
+
+// p advanced by n elements of T; null stays null.
+template <typename T> const void* shift(const void* p, int64_t n) { return p ? static_cast<const T*>(p) + n : nullptr; }
+template <typename T> void* shift(void* p, int64_t n) { return p ? static_cast<T*>(p) + n : nullptr; }
+
+// The params with every latent-indexed pointer moved to latent j0 (see Slice).
 template <typename T>
-const char* forward_typed(const ForwardParams& p, cudaStream_t stream) {
-  if (p.B == 0) return nullptr;
-  if (const char* e = check_sizes(p.B, p.H, p.Z)) return e;
+ForwardParams forward_slice(ForwardParams q, int64_t j0) {
+  const int64_t rows = j0 * q.H;  // rows j0... of the encoder weights
+  q.w_enc = shift<T>(q.w_enc, rows);
+  q.w_lv = shift<T>(q.w_lv, rows);
+  q.b_enc = shift<T>(q.b_enc, j0);
+  q.b_lv = shift<T>(q.b_lv, j0);
+  q.eps = shift<T>(q.eps, j0);
+  q.w_dec = shift<T>(q.w_dec, j0);
+  q.z_in = shift<T>(q.z_in, j0);
+  q.mu = shift<T>(q.mu, j0);
+  q.logvar = shift<T>(q.logvar, j0);
+  q.z = shift<T>(q.z, j0);
+  return q;
+}
+
+// The same for the backward. The weight-gradient outputs only say what is wanted (the
+// kernels accumulate into the workspace), so they stay; the workspace moves instead.
+template <typename T>
+BackwardParams backward_slice(BackwardParams q, int64_t j0) {
+  const int64_t rows = j0 * q.H;
+  q.w_enc = shift<T>(q.w_enc, rows);
+  q.w_lv = shift<T>(q.w_lv, rows);
+  q.grad_z = shift<T>(q.grad_z, j0);
+  q.grad_mu = shift<T>(q.grad_mu, j0);
+  q.grad_logvar = shift<T>(q.grad_logvar, j0);
+  q.eps = shift<T>(q.eps, j0);
+  q.logvar = shift<T>(q.logvar, j0);
+  q.z = shift<T>(q.z, j0);
+  q.w_dec = shift<T>(q.w_dec, j0);
+  q.grad_eps = shift<T>(q.grad_eps, j0);
+  q.grad_z_in = shift<T>(q.grad_z_in, j0);
+  return q;
+}
+
+WsLayout layout_slice(WsLayout L, int64_t j0, int64_t H) {
+  L.w_dec += j0 * H;
+  L.w_enc += j0 * H;
+  L.w_lv += j0 * H;
+  L.b_enc += j0;
+  L.b_lv += j0;
+  L.gz += j0;
+  return L;
+}
+
+int64_t acc_bytes(DType dtype) { return dtype == DType::F64 ? int64_t(sizeof(double)) : int64_t(sizeof(float)); }
+
+// Forward workspace, in acc_t elements: the small-batch path's partial sums, or the sums
+// that several slices share.
+int64_t forward_workspace_elems(const ForwardParams& p) {
+  if (p.B <= 0 || p.H < 0 || p.Z < 0) return 0;
+  if (p.B <= kSmallRows)
+    return p.mode == Mode::DecodeOnly ? 0 : (p.mode == Mode::Variational ? 2 : 1) * small_chunks(p.H) * p.B * p.Z;
+  return slice_count(p.Z) > 1 ? p.B * p.H : 0;
+}
+
+template <typename T>
+const char* launch_forward(const ForwardParams& q, const Slice& s, cudaStream_t stream) {
   const char* err = nullptr;
-  with_padded_z(p.Z, [&](auto zp) {
+  with_padded_z(s.count, [&](auto zp) {
+    constexpr int ZP = decltype(zp)::value;
+    using C = Tile<acc_t<T>, ZP>;
+    const int64_t blocks = row_blocks(q.B, C::R);
+    err = blocks < 0 ? kTooManyRows
+                     : launch(forward_kernel<T, ZP>, dim3(unsigned(blocks)), dim3(C::NT), stream, q, s);
+  });
+  return err;
+}
+
+template <typename T>
+const char* small_forward(const ForwardParams& p, acc_t<T>* part, cudaStream_t stream) {
+  const int64_t chunks = small_chunks(p.H);
+  if (p.mode != Mode::DecodeOnly && chunks > 0 && p.Z > 0) {
+    const dim3 grid(unsigned(chunks), unsigned((p.Z + kSmallZ - 1) / kSmallZ),
+                    p.mode == Mode::Variational ? 2u : 1u);
+    if (grid.y > 65535) return "aegui CUDA kernels: latent size too large for one grid";
+    if (const char* e = launch(small_encode_kernel<T>, grid, dim3(kSmallNT), stream, p, part)) return e;
+  }
+  // At least one block, which stores the latent outputs even when H = 0.
+  const unsigned blocks = unsigned(p.H > 0 ? (p.H + kSmallNT - 1) / kSmallNT : 1);
+  return launch(small_decode_kernel<T>, dim3(blocks), dim3(kSmallNT), stream, p, int(chunks),
+                static_cast<const acc_t<T>*>(part));
+}
+
+template <typename T>
+const char* forward_typed(const ForwardParams& p, void* workspace, cudaStream_t stream) {
+  if (const char* e = check_sizes(p.B, p.H, p.Z)) return e;
+  if (p.B == 0) return nullptr;
+  if (p.B <= kSmallRows) return small_forward<T>(p, static_cast<acc_t<T>*>(workspace), stream);
+  const int n = slice_count(p.Z);
+  for (int k = 0; k < n; ++k) {
+    const ForwardParams q = forward_slice<T>(p, int64_t(k) * kSliceZ);
+    if (const char* e = launch_forward<T>(q, slice_at(p.Z, k, workspace), stream)) return e;
+  }
+  return nullptr;
+}
+
+// The decoder's pre-activations, when Z spans several slices: the forward decoder run on
+// the saved z, its sums kept in the workspace for the backward decoder to read.
+template <typename T>
+const char* pre_activations(const BackwardParams& p, acc_t<T>* sums, cudaStream_t stream) {
+  ForwardParams f;
+  f.mode = Mode::DecodeOnly;
+  f.act = p.act;
+  f.B = p.B; f.H = p.H; f.Z = p.Z;
+  f.z_in = p.z; f.w_dec = p.w_dec; f.b_dec = p.b_dec;
+  const int n = slice_count(p.Z);
+  for (int k = 0; k < n; ++k) {
+    Slice s = slice_at(p.Z, k, sums);
+    s.last = false;  // the sums themselves are what is wanted
+    if (const char* e = launch_forward<T>(forward_slice<T>(f, int64_t(k) * kSliceZ), s, stream)) return e;
+  }
+  return nullptr;
+}
+
+// One launch of the decoder (encoder = false) or encoder backward kernel for slice k.
+template <typename T>
+const char* launch_backward(const BackwardParams& p, const WsLayout& L, acc_t<T>* ws, int k, bool encoder,
+                            cudaStream_t stream) {
+  const int64_t j0 = int64_t(k) * kSliceZ;
+  const BackwardParams q = backward_slice<T>(p, j0);
+  const WsLayout Lq = layout_slice(L, j0, p.H);
+  const Slice s = slice_at(p.Z, k, ws + L.sums);
+  const char* err = nullptr;
+  with_padded_z(s.count, [&](auto zp) {
     constexpr int ZP = decltype(zp)::value;
     using C = Tile<acc_t<T>, ZP>;
     const int64_t blocks = row_blocks(p.B, C::R);
@@ -718,7 +1049,13 @@ const char* forward_typed(const ForwardParams& p, cudaStream_t stream) {
       err = kTooManyRows;
       return;
     }
-    err = launch(forward_kernel<T, ZP>, dim3(unsigned(blocks)), dim3(C::NT), stream, p);
+    const dim3 grid{unsigned(blocks)}, block{unsigned(C::NT)};
+    if (!encoder)
+      err = launch(backward_decoder_kernel<T, ZP>, grid, block, stream, q, s, Lq, ws);
+    else if (p.mode == Mode::Plain)
+      err = launch(backward_encoder_kernel<T, ZP, false>, grid, block, stream, q, s, Lq, ws);
+    else
+      err = launch(backward_encoder_kernel<T, ZP, true>, grid, block, stream, q, s, Lq, ws);
   });
   return err;
 }
@@ -729,31 +1066,16 @@ const char* backward_typed(const BackwardParams& p, void* workspace, cudaStream_
   if (const char* e = check_sizes(p.B, p.H, p.Z)) return e;
   const WsLayout L = make_layout(p);
   A* ws = static_cast<A*>(workspace);
-
-  if (L.acc_total > 0) {
+  if (L.acc_total > 0)
     if (const char* e = memset_async(ws, 0, size_t(L.acc_total) * sizeof(A), stream)) return e;
-  }
 
-  if (p.B > 0) {
-    const char* err = nullptr;
-    with_padded_z(p.Z, [&](auto zp) {
-      constexpr int ZP = decltype(zp)::value;
-      using C = Tile<A, ZP>;
-      const int64_t blocks = row_blocks(p.B, C::R);
-      if (blocks < 0) {
-        err = kTooManyRows;
-        return;
-      }
-      const dim3 grid{unsigned(blocks)}, block{unsigned(C::NT)};
-      err = launch(backward_decoder_kernel<T, ZP>, grid, block, stream, p, L, ws);
-      if (err) return;
-      if (p.mode == Mode::Plain)
-        err = launch(backward_encoder_kernel<T, ZP, false>, grid, block, stream, p, L, ws);
-      else if (p.mode == Mode::Variational)
-        err = launch(backward_encoder_kernel<T, ZP, true>, grid, block, stream, p, L, ws);
-    });
-    if (err) return err;
-  }
+  const int n = slice_count(p.Z);
+  if (p.B > 0 && n > 1 && p.grad_y)
+    if (const char* e = pre_activations<T>(p, ws + L.sums, stream)) return e;
+  for (int k = 0; p.B > 0 && k < n; ++k)
+    if (const char* e = launch_backward<T>(p, L, ws, k, false, stream)) return e;
+  for (int k = 0; p.B > 0 && p.mode != Mode::DecodeOnly && k < n; ++k)
+    if (const char* e = launch_backward<T>(p, L, ws, k, true, stream)) return e;
 
   if (L.acc_total > 0) {
     constexpr int threads = 256;
@@ -768,21 +1090,32 @@ const char* backward_typed(const BackwardParams& p, void* workspace, cudaStream_
 
 }  // namespace
 
-const char* forward(DType dtype, const ForwardParams& p, void* stream) {
+const char* forward(DType dtype, const ForwardParams& p, void* workspace, void* stream) {
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   switch (dtype) {
-    case DType::F32: return forward_typed<float>(p, s);
-    case DType::F64: return forward_typed<double>(p, s);
-    case DType::F16: return forward_typed<__half>(p, s);
-    case DType::BF16: return forward_typed<__nv_bfloat16>(p, s);
+    case DType::F32: return forward_typed<float>(p, workspace, s);
+    case DType::F64: return forward_typed<double>(p, workspace, s);
+    case DType::F16: return forward_typed<__half>(p, workspace, s);
+    case DType::BF16: return forward_typed<__nv_bfloat16>(p, workspace, s);
   }
   return "aegui CUDA kernels: unsupported dtype";
 }
 
+int64_t forward_workspace_bytes(DType dtype, const ForwardParams& p) {
+  return forward_workspace_elems(p) * acc_bytes(dtype);
+}
+
 int64_t backward_workspace_bytes(DType dtype, const BackwardParams& p) {
-  const int64_t elem = dtype == DType::F64 ? int64_t(sizeof(double)) : int64_t(sizeof(float));
   if (p.B < 0 || p.H < 0 || p.Z < 0) return 0;
-  return make_layout(p).total * elem;
+  return make_layout(p).total * acc_bytes(dtype);
+}
+
+bool backward_uses_atomics(const BackwardParams& p) {
+  if (p.B <= 0) return false;
+  const bool decoder = p.grad_y != nullptr && (p.grad_w_dec != nullptr || p.grad_b_dec != nullptr);
+  const bool encoder = p.mode != Mode::DecodeOnly && (p.grad_w_enc != nullptr || p.grad_b_enc != nullptr ||
+                                                      p.grad_w_lv != nullptr || p.grad_b_lv != nullptr);
+  return decoder || encoder;
 }
 
 const char* backward(DType dtype, const BackwardParams& p, void* workspace, void* stream) {
