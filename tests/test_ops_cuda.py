@@ -108,3 +108,27 @@ def test_half_precision_relu_from_the_stored_latent_code():
     i = {k: v.double() for k, v in case.inputs.items()}
     assert_close(z, torch.nn.functional.linear(i["h"], i["w_enc"], i["b_enc"]), torch.float16, "z")
     assert_close(y, ref.decode_head(z.double(), i["w_dec"], i["b_dec"], "relu"), torch.float16, "y")
+
+
+def test_the_kernels_pass_their_check_at_first_use():
+    """The fixture's ops.backend("cuda") ran the check against the reference."""
+    result = ops.cuda_check()
+    assert result.state == "passed", result.detail
+
+
+@pytest.mark.parametrize("autocast_dtype", [torch.float16, torch.bfloat16], ids=["f16", "bf16"])
+def test_autocast_runs_the_op_in_the_autocast_dtype(autocast_dtype):
+    """As F.linear does: float32 inputs (or float16 activations with float32 weights) run
+    in the autocast dtype, and the float32 weights get float32 gradients."""
+    case = on_cuda(make_case("bottleneck", 70, 64, 16, "gelu", torch.float32, seed=6))
+    h, w_enc, b_enc, w_dec, b_dec = (t.requires_grad_() for t in case.inputs.values())
+    for x in (h, h.detach().half()):
+        with torch.autocast("cuda", dtype=autocast_dtype):
+            z, y = ops.bottleneck(x, w_enc, b_enc, w_dec, b_dec, "gelu")
+        assert z.dtype == y.dtype == autocast_dtype
+        cast = [t.detach().to(autocast_dtype).double() for t in (x, w_enc, b_enc, w_dec, b_dec)]
+        z_ref = torch.nn.functional.linear(cast[0], cast[1], cast[2])
+        assert_close(z, z_ref, autocast_dtype, "z under autocast")
+        y.float().sum().backward()
+        assert w_enc.grad.dtype == torch.float32 and torch.isfinite(w_enc.grad).all()
+        w_enc.grad = None

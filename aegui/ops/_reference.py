@@ -15,6 +15,16 @@ import torch.nn.functional as F
 
 ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "identity")
 
+# How close the compiled kernels must come to this reference computed in float64:
+# |a - b| <= rtol*|b| + atol*(1 + max|b|). The absolute part scales with the tensor's
+# largest value because a weight gradient is a sum over the batch that can cancel to near
+# zero while its terms are large; rounding is relative to the terms, not to the sum.
+# float16 and bfloat16 (CUDA only) are bounded by the rounding of their outputs (2^-11,
+# 2^-8 relative); the kernels accumulate in float32. Used by the tests and by the check
+# of the CUDA kernels at first use (_trust.py).
+TOLERANCE = {torch.float32: dict(rtol=1e-4, atol=1e-5), torch.float64: dict(rtol=1e-9, atol=1e-10),
+             torch.float16: dict(rtol=1e-2, atol=2e-3), torch.bfloat16: dict(rtol=4e-2, atol=1.5e-2)}
+
 
 def check_activation(activation: str) -> None:
     if activation not in ACTIVATIONS:

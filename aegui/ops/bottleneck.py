@@ -3,22 +3,25 @@
 ``bottleneck``, ``variational_bottleneck`` and ``decode_head`` are what models, the app
 and the tests call. Each is one line that forwards to the implementation chosen on first
 use (see ``_extension``): the compiled ``torch.ops.aegui.*`` ops when they load, else the
-pure-PyTorch reference. The compiled ops get their fake (meta) kernels here, in Python;
-their autograd is registered in C++ (csrc/autograd.cpp: at small batch sizes a Python
-autograd.Function would cost more than the op), and their backward is itself a compiled op.
+pure-PyTorch reference. The compiled ops get their fake (meta) kernels and their autocast
+rule here, in Python; their autograd is registered in C++ (csrc/autograd.cpp: at small
+batch sizes a Python autograd.Function would cost more than the op), and their backward is
+itself a compiled op. The CUDA kernels are checked against the reference the first time a
+process uses them (``_trust``), and replaced by it if they disagree.
 """
 
 from __future__ import annotations
 
+import threading
 import warnings
 
 import torch
 
-from . import _checks, _extension
+from . import _checks, _extension, _trust
 from . import _reference as ref
 from ._reference import ACTIVATIONS
 
-__all__ = ["ACTIVATIONS", "backend", "bottleneck", "decode_head", "variational_bottleneck"]
+__all__ = ["ACTIVATIONS", "backend", "bottleneck", "cuda_check", "decode_head", "variational_bottleneck"]
 
 
 def bottleneck(h, w_enc, b_enc, w_dec, b_dec, activation: str = "relu"):
@@ -50,7 +53,8 @@ def decode_head(z, w_dec, b_dec, activation: str = "relu"):
 def backend(device: str | torch.device = "cpu") -> str:
     """Which implementation runs for tensors on ``device``: "cpu", "cuda" or "reference".
 
-    The first call loads (and if needed compiles) the library.
+    The first call loads (and if needed compiles) the library; the first call for a CUDA
+    device with a GPU present checks the CUDA kernels (see ``cuda_check``).
     """
     kind = torch.device(device).type
     st = _ensure_loaded()
@@ -59,8 +63,19 @@ def backend(device: str | torch.device = "cpu") -> str:
     if kind == "cpu":
         return "cpu"
     if kind == "cuda":
-        return "cuda" if st.has_cuda else "reference"
+        if not st.has_cuda:
+            return "reference"
+        if torch.cuda.is_available() and not _check_cuda_once().passed:
+            return "reference"
+        return "cuda"
     return "reference"
+
+
+def cuda_check() -> _trust.TrustCheck:
+    """The outcome of the check of the CUDA kernels against the reference at first use:
+    state "unchecked", "passed", "failed" or "error", with the worst difference measured
+    (or the error) in ``detail``. After "failed" or "error", CUDA tensors run the reference."""
+    return _cuda_trust
 
 
 def library_status() -> _extension.LibraryStatus:
@@ -125,9 +140,13 @@ def _ensure_loaded() -> _extension.LibraryStatus:
         _traceable_bottleneck = torch.ops.aegui.bottleneck.default
         _traceable_variational = torch.ops.aegui.variational_bottleneck.default
         _traceable_decode_head = torch.ops.aegui.decode_head.default
-        _impl_bottleneck = getattr(_traceable_bottleneck, "_op", _traceable_bottleneck)
-        _impl_variational = getattr(_traceable_variational, "_op", _traceable_variational)
-        _impl_decode_head = getattr(_traceable_decode_head, "_op", _traceable_decode_head)
+        for name, overload in (("bottleneck", _traceable_bottleneck), ("variational", _traceable_variational),
+                               ("decode_head", _traceable_decode_head)):
+            _COMPILED[name] = getattr(overload, "_op", overload)
+        gated = st.has_cuda and torch.cuda.is_available()
+        _impl_bottleneck = _gate("bottleneck") if gated else _COMPILED["bottleneck"]
+        _impl_variational = _gate("variational") if gated else _COMPILED["variational"]
+        _impl_decode_head = _gate("decode_head") if gated else _COMPILED["decode_head"]
     else:
         if st.forced in ("cpu", "cuda"):
             raise _extension.BackendUnavailable(
@@ -143,6 +162,44 @@ def _ensure_loaded() -> _extension.LibraryStatus:
         raise _extension.BackendUnavailable(f"{_extension.BACKEND_ENV}=cuda but {why}")
     _loaded_status = st
     return st
+
+
+# ------------------------------------------------------ trust, but check (CUDA kernels)
+# Until the first call with CUDA tensors, the wrappers' implementations are gates that
+# look at the first tensor's device (tens of nanoseconds, and only where a GPU is present).
+# That call runs the check (_trust.py), then the compiled ops take over again; if the
+# kernels disagree with the reference, CUDA tensors are served by the reference from then
+# on, through the same dispatcher registrations as a library built without CUDA.
+
+_COMPILED: dict = {}  # "bottleneck", "variational", "decode_head" -> the compiled op's entry
+_cuda_trust = _trust.UNCHECKED
+_trust_lock = threading.Lock()
+
+
+def _gate(name: str):
+    def gate(first, *rest):
+        if first.is_cuda:
+            _check_cuda_once()
+        return _COMPILED[name](first, *rest)
+    return gate
+
+
+def _check_cuda_once(check=_trust.check) -> _trust.TrustCheck:
+    """Runs the check once per process (later calls return its outcome)."""
+    global _cuda_trust, _impl_bottleneck, _impl_variational, _impl_decode_head
+    with _trust_lock:
+        if _cuda_trust.state != "unchecked":
+            return _cuda_trust
+        result = check("cuda")
+        if not result.passed:
+            _serve_cuda_with_reference()
+            warnings.warn(f"aegui: the CUDA kernels disagree with the reference on this GPU ({result.detail}); "
+                          "CUDA tensors now run the pure-PyTorch reference", RuntimeWarning, stacklevel=4)
+        _cuda_trust = result
+        _impl_bottleneck = _COMPILED["bottleneck"]
+        _impl_variational = _COMPILED["variational"]
+        _impl_decode_head = _COMPILED["decode_head"]
+        return result
 
 
 # ---------------------------------------------------------- fake kernels and autograd
@@ -222,10 +279,45 @@ def _ref_decode_head_backward_cuda(grad_y, z, y, w_dec, b_dec, activation):
 
 
 _REGISTERED = False
+_REFERENCE_ON_CUDA = False
+_LIB: torch.library.Library | None = None
+
+
+def _serve_cuda_with_reference() -> None:
+    """CUDA tensors run the reference: for a library built without CUDA kernels, or whose
+    kernels failed their check (their registrations are then overridden, which the
+    dispatcher would warn about)."""
+    global _REFERENCE_ON_CUDA
+    if _REFERENCE_ON_CUDA:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, fn in (("bottleneck", _ref_bottleneck_cuda),
+                         ("bottleneck_backward", _ref_bottleneck_backward_cuda),
+                         ("variational_bottleneck", _ref_variational_cuda),
+                         ("variational_bottleneck_backward", _ref_variational_backward_cuda),
+                         ("decode_head", _ref_decode_head_cuda),
+                         ("decode_head_backward", _ref_decode_head_backward_cuda)):
+            torch.library.impl(f"aegui::{name}", "CUDA", fn)
+    _REFERENCE_ON_CUDA = True
+
+
+def _autocast_kernel(overload):
+    """Under torch.autocast("cuda"), the op runs in the autocast dtype, as F.linear does:
+    floating-point CUDA inputs other than float64 are cast to it, then the op runs with
+    autocast off. (Activations in float16 with float32 weights would otherwise be refused
+    as mixed dtypes.)"""
+    def kernel(*args):
+        dtype = torch.get_autocast_dtype("cuda")
+        cast = [a.to(dtype) if isinstance(a, torch.Tensor) and a.is_cuda and a.is_floating_point()
+                and a.dtype != torch.float64 else a for a in args]
+        with torch._C._ExcludeDispatchKeyGuard(torch._C.DispatchKeySet(torch._C.DispatchKey.AutocastCUDA)):
+            return overload(*cast)
+    return kernel
 
 
 def _register_python_side(st: _extension.LibraryStatus) -> None:
-    global _REGISTERED
+    global _REGISTERED, _LIB
     if _REGISTERED:
         return
     reg_fake = torch.library.register_fake
@@ -235,12 +327,9 @@ def _register_python_side(st: _extension.LibraryStatus) -> None:
     reg_fake("aegui::variational_bottleneck_backward")(_fake_variational_backward)
     reg_fake("aegui::decode_head")(_fake_decode_head)
     reg_fake("aegui::decode_head_backward")(_fake_decode_head_backward)
+    _LIB = torch.library.Library("aegui", "IMPL")
+    for name in ("bottleneck", "variational_bottleneck", "decode_head"):
+        _LIB.impl(name, _autocast_kernel(getattr(torch.ops.aegui, name).default), "AutocastCUDA")
     if not st.has_cuda:
-        for name, fn in (("bottleneck", _ref_bottleneck_cuda),
-                         ("bottleneck_backward", _ref_bottleneck_backward_cuda),
-                         ("variational_bottleneck", _ref_variational_cuda),
-                         ("variational_bottleneck_backward", _ref_variational_backward_cuda),
-                         ("decode_head", _ref_decode_head_cuda),
-                         ("decode_head_backward", _ref_decode_head_backward_cuda)):
-            torch.library.impl(f"aegui::{name}", "CUDA", fn)
+        _serve_cuda_with_reference()
     _REGISTERED = True
