@@ -2,9 +2,12 @@
 kernels' own source compiled as host C++ against csrc/emu/cuda_emu.h) and calls it on the
 memory of CPU tensors through ctypes.
 
-Built with the C++ compiler alone (no torch headers, no nvcc: the kernels are plain C++ and
-need only the CUDA toolkit's headers for half and bfloat16), once per source state, into
-the same cache folder as the op's own fallback build, under the same OS file lock.
+Built with one call of the C++ compiler, once per source state (a hash of the sources,
+flags and compiler), into the same cache folder as the op's own fallback build, under the
+same OS file lock, then loaded with ctypes. Not torch.utils.cpp_extension: the harness is
+one translation unit that includes no torch header (the kernels are plain C++ and need
+only the CUDA toolkit's headers, for half and bfloat16), so torch's include paths, ninja
+and its build lock (which a killed build leaves behind) would add nothing but time.
 
 Every buffer handed to a kernel sits between two guard bands of NaN bytes: a kernel that
 reads outside a buffer gets NaN into its results, and one that writes outside it is caught

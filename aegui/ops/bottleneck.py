@@ -178,7 +178,7 @@ _trust_lock = threading.Lock()
 
 def _gate(name: str):
     def gate(first, *rest):
-        if first.is_cuda:
+        if isinstance(first, torch.Tensor) and first.is_cuda:  # bad input: the op says what is wrong
             _check_cuda_once()
         return _COMPILED[name](first, *rest)
     return gate

@@ -22,10 +22,10 @@
 //  * half and bfloat16 are the toolkit's own host-side types (cuda_fp16.h, cuda_bf16.h), with
 //    the implicit conversions switched off as in torch's builds.
 //
-// What it cannot catch (see README, "What is verified where"):
+// What it cannot catch (see README, "CUDA: what is verified where"):
 //  * warp-synchronous code: there are no warp intrinsics here (__shfl*, __syncwarp, votes),
 //    so kernels that used them would not compile. The kernels keep to block barriers;
-//    a kernel relying on lanes of a warp running in lockstep fails here as a race.
+//    code relying on the lanes of a warp running in lockstep shows up here as a race.
 //  * the memory model: blocks run sequentially, so races on GLOBAL memory between blocks,
 //    missing __threadfence, and visibility between blocks are not exercised;
 //  * timing, occupancy, register and shared-memory limits of a real device (the kernels
