@@ -9,6 +9,7 @@ is forced to fail (no GPU needed)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -93,9 +94,11 @@ print("RESULT" + json.dumps(out))
 """
 
 
-def run_switch(compare: str) -> dict:
+def run_switch(compare: str, env_extra=None) -> dict:
     code = textwrap.dedent(SWITCH.format(compare=compare))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AEGUI_")}
+    env.update(env_extra or {})
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT")]
     assert lines, f"probe crashed (rc {done.returncode}):\n{done.stderr[-3000:]}"
     return json.loads(lines[-1][len("RESULT"):])
@@ -119,3 +122,10 @@ def test_cuda_kernels_that_pass_their_check_stay():
     assert out["backend"] == "cuda"
     assert not out["cuda_kernel_after"]
     assert out["ungated"]
+
+
+def test_a_forced_cuda_backend_keeps_its_kernels_but_warns():
+    out = run_switch("compare=lambda a, b, dtype: 3.0", {"AEGUI_BACKEND": "cuda"})
+    assert out["state"] == "failed" and len(out["warnings"]) == 1
+    assert "AEGUI_BACKEND=cuda keeps them" in out["warnings"][0]
+    assert out["backend"] == "cuda" and not out["cuda_kernel_after"]

@@ -65,16 +65,17 @@ def backend(device: str | torch.device = "cpu") -> str:
     if kind == "cuda":
         if not st.has_cuda:
             return "reference"
-        if torch.cuda.is_available() and not _check_cuda_once().passed:
-            return "reference"
-        return "cuda"
+        if torch.cuda.is_available():
+            _check_cuda_once()
+        return "reference" if _REFERENCE_ON_CUDA else "cuda"  # the reference: after a failed check
     return "reference"
 
 
 def cuda_check() -> _trust.TrustCheck:
     """The outcome of the check of the CUDA kernels against the reference at first use:
     state "unchecked", "passed", "failed" or "error", with the worst difference measured
-    (or the error) in ``detail``. After "failed" or "error", CUDA tensors run the reference."""
+    (or the error) in ``detail``. After "failed" or "error", CUDA tensors run the reference
+    (unless AEGUI_BACKEND=cuda, which keeps the kernels and only warns)."""
     return _cuda_trust
 
 
@@ -192,9 +193,13 @@ def _check_cuda_once(check=_trust.check) -> _trust.TrustCheck:
             return _cuda_trust
         result = check("cuda")
         if not result.passed:
-            _serve_cuda_with_reference()
+            kept = _extension.forced_backend() == "cuda"  # forced: the user asked for these kernels
+            if not kept:
+                _serve_cuda_with_reference()
+            then = (f"{_extension.BACKEND_ENV}=cuda keeps them" if kept
+                    else "CUDA tensors now run the pure-PyTorch reference")
             warnings.warn(f"aegui: the CUDA kernels disagree with the reference on this GPU ({result.detail}); "
-                          "CUDA tensors now run the pure-PyTorch reference", RuntimeWarning, stacklevel=4)
+                          f"{then}", RuntimeWarning, stacklevel=4)
         _cuda_trust = result
         _impl_bottleneck = _COMPILED["bottleneck"]
         _impl_variational = _COMPILED["variational"]
