@@ -29,7 +29,6 @@ Pure numpy, Pillow and the standard library: no Qt, no torch.
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import re
@@ -42,6 +41,7 @@ import numpy as np
 
 from aegui.atomic_files import write_bytes_atomic
 from aegui.errors import InputError
+from aegui.exports import png_bytes
 from aegui.preprocess import mnist_style, to_uint8
 
 __all__ = ["DrawingsError", "FRAME_SUFFIX", "LABELS", "MAX_PIXELS", "Sample", "counts", "delete_drawing",
@@ -137,11 +137,7 @@ def delete_drawing(sample: Sample) -> None:
 
 def write_png(path: str | os.PathLike, pixels: np.ndarray) -> None:
     """Write a 2-D uint8 array as an 8-bit greyscale PNG, all or nothing."""
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels, np.uint8)).save(buffer, format="PNG")
-    write_bytes_atomic(path, buffer.getvalue())
+    write_bytes_atomic(path, png_bytes(pixels))
 
 
 def _as_uint8(image) -> np.ndarray:

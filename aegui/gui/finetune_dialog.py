@@ -1,8 +1,9 @@
 """Fine-tuning in the app: the training thread and the dialog that drives it.
 
 ``FineTuneThread`` runs ``aegui.finetune.fine_tune`` (a generator) on a thread of its own,
-asking it to stop between batches once ``cancel`` is called, and reports progress at most
-every ``PROGRESS_INTERVAL_S`` so the UI thread is never flooded. The dialog is not modal:
+on a copy of the model's weights that the inference thread hands out, with a torch thread
+count of its own; it asks the run to stop between batches once ``cancel`` is called, and
+reports progress at most every ``PROGRESS_INTERVAL_S`` so the UI thread is never flooded. The dialog is not modal:
 the app stays usable while it trains. When done, the dialog shows each drawing beside its
 reconstructions before and after, with their errors; the new model is already saved in the
 user's models folder, and one click opens it. Closing the dialog cancels a run.
@@ -13,6 +14,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -29,21 +32,30 @@ from .views import TextLine
 __all__ = ["FineTuneDialog", "FineTuneThread"]
 
 PROGRESS_INTERVAL_S = 0.05
+COPY_TIMEOUT_S = 60.0      # for the inference thread to hand out a copy of the model
 BAR_STEPS = 1000
 
 
+def training_threads() -> int:
+    """torch threads for fine-tuning: all cores but one, which stays with the UI (an
+    oversubscribed core would make every batch many times slower)."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
 class FineTuneThread(QThread):
-    """Fine-tune a copy of ``model`` on ``samples``; see ``aegui.finetune.fine_tune``."""
+    """Fine-tune the model that ``model`` (a future of a copy of it) gives, on ``samples``;
+    see ``aegui.finetune.fine_tune``."""
 
     progress = Signal(object)      # aegui.finetune.Status
     succeeded = Signal(object)     # FineTuneResult
     failed = Signal(str)
     cancelled = Signal()
 
-    def __init__(self, model, samples, steps: int | None = None, mnist=None, models_dir=None,
-                 device: str = "cpu", parent=None):
+    def __init__(self, model: Future, samples, steps: int | None = None, mnist=None, models_dir=None,
+                 device: str = "cpu", threads: int | None = None, parent=None):
         super().__init__(parent)
         self.setObjectName("fine-tune")
+        self.threads = threads or training_threads()
         self._args = (model, list(samples), steps, mnist, models_dir, device)
         self._stop = threading.Event()
 
@@ -56,17 +68,21 @@ class FineTuneThread(QThread):
         return self._stop.is_set()
 
     def run(self) -> None:
-        # Imported here, on this thread: torch never loads on the UI thread. Training uses
-        # the intra-op thread count the inference thread chose (torch's setting is global):
-        # on a small machine a core stays with the UI, and oversubscribed cores would make
-        # every batch many times slower.
+        # Imported here, on this thread: torch never loads on the UI thread. torch's
+        # intra-op thread count belongs to each thread: this one sets its own.
+        import torch
+
         from aegui.finetune import FineTuneConfig, fine_tune
 
-        model, samples, steps, mnist, models_dir, device = self._args
-        self._args = None    # the thread object may outlive the run: drop the model copy's source
+        copy, samples, steps, mnist, models_dir, device = self._args
+        self._args = None    # the thread object may outlive the run: drop the model copy
         config = FineTuneConfig() if steps is None else FineTuneConfig(steps=steps)
         last = 0.0
         try:
+            torch.set_num_threads(self.threads)
+            model = copy.result(timeout=COPY_TIMEOUT_S)
+            if model is None:
+                raise RuntimeError("no model is loaded yet")
             for status in fine_tune(model, samples, config, mnist=mnist,
                                     models_dir=models_dir, device=device, should_stop=self._stop.is_set):
                 if status.event == "done":
@@ -85,20 +101,22 @@ class FineTuneThread(QThread):
 
 
 class FineTuneDialog(QDialog):
-    """Start, follow and cancel a fine-tuning run; see the results. ``current_model`` is
-    called at the start for the model to start from (None: none is loaded)."""
+    """Start, follow and cancel a fine-tuning run; see the results. At the start,
+    ``model_name()`` says which model runs now (None: none is loaded) and ``copy_model()``
+    gives a future of a copy of it to train."""
 
     modelSaved = Signal(str)        # path of the new model file
     useRequested = Signal(str)      # the user asks to switch to it
 
     def __init__(self, parent: QWidget | None, drawings_root: str | Path, models_dir: str | Path,
-                 settings, current_model, device: str = "cpu"):
+                 settings, model_name: Callable[[], str | None], copy_model: Callable[[], Future],
+                 device: str = "cpu"):
         super().__init__(parent)
         self.setObjectName("fineTuneDialog")
         self.setWindowTitle("Fine-tune on my drawings")
         self.drawings_root, self.models_dir = Path(drawings_root), Path(models_dir)
         self.settings = settings
-        self.current_model = current_model
+        self.model_name, self.copy_model = model_name, copy_model
         self.device = device
         self.thread: FineTuneThread | None = None
         self.result = None
@@ -231,8 +249,8 @@ class FineTuneDialog(QDialog):
         except DrawingsError as err:
             self.status.setText(str(err))
             return False
-        model = self.current_model()
-        if not samples or model is None:
+        name = self.model_name()
+        if not samples or name is None:
             self.status.setText("Collect some drawings first" if not samples else "No model is loaded yet")
             return False
         self.settings.data_path = self.mnist_edit.text().strip()
@@ -241,15 +259,15 @@ class FineTuneDialog(QDialog):
         self.outcome.setText("")
         self.use_button.setEnabled(False)
         self.bar.setValue(0)
-        self.thread = FineTuneThread(model, samples, self.steps_spin.value(), self.mnist_path() or None,
-                                     self.models_dir, self.device, self)
+        self.thread = FineTuneThread(self.copy_model(), samples, self.steps_spin.value(),
+                                     self.mnist_path() or None, self.models_dir, self.device, parent=self)
         self.thread.progress.connect(self._progress)
         self.thread.succeeded.connect(self._succeeded)
         self.thread.failed.connect(self._failed)
         self.thread.cancelled.connect(self._cancelled)
         self.thread.finished.connect(lambda: self._set_running(False))
         self._set_running(True)
-        self.status.setText(f"Starting from {getattr(model, 'name', 'the current model')}…")
+        self.status.setText(f"Starting from {name}…")
         self.thread.start()
         return True
 

@@ -4,10 +4,11 @@
   own map; larger ones are shown by their first two principal components, fitted on the
   model's reference codes (MNIST test digits), and a point of the map decodes through
   the inverse projection (the point on that plane).
+* ``MapLayout`` and ``fit_map``: the latent map of a model, its reference digits placed
+  by a projection, with the range to show; the session holds one (``Session.map``) and
+  asks it where a code lies (``forward``) and which code a point is (``inverse``).
 * ``nearest_digit``: which digit a code looks like, by a k-NN vote among the reference
   codes.
-* ``LatentEdit``: the drawing's code and the user's edits of it.
-* ``Interpolation``: the two pinned codes and the code at a mixing fraction t.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Guess", "Interpolation", "LatentEdit", "Pin", "Projection", "nearest_digit",
-           "nice_limit", "symmetric_limit"]
+__all__ = ["Guess", "MapLayout", "Projection", "fit_map", "nearest_digit", "nice_limit", "symmetric_limit"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,6 +57,45 @@ class Projection:
     def inverse(self, xy) -> np.ndarray:
         """(..., 2) map points -> (..., Z) codes on the projection plane, float32."""
         return (self.mean + np.asarray(xy, np.float64) @ self.components).astype(np.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class MapLayout:
+    """A model's latent map: the reference digits' ``points`` (N, 2) and ``labels`` (N,)
+    (None without reference codes), the ``extent`` (x0, x1, y0, y1) to show, and the
+    projection that places codes on it and maps points back."""
+
+    projection: Projection
+    points: np.ndarray | None
+    labels: np.ndarray | None
+    extent: tuple[float, float, float, float]
+
+    @property
+    def axis_names(self) -> tuple[str, str]:
+        return self.projection.axis_names
+
+    def forward(self, z) -> np.ndarray:
+        """(..., Z) codes -> (..., 2) map points."""
+        return self.projection.forward(z)
+
+    def inverse(self, xy) -> np.ndarray:
+        """(..., 2) map points -> (..., Z) codes, float32."""
+        return self.projection.inverse(xy)
+
+
+def fit_map(codes: np.ndarray | None, labels: np.ndarray | None, latent_dim: int) -> MapLayout:
+    """The latent map of a model whose reference digits have ``codes`` (N, Z) and
+    ``labels`` (or none): see ``Projection.fit``; the extent holds 99 % of the points with
+    a margin."""
+    projection = Projection.fit(latent_dim, codes)
+    if codes is None or not len(codes):
+        return MapLayout(projection, None, None, (-1.0, 1.0, -1.0, 1.0))
+    points = projection.forward(codes).astype(np.float32)
+    lo = np.percentile(points, 0.5, axis=0)
+    hi = np.percentile(points, 99.5, axis=0)
+    pad = (hi - lo) * 0.08
+    extent = (float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1]))
+    return MapLayout(projection, points, np.asarray(labels).astype(np.intp), extent)
 
 
 @dataclass(frozen=True)
@@ -106,99 +145,3 @@ def symmetric_limit(values, margin: float = 1.15, percentile: float = 99.5) -> f
     if values.size == 0:
         return 1.0
     return nice_limit(float(np.percentile(values, percentile)) * margin)
-
-
-class LatentEdit:
-    """The code of the drawing and the one shown, which the user may edit per dimension
-    or replace (a point picked on the latent map); ``reset`` goes back to the drawing."""
-
-    def __init__(self, latent_dim: int = 0):
-        self.reset_model(latent_dim)
-
-    def reset_model(self, latent_dim: int) -> None:
-        self.latent_dim = latent_dim
-        self.drawing = np.zeros(latent_dim, np.float32)
-        self.current = self.drawing.copy()
-        self.edited = np.zeros(latent_dim, bool)
-
-    @property
-    def is_edited(self) -> bool:
-        return bool(self.edited.any())
-
-    def set_drawing(self, z) -> None:
-        """A new drawing's code: it becomes the code shown, edits are dropped."""
-        self.drawing = self._checked(z)
-        self.reset()
-
-    def update_drawing(self, z) -> None:
-        """The drawing's code changed while an edit is shown: keep the edit."""
-        self.drawing = self._checked(z)
-        if not self.is_edited:
-            self.current = self.drawing.copy()
-
-    def set_value(self, dim: int, value: float) -> None:
-        if not 0 <= dim < self.latent_dim:
-            raise IndexError(f"latent dimension {dim} out of range 0..{self.latent_dim - 1}")
-        self.current[dim] = np.float32(value)
-        self.edited[dim] = True
-
-    def replace(self, z) -> None:
-        """Show another code altogether (every dimension counts as edited)."""
-        self.current = self._checked(z)
-        self.edited[:] = True
-
-    def reset(self) -> None:
-        self.current = self.drawing.copy()
-        self.edited[:] = False
-
-    def _checked(self, z) -> np.ndarray:
-        z = np.array(z, np.float32).reshape(-1)
-        if z.shape != (self.latent_dim,):
-            raise ValueError(f"expected a code of {self.latent_dim} values, got {z.shape[0]}")
-        return z
-
-
-@dataclass(frozen=True, eq=False)
-class Pin:
-    """A pinned drawing: its code and the 28x28 frame the network saw."""
-
-    z: np.ndarray
-    frame: np.ndarray
-
-
-class Interpolation:
-    """Two pinned drawings A and B, and the mix ``(1 - t) zA + t zB``."""
-
-    STEPS = 8
-
-    def __init__(self):
-        self.a: Pin | None = None
-        self.b: Pin | None = None
-        self.t = 0.5
-
-    @property
-    def ready(self) -> bool:
-        return self.a is not None and self.b is not None
-
-    def pin(self, which: str, z, frame) -> None:
-        pin = Pin(np.array(z, np.float32).reshape(-1), np.array(frame, np.float32))
-        if which == "a":
-            self.a = pin
-        elif which == "b":
-            self.b = pin
-        else:
-            raise ValueError(f"pin 'a' or 'b', not {which!r}")
-
-    def unpin(self) -> None:
-        self.a = self.b = None
-
-    def mix(self, t: float | None = None) -> np.ndarray:
-        if not self.ready:
-            raise RuntimeError("pin two drawings (A and B) first")
-        t = self.t if t is None else float(t)
-        return ((1.0 - t) * self.a.z + t * self.b.z).astype(np.float32)
-
-    def steps(self) -> np.ndarray:
-        """The strip's codes: STEPS points from A to B inclusive, (STEPS, Z)."""
-        ts = np.linspace(0.0, 1.0, self.STEPS)
-        return np.stack([self.mix(t) for t in ts])

@@ -1,12 +1,11 @@
-"""Latent-space state and arithmetic of the app (plain numpy, no Qt)."""
+"""Latent-space arithmetic of the app: the map, the verdict, axis limits (plain numpy, no Qt)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from aegui.gui.latent import (Interpolation, LatentEdit, Projection, nearest_digit, nice_limit,
-                              symmetric_limit)
+from aegui.gui.latent import Projection, fit_map, nearest_digit, nice_limit, symmetric_limit
 
 
 def test_a_two_dimensional_code_is_its_own_map():
@@ -64,38 +63,17 @@ def test_axis_limits_are_nice_numbers_above_the_values():
     assert symmetric_limit(np.array([-2.2, 0.5, 1.0])) >= 2.2
 
 
-def test_editing_a_code_keeps_the_drawing_code_for_reset():
-    edit = LatentEdit(3)
-    edit.set_drawing([1, 2, 3])
-    edit.set_value(1, -5)
-    np.testing.assert_array_equal(edit.current, [1, -5, 3])
-    assert edit.is_edited and edit.edited.tolist() == [False, True, False]
-    edit.reset()
-    np.testing.assert_array_equal(edit.current, [1, 2, 3])
-    assert not edit.is_edited
-    edit.set_value(0, 9)
-    edit.update_drawing([4, 5, 6])          # the drawing changed under an edit
-    np.testing.assert_array_equal(edit.current, [9, 2, 3])
-    edit.reset()
-    np.testing.assert_array_equal(edit.current, [4, 5, 6])
-    edit.replace([0, 0, 0])
-    assert edit.edited.all()
-    with pytest.raises(IndexError):
-        edit.set_value(3, 1.0)
-    with pytest.raises(ValueError):
-        edit.set_drawing([1, 2])
-
-
-def test_interpolation_mixes_the_pinned_codes():
-    mix = Interpolation()
-    with pytest.raises(RuntimeError):
-        mix.mix(0.5)
-    mix.pin("a", [0, 0], np.zeros((28, 28)))
-    mix.pin("b", [2, 4], np.ones((28, 28)))
-    np.testing.assert_allclose(mix.mix(0.25), [0.5, 1.0])
-    steps = mix.steps()
-    assert steps.shape == (Interpolation.STEPS, 2)
-    np.testing.assert_allclose(steps[0], [0, 0])
-    np.testing.assert_allclose(steps[-1], [2, 4])
-    with pytest.raises(ValueError):
-        mix.pin("c", [0, 0], np.zeros((28, 28)))
+def test_the_map_of_a_model_holds_its_reference_digits_within_its_extent():
+    rng = np.random.default_rng(2)
+    codes = rng.normal(size=(400, 6)).astype(np.float32)
+    labels = np.arange(400) % 10
+    layout = fit_map(codes, labels, 6)
+    assert layout.points.shape == (400, 2) and layout.labels.tolist() == labels.tolist()
+    np.testing.assert_allclose(layout.points, layout.forward(codes), atol=1e-5)
+    x0, x1, y0, y1 = layout.extent
+    inside = ((layout.points[:, 0] >= x0) & (layout.points[:, 0] <= x1)
+              & (layout.points[:, 1] >= y0) & (layout.points[:, 1] <= y1))
+    assert inside.mean() >= 0.99
+    assert layout.axis_names == ("PC 1", "PC 2")
+    empty = fit_map(None, None, 4)
+    assert empty.points is None and empty.extent == (-1.0, 1.0, -1.0, 1.0)

@@ -1,0 +1,45 @@
+"""The window's dialogs, in one place that tests replace: ``ask_open_path``,
+``ask_save_path`` and ``show_error`` (nothing may block a test on a modal dialog), and
+file dialogs that start in the folder used last and remember the new one."""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+__all__ = ["Dialogs"]
+
+
+class Dialogs:
+    """Modal dialogs over ``parent``; ``settings.last_folder`` is where file dialogs start."""
+
+    def __init__(self, parent: QWidget, settings):
+        self.parent, self.settings = parent, settings
+
+    def show_error(self, title: str, text: str) -> None:
+        QMessageBox.critical(self.parent, title, text)
+
+    def ask_open_path(self, title: str, filter_: str) -> str:
+        return QFileDialog.getOpenFileName(self.parent, title, self.settings.last_folder, filter_)[0]
+
+    def ask_save_path(self, title: str, filter_: str, suggestion: str = "") -> str:
+        return QFileDialog.getSaveFileName(self.parent, title, suggestion, filter_)[0]
+
+    def file_to_open(self, title: str, filter_: str) -> str:
+        """``ask_open_path``; remembers the folder of the file chosen ("" if none)."""
+        path = self.ask_open_path(title, filter_)
+        self._remember(path)
+        return path
+
+    def file_to_save(self, title: str, filter_: str, suggestion: str) -> str:
+        """``ask_save_path`` starting in the folder used last; remembers the new one."""
+        folder = self.settings.last_folder
+        start = os.path.join(folder, suggestion) if folder and os.path.isdir(folder) else suggestion
+        path = self.ask_save_path(title, filter_, start)
+        self._remember(path)
+        return path
+
+    def _remember(self, path: str) -> None:
+        if path:
+            self.settings.last_folder = os.path.dirname(os.path.abspath(path))

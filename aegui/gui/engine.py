@@ -1,0 +1,194 @@
+"""The model's side of the app, without Qt: load a model and answer the session's
+requests (``aegui.session.protocol``) with plain data.
+
+``Engine`` holds the model and is used from one thread only, the inference thread
+(``worker.InferenceThread``), which queues the requests; torch is imported when a model
+is first loaded, so importing this module loads none. ``copy_model`` hands out a copy of
+the weights (fine-tuning trains that, never the model in use). ``fit_map`` answers the
+"map" requests, on a thread of their own: fitting the latent map never holds up the pen.
+
+Two seams for what other parts of the app decide: ``fit_map`` (how codes are laid out on
+the latent map) and ``Engine.verdict`` (which digit a code looks like).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from aegui.preprocess import mnist_style
+from aegui.session.protocol import DECODE_KINDS, Decoded, DrawingResult, LoadFailed, MapReady, ModelInfo, Request
+from aegui.traversal import dimension_scales
+
+from . import latent
+
+__all__ = ["Engine", "NEIGHBOURS", "fit_map"]
+
+NEIGHBOURS = 10
+
+
+def fit_map(request: Request) -> MapReady:
+    """Answer a "map" request: the latent map of the model's reference codes."""
+    codes, labels, latent_dim = request.payload
+    layout = latent.fit_map(codes, labels, latent_dim)
+    return MapReady(request.seq, request.posted, request.generation, layout)
+
+
+@dataclass(eq=False)
+class _Loaded:
+    model: object
+    info: ModelInfo
+
+
+class Engine:
+    """Load a model (``answer`` a "load") and compute with it (every other kind but "map")."""
+
+    def __init__(self):
+        self._loaded: _Loaded | None = None
+        self._generation = 0
+
+    @property
+    def info(self) -> ModelInfo | None:
+        return self._loaded.info if self._loaded is not None else None
+
+    def verdict(self, info: ModelInfo, z: np.ndarray):
+        """Which digit ``z`` looks like (a ``Guess``), or None without reference digits."""
+        return latent.nearest_digit(info.codes, info.labels, z, NEIGHBOURS)
+
+    def answer(self, request: Request):
+        """The answer to ``request``; None when it was made for a model that is gone."""
+        import torch
+
+        with torch.inference_mode():
+            return self._answer(request)
+
+    def _answer(self, request: Request):
+        if request.kind == "load":
+            return self._load(request)
+        loaded = self._loaded
+        if loaded is None or request.generation != loaded.info.generation:
+            return None
+        if request.kind == "drawing":
+            return self._encode(loaded, request)
+        if request.kind in DECODE_KINDS:
+            codes = np.asarray(request.payload, np.float32)
+            flat = codes.reshape(-1, codes.shape[-1])
+            images = self.decode(flat).reshape(*codes.shape[:-1], 28, 28)
+            return Decoded(request.seq, request.posted, request.generation, request.kind, codes, images)
+        raise ValueError(f"not a request the engine answers: {request.kind!r}")
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        """Codes (B, Z) -> images (B, 28, 28) float32."""
+        import torch
+
+        z = torch.from_numpy(np.ascontiguousarray(codes, np.float32)).to(self._loaded.info.device)
+        return self._loaded.model.decode(z).reshape(len(codes), 28, 28).float().cpu().numpy()
+
+    def _encode(self, loaded: _Loaded, request: Request) -> DrawingResult:
+        import torch
+
+        frame = mnist_style(request.payload)
+        info = loaded.info
+        if not frame.any():
+            return DrawingResult(request.seq, request.posted, info.generation, frame, None,
+                                 np.zeros_like(frame), None, None)
+        x = torch.from_numpy(frame).reshape(1, 1, 28, 28).to(info.device)
+        z_t, recon_t = loaded.model.reconstruct(x)
+        recon = recon_t.reshape(28, 28).float().cpu().numpy()
+        z = z_t.reshape(-1).float().cpu().numpy()
+        error = float(np.mean((recon - frame) ** 2))
+        return DrawingResult(request.seq, request.posted, info.generation, frame, z, recon, error,
+                             self.verdict(info, z))
+
+    def copy_model(self):
+        """A copy of the model in use, on the CPU, with its weights, metadata and reference
+        codes (None before the first model): to train, never the model itself. A deep
+        copy takes milliseconds, where building the model anew would take tens."""
+        return copy.deepcopy(self._loaded.model).cpu() if self._loaded is not None else None
+
+    # ------------------------------------------------------------------ loading
+
+    def _load(self, request: Request):
+        import torch
+
+        source, device, fallback = request.payload
+        problem = ""
+        try:
+            model, untrained = _open(source, device)
+        except Exception as err:  # noqa: BLE001 - every failure is reported the same way
+            if not fallback:
+                return LoadFailed(request.seq, _describe(source), str(err) or type(err).__name__)
+            model, untrained = _open(None, device)
+            problem, source = f"could not open {_describe(source)}: {err}", None
+        model.eval()
+        self._generation += 1
+        info = _describe_model(model, self._generation, untrained, problem, source, device)
+        # One pass now, so that the first stroke does not pay for lazy initialisation.
+        with torch.inference_mode():
+            model.reconstruct(torch.zeros(1, 1, 28, 28, device=device))
+        self._loaded = _Loaded(model, info)
+        return info
+
+
+def _open(source, device: str):
+    """(model, untrained) for a source; raises on any failure."""
+    import torch
+
+    from aegui import models
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("CUDA is not available on this machine")
+    if source is None:
+        default = models.zoo.DEFAULT
+        if default in models.available():
+            return models.load(default, device=device), False
+        return models.create("ae", 16).to(device), True
+    if isinstance(source, str | os.PathLike):
+        return models.load(source, device=device), False
+    if callable(getattr(source, "encode", None)) and callable(getattr(source, "decode", None)):
+        return (source.to(device) if hasattr(source, "to") else source), False
+    raise TypeError(f"not a model, a shipped name or a checkpoint path: {source!r}")
+
+
+def _describe_model(model, generation: int, untrained: bool, problem: str, source, device: str) -> ModelInfo:
+    import torch
+
+    from aegui import models, ops
+
+    z_dim = int(model.latent_dim)
+    reference = getattr(model, "reference", None)
+    codes = labels = None
+    if reference is not None and len(reference.codes):
+        codes = np.ascontiguousarray(reference.codes, np.float32)
+        labels = np.asarray(reference.labels).astype(np.intp)
+    config = getattr(model, "config", None)
+    return ModelInfo(
+        generation=generation,
+        name=str(getattr(model, "name", "model")),
+        kind=str(getattr(model, "kind", "ae")),
+        latent_dim=z_dim,
+        untrained=untrained,
+        problem=problem,
+        description=config.describe() if hasattr(config, "describe") else type(model).__name__,
+        backend=ops.backend(device),
+        device=str(device),
+        cuda_available=torch.cuda.is_available(),
+        shipped=tuple(models.available()),
+        source=os.fspath(source) if isinstance(source, str | os.PathLike) else None,
+        metrics=dict(getattr(model, "metrics", None) or {}),
+        codes=codes,
+        labels=labels,
+        z_limit=latent.symmetric_limit(codes) if codes is not None else 1.0,
+        code_std=dimension_scales(z_dim, codes),
+    )
+
+
+def _describe(source) -> str:
+    if source is None:
+        return "the default model"
+    if isinstance(source, str | os.PathLike):
+        return os.fspath(source)
+    return getattr(source, "name", type(source).__name__)
