@@ -16,10 +16,13 @@ import pytest
 
 CORE = ["aegui", "aegui.ops", "aegui.models", "aegui.preprocess", "aegui.data", "aegui.train",
         "aegui.evaluate", "aegui.cli", "aegui.drawings", "aegui.user_models", "aegui.traversal",
-        "aegui.finetune",
+        "aegui.finetune", "aegui.session", "aegui.exports",
         # The Qt-free parts of the app: state and arithmetic the widgets render.
-        "aegui.document", "aegui.raster", "aegui.gui.latent", "aegui.gui.samples", "aegui.gui.exports"]
-TORCH_FREE = ["aegui.document", "aegui.raster", "aegui.drawings", "aegui.user_models", "aegui.traversal", "aegui.gui.exports"]
+        "aegui.document", "aegui.raster", "aegui.gui.latent", "aegui.gui.samples", "aegui.gui.engine"]
+# What the UI thread imports to hold the app's state and read the user's data; torch
+# loads on the inference thread (the engine imports it when the first model loads).
+TORCH_FREE = ["aegui.document", "aegui.raster", "aegui.drawings", "aegui.user_models", "aegui.traversal",
+              "aegui.exports", "aegui.session", "aegui.gui.engine"]
 
 
 def loaded_by(module: str, roots: tuple[str, ...]) -> str:

@@ -3,7 +3,7 @@
 ``create_window(model=None)`` builds the main window without starting the event loop
 (tests and screenshots use it); ``aegui.gui.app`` holds ``run_app`` and ``screenshot``.
 Nothing here imports Qt at package import time, so the Qt-free modules of this package
-(``drawing``, ``latent``, ``samples``, ``exports``) stay importable, and testable, without a
+(``drawing``, ``latent``, ``samples``, ``engine``) stay importable, and testable, without a
 display.
 """
 

@@ -18,16 +18,29 @@ from PySide6.QtWidgets import QApplication
 
 from .settings import APPLICATION, ORGANIZATION, Settings
 
-__all__ = ["STARTUP_PROBE", "draw_sample", "ensure_app", "run_app", "screenshot", "settle", "wait_until"]
+__all__ = ["STARTUP_PROBE", "configure_process", "draw_sample", "ensure_app", "run_app", "screenshot", "settle",
+           "wait_until"]
 
 STARTUP_PROBE = "AEGUI_STARTUP_PROBE"
 SCREENSHOT_SIZE = (1360, 860)
+SWITCH_INTERVAL_S = 0.0005
+
+
+def configure_process() -> None:
+    """Process-wide settings of the app, made once at start-up.
+
+    While another thread runs Python code, the UI thread waits up to the interpreter's
+    switch interval (5 ms by default) for the GIL: far too long for following a pen.
+    """
+    sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
 
 
 def ensure_app(argv: list[str] | None = None) -> QApplication:
-    """The QApplication, created (with the app's names) if there is none yet."""
+    """The QApplication, created (with the app's names, and the process configured for
+    it: ``configure_process``) if there is none yet."""
     app = QApplication.instance()
     if app is None:
+        configure_process()
         QCoreApplication.setOrganizationName(ORGANIZATION)
         QCoreApplication.setApplicationName(APPLICATION)
         app = QApplication(argv if argv is not None else sys.argv[:1])
@@ -109,7 +122,9 @@ def draw_sample(window, digit: str, seed: int = 0) -> None:
 
 def screenshot(path: str, model: str | None = None) -> int:
     """Draw sample digits offscreen (pins A and B, then a third) and save the window."""
-    from .canvas import save_png
+    from aegui import exports
+
+    from .export_menu import image_pixels
     from .main_window import create_window
 
     if QApplication.instance() is None:
@@ -120,20 +135,20 @@ def screenshot(path: str, model: str | None = None) -> int:
                                data_dir=os.path.join(scratch, "data"))
         window.resize(*SCREENSHOT_SIZE)
         window.show()
-        if not wait_until(lambda: window.info is not None, timeout=120):
+        if not wait_until(lambda: window.session.info is not None, timeout=120):
             print("aegui screenshot: the model did not load in time", file=sys.stderr)
             window.close()
             return 1
         for which, digit in (("a", "7"), ("b", "3")):
             draw_sample(window, digit)
             settle(window)
-            window.pin(which)
+            window.session.pin(which)
             window.document.clear()
         window.interpolation_panel.set_t(0.4)
         draw_sample(window, "2")
         settle(window)
         try:
-            save_png(window.grab().toImage(), path)
+            exports.write(path, exports.png_bytes(image_pixels(window.grab().toImage())))
         except OSError as err:
             print(f"aegui screenshot: {err}", file=sys.stderr)
             return 1

@@ -96,10 +96,10 @@ def _replay(app, window, plan: list[_Step]) -> dict:
             elif item.kind == "release":
                 send(QEvent.Type.MouseButtonRelease, item.xy, left, none)
             else:
-                before = window.worker.last_seq
+                before = window.session.last_seq
                 sent = time.perf_counter()
                 send(QEvent.Type.MouseMove, item.xy, none, left)
-                after = window.worker.last_seq
+                after = window.session.last_seq
                 if after != before:
                     events.append((sent, after))
                 return      # one move per tick; presses and releases go along
@@ -122,7 +122,7 @@ def _replay(app, window, plan: list[_Step]) -> dict:
     monitor.setInterval(1)
     monitor.timeout.connect(tick)
     worker = window.worker
-    served, worker_cpu, posted = worker.served["drawing"], worker.cpu_seconds["drawing"], worker.last_seq
+    served, worker_cpu, posted = worker.served["drawing"], worker.cpu_seconds["drawing"], window.session.last_seq
     ui_cpu = time.thread_time()
     monitor.start()
     pacer.start()
@@ -133,7 +133,7 @@ def _replay(app, window, plan: list[_Step]) -> dict:
     served = worker.served["drawing"] - served
     return {"events": events, "paints": paints, "ticks": ticks, "ui_cpu_s": ui_cpu,
             "worker_cpu_s": worker.cpu_seconds["drawing"] - worker_cpu, "served": served,
-            "posted": worker.last_seq - posted}
+            "posted": window.session.last_seq - posted}
 
 
 def _latencies(events, paints) -> np.ndarray:
@@ -186,7 +186,7 @@ def run_app_benchmark(model: str | None = None, events: int = 600, json_path: st
                                data_dir=os.path.join(scratch, "data"))
         window.resize(1360, 860)
         window.show()
-        if not wait_until(lambda: window.info is not None, timeout=180):
+        if not wait_until(lambda: window.session.info is not None, timeout=180):
             print("aegui bench app: the model did not load", file=sys.stderr)
             return 1
         settle(window)
@@ -194,7 +194,7 @@ def run_app_benchmark(model: str | None = None, events: int = 600, json_path: st
         window.document.clear()
         settle(window)
         raw = _replay(app, window, _plan(events))
-        info = window.info
+        info = window.session.info
         window.close()
     latency = _latencies(raw["events"], raw["paints"])
     answered = latency[np.isfinite(latency)]
@@ -206,7 +206,7 @@ def run_app_benchmark(model: str | None = None, events: int = 600, json_path: st
     result = {
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_average_1min": round(os.getloadavg()[0], 2),
-                    "torch": torch.__version__, "torch_threads_inference": window.worker._torch_threads,
+                    "torch": torch.__version__, "torch_threads_inference": window.worker.torch_threads,
                     "qt_platform": QApplication.platformName()},
         "model": info.name, "model_untrained": info.untrained, "latent_dim": info.latent_dim, "backend": info.backend, "device": info.device,
         "events": len(latency), "answered": int(answered.size), "move_interval_ms": MOVE_INTERVAL_MS,
@@ -228,9 +228,9 @@ def run_app_benchmark(model: str | None = None, events: int = 600, json_path: st
     }
     _print(result)
     if json_path:
-        from .exports import write_file
+        from aegui.atomic_files import write_bytes_atomic
 
-        write_file(json_path, (json.dumps(result, indent=2) + "\n").encode())
+        write_bytes_atomic(json_path, (json.dumps(result, indent=2) + "\n").encode())
     return 0
 
 

@@ -13,17 +13,14 @@ onto the page and write the raster.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPalette, QPen, QPointingDevice
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from aegui.document import PAGE, DrawingDocument, Segment
 from aegui.raster import paint_segments
 
-from .exports import write_file
-
-__all__ = ["Canvas", "ImageFileError", "gray_table", "picture_from_file", "picture_from_image",
-           "save_png"]
+__all__ = ["Canvas", "ImageFileError", "gray_table", "picture_from_file", "picture_from_image"]
 
 MARGIN = 8  # logical pixels between the widget's edge and the page
 
@@ -58,9 +55,6 @@ class Canvas(QWidget):
     def raster(self) -> np.ndarray:
         """The drawing as the network gets it: (PAGE, PAGE) uint8, ink bright (a copy)."""
         return self.document.raster()
-
-    def raster_image(self) -> QImage:
-        return _gray_image(self.document.pixels)
 
     def page_rect(self) -> QRectF:
         """The page in widget coordinates (logical pixels)."""
@@ -263,16 +257,3 @@ def picture_from_file(path: str, size: int = PAGE) -> np.ndarray:
     if image.isNull():
         raise ImageFileError(f"{path}: cannot read the image ({reader.errorString()})")
     return picture_from_image(image, size)
-
-
-def save_png(image: QImage, path: str) -> None:
-    """Write ``image`` as PNG atomically; raises OSError naming the file and the reason.
-    Encoded in memory first, so that a full disk is reported as one, not as a failed
-    encoding."""
-    data = QByteArray()
-    buffer = QBuffer(data)
-    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    if not image.save(buffer, "PNG"):
-        raise OSError(f"{path}: could not encode the PNG")
-    buffer.close()
-    write_file(path, bytes(data))

@@ -1,26 +1,25 @@
-"""Interpolation between two pinned drawings: the panel, and the strip's PNG and GIF export.
+"""Interpolation between two pinned drawings: the panel, and its wiring to the session.
 
 The panel shows the pins A and B, a slider for t, the code (1 - t) zA + t zB decoded,
 and a strip of ``Interpolation.STEPS`` images from A to B. The state (the pins, t) lives
-in ``latent.Interpolation``; the panel only shows it and reports what the user does.
-Exports are written atomically (``exports.write_file``).
+in the session (``aegui.session.Interpolation``); the panel only shows it and reports
+what the user does. The strip's export is the export menu's.
 """
 
 from __future__ import annotations
 
-import io
+from collections.abc import Callable
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QImage
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
-from aegui.preprocess import to_uint8
+from aegui.session import Interpolation
 
-from .latent import Interpolation
+from .actions import make_action
 from .views import ImageView
 
-__all__ = ["InterpolationPanel", "gif_bytes", "strip_array", "strip_image"]
+__all__ = ["InterpolationPanel", "InterpolationView"]
 
 SLIDER_STEPS = 100
 
@@ -116,38 +115,34 @@ class InterpolationPanel(QWidget):
         self.mixChanged.emit(t)
 
 
-# ---------------------------------------------------------------------- export
+# ---------------------------------------------------------------------- wiring
 
 
-def strip_array(images, scale: int = 4, gap: int = 4) -> np.ndarray:
-    """The images side by side, enlarged ``scale`` times with ``gap`` pixels between:
-    a 2-D uint8 array, ink bright on black as in MNIST."""
-    images = [np.kron(to_uint8(im), np.ones((scale, scale), np.uint8)) for im in images]
-    if not images:
-        raise ValueError("no images to export")
-    h, w = images[0].shape
-    out = np.zeros((h, len(images) * w + (len(images) - 1) * gap), np.uint8)
-    for i, image in enumerate(images):
-        out[:, i * (w + gap): i * (w + gap) + w] = image
-    return out
+class InterpolationView(QObject):
+    """Shows the session's pins, mix and strip in ``panel`` and sends it the user's pins
+    and mixes; ``tell(text, ms)`` puts a message in the status bar."""
 
+    def __init__(self, parent: QObject, session, panel: InterpolationPanel, tell: Callable[[str, int], None]):
+        super().__init__(parent)
+        self.session, self.panel, self.tell = session, panel, tell
+        self.pin_a_action = make_action(self, "Pin as A", lambda: self.pin("a"), ["Ctrl+1"], "Pin the drawing as A")
+        self.pin_b_action = make_action(self, "Pin as B", lambda: self.pin("b"), ["Ctrl+2"], "Pin the drawing as B")
+        panel.pinRequested.connect(self.pin)
+        panel.mixChanged.connect(session.set_mix)
+        session.model_changed.connect(lambda _info: self._pins_changed())
+        session.pins_changed.connect(self._pins_changed)
+        session.mix_changed.connect(panel.mixed.set_image)
+        session.strip_changed.connect(panel.set_strip)
 
-def strip_image(images, scale: int = 4, gap: int = 4) -> QImage:
-    pixels = np.ascontiguousarray(strip_array(images, scale, gap))
-    h, w = pixels.shape
-    return QImage(pixels.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
+    def pin(self, which: str) -> bool:
+        """Pin the code shown as A or B (with the drawing's frame)."""
+        if not self.session.pin(which):
+            self.tell("Draw a digit first, then pin it", 5000)
+            return False
+        return True
 
-
-def gif_bytes(images, scale: int = 4, frame_ms: int = 120) -> bytes:
-    """An animated GIF going A -> B -> A through ``images``, looping forever."""
-    from PIL import Image
-
-    frames = [np.kron(to_uint8(im), np.ones((scale, scale), np.uint8)) for im in images]
-    if not frames:
-        raise ValueError("no images to export")
-    sequence = frames + frames[-2:0:-1]
-    pictures = [Image.fromarray(f) for f in sequence]  # 2-D uint8: mode "L"
-    out = io.BytesIO()
-    pictures[0].save(out, format="GIF", save_all=True, append_images=pictures[1:],
-                     duration=frame_ms, loop=0, optimize=False, disposal=1)
-    return out.getvalue()
+    def _pins_changed(self) -> None:
+        mix = self.session.interpolation
+        self.panel.set_pin("a", mix.a.frame if mix.a is not None else None)
+        self.panel.set_pin("b", mix.b.frame if mix.b is not None else None)
+        self.panel.set_ready(mix.ready)

@@ -1,26 +1,26 @@
 """The docks that sweep the latent space: the traversal of each dimension and the manifold grid.
 
-Both show decodings the inference thread computed (``aegui.traversal`` says what they
-are) and report what the user points at. ``SweepMixin`` is the main window's side: it
-posts the codes to the inference thread, only while the dock is on screen (a dock
-behind another tab costs nothing), and shows what comes back.
+Both panels show decodings the session holds (``aegui.traversal`` says what they are)
+and report what the user points at. ``Sweeps`` wires them to the session: it asks for a
+sweep only while its dock is on screen (a dock behind another tab costs nothing).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import (QDockWidget, QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSpinBox,
                                QVBoxLayout, QWidget)
 
-from aegui import traversal
 from aegui.traversal import SPAN, Traversal
 
+from .actions import Throttle
 from .grid import ImageGrid
 from .views import TextLine
-from .worker import BatchResult
 
-__all__ = ["ManifoldPanel", "SweepMixin", "TraversalPanel", "showing"]
+__all__ = ["ManifoldPanel", "Sweeps", "TraversalPanel", "showing"]
 
 
 def _scrolling(widget: QWidget) -> QScrollArea:
@@ -187,30 +187,61 @@ def showing(dock: QDockWidget) -> bool:
     return dock.isVisible() and not dock.visibleRegion().isEmpty()
 
 
-class SweepMixin:
-    """The main window's traversal and manifold requests and results."""
+class Sweeps(QObject):
+    """The traversal and manifold docks, wired to the session. A sweep is asked for only
+    while its dock shows (a dock behind another tab costs nothing), the traversal at most
+    every ``interval_ms`` while the drawing changes; hovering a traversal row marks its
+    dimension on ``bars``; ``export_manifold`` is called by the manifold's export button."""
 
-    def connect_sweeps(self) -> None:
-        self.worker.batchDone.connect(self.on_batch_result)
-        self.traversal_panel.dimensionHovered.connect(lambda d: self.bars.set_highlight(d if d >= 0 else None))
-        self.traversal_panel.valueChosen.connect(self.edit_latent)
+    def __init__(self, parent: QObject, session, traversal_dock: QDockWidget, manifold_dock: QDockWidget,
+                 bars, export_manifold: Callable[[], object], interval_ms: int):
+        super().__init__(parent)
+        self.session, self.bars = session, bars
+        self.traversal_dock, self.manifold_dock = traversal_dock, manifold_dock
+        self.traversal_panel: TraversalPanel = traversal_dock.widget()
+        self.manifold_panel: ManifoldPanel = manifold_dock.widget()
+        self._follow = Throttle(interval_ms, self.request_traversal, self)
+        self.traversal_panel.dimensionHovered.connect(lambda d: bars.set_highlight(d if d >= 0 else None))
+        self.traversal_panel.valueChosen.connect(self._value_chosen)
         self.manifold_panel.settingsChanged.connect(self.request_manifold)
-        self.manifold_panel.pointPicked.connect(self.pick_map_point)
-        self.manifold_panel.exportRequested.connect(lambda: self.export_manifold())
-        self.traversal_dock.visibilityChanged.connect(self._traversal_shown)
-        self.manifold_dock.visibilityChanged.connect(
-            lambda shown: shown and QTimer.singleShot(0, self.request_manifold))
+        self.manifold_panel.pointPicked.connect(session.pick)
+        self.manifold_panel.exportRequested.connect(lambda: export_manifold())
+        traversal_dock.visibilityChanged.connect(self._traversal_shown)
+        manifold_dock.visibilityChanged.connect(lambda shown: shown and QTimer.singleShot(0, self.request_manifold))
+        session.model_changed.connect(self._model_changed)
+        session.map_changed.connect(lambda _layout: (self._map_axes(), self.request_manifold()))
+        session.drawing_changed.connect(self._follow.poke)
+        session.code_changed.connect(self._code_changed)
+        session.traversal_changed.connect(self.traversal_panel.set_traversal)
+        session.manifold_changed.connect(self.manifold_panel.set_grid)
 
     def request_traversal(self) -> None:
         """Sweep each dimension of the drawing's code (only while the traversal shows)."""
-        if self.info is None or not showing(self.traversal_dock):
-            return
-        drawing = self.last_drawing
-        if drawing is None or drawing.z is None or drawing.generation != self.info.generation:
-            self.traversal_panel.set_traversal(None)
-            return
-        codes = traversal.sweep(drawing.z, self.info.code_std)
-        self.worker.submit_batch(codes, "traversal", self.info.generation)
+        if showing(self.traversal_dock):
+            self.session.request_traversal()
+
+    def request_manifold(self) -> None:
+        """Decode the manifold grid (only while it shows)."""
+        if showing(self.manifold_dock):
+            panel = self.manifold_panel
+            self.session.request_manifold(panel.size, panel.reach)
+
+    def _value_chosen(self, dim: int, value: float) -> None:
+        self.session.edit_value(dim, value)
+
+    def _model_changed(self, _info) -> None:
+        self.traversal_panel.set_traversal(None)
+        self.manifold_panel.set_grid(None, None)
+        self.bars.set_highlight(None)
+
+    def _map_axes(self) -> None:
+        layout = self.session.map
+        if layout is not None:
+            self.manifold_panel.set_axes(layout.axis_names)
+
+    def _code_changed(self) -> None:
+        if not self.session.edit.is_edited:
+            self.traversal_panel.clear_choice()
 
     def _traversal_shown(self, shown: bool) -> None:
         # A tab coming to the front is laid out after this signal: ask once that is done.
@@ -219,24 +250,3 @@ class SweepMixin:
         else:     # put behind another tab under the pointer: no leave event says so
             self.traversal_panel.grid.set_highlight(None, self.traversal_panel.grid.highlight_cell)
             self.bars.set_highlight(None)
-
-    def request_manifold(self) -> None:
-        """Decode the manifold grid (only while it shows)."""
-        if self.info is None or not showing(self.manifold_dock):
-            return
-        panel = self.manifold_panel
-        extent = traversal.manifold_extent(self.info.reference_xy, panel.reach)
-        _xy, codes = traversal.manifold_codes(self.info.projection, panel.size, extent)
-        self.worker.submit_batch(codes, "manifold", self.info.generation)
-
-    def on_batch_result(self, result: BatchResult) -> None:
-        if self.info is None or result.generation != self.info.generation:
-            return
-        if result.purpose == "traversal":
-            drawing = self.last_drawing
-            if drawing is None or drawing.z is None:
-                return    # cleared since it was asked for
-            self.traversal_panel.set_traversal(traversal.ranked(result.codes, result.images))
-        else:
-            self.manifold_panel.set_grid(self.info.projection.forward(result.codes), result.images)
-

@@ -133,15 +133,17 @@ class InferenceThread(QThread):
 
     def _serve(self, request: Request) -> None:
         started = time.thread_time()
+        answer = None
         try:
             answer = self._engine.answer(request)
-            if answer is not None:
-                self.answered.emit(answer)
         except Exception as err:  # noqa: BLE001 - reported, and the thread goes on
             self.failed.emit(f"{request.kind}: {type(err).__name__}: {err}")
         finally:
+            # Counted before the answer goes out: whoever it reaches sees it counted.
             self.cpu_seconds[request.kind] += time.thread_time() - started
             self.served[request.kind] += 1
+        if answer is not None:
+            self.answered.emit(answer)
 
     def _copy(self, futures: list[Future]) -> None:
         try:

@@ -61,14 +61,14 @@ def window(qtbot, tmp_path, model):
 
     win = create_window(model, settings=Settings(tmp_path / "settings.ini"), data_dir=tmp_path / "data")
     win.errors = []
-    win.show_error = lambda title, text: win.errors.append((title, text))
+    win.dialogs.show_error = lambda title, text: win.errors.append((title, text))
     inference_errors = []
     win.worker.failed.connect(inference_errors.append)
     qtbot.addWidget(win)
     win.resize(1200, 800)
     win.show()
     qtbot.waitExposed(win)
-    qtbot.waitUntil(lambda: win.info is not None, timeout=60000)
+    qtbot.waitUntil(lambda: win.session.info is not None, timeout=60000)
     settle(qtbot, win)
     yield win
     win.close()

@@ -13,7 +13,8 @@ from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QColor, QImage, QInputDevice, QPainter, QPointingDevice, QTabletEvent
 from PySide6.QtWidgets import QApplication
 
-from aegui.gui.canvas import Canvas, ImageFileError, picture_from_file, picture_from_image, save_png
+from aegui import exports
+from aegui.gui.canvas import Canvas, ImageFileError, picture_from_file, picture_from_image
 from aegui.document import PAGE
 from aegui.preprocess import mnist_style
 
@@ -148,7 +149,7 @@ def test_a_transparent_image_with_dark_ink_keeps_its_ink(qapp):
 def test_a_saved_drawing_opens_again_as_the_same_picture(canvas, tmp_path):
     drag(canvas, line(canvas, (100, 100), (400, 300)))
     path = tmp_path / "drawing.png"
-    save_png(canvas.raster_image(), str(path))
+    exports.write(path, exports.png_bytes(canvas.raster()))   # as Save Drawing does
     page = picture_from_file(str(path))
     np.testing.assert_array_equal(page, canvas.raster())
     assert [p.name for p in tmp_path.iterdir()] == ["drawing.png"]   # no temporary left

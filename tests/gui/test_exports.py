@@ -26,13 +26,13 @@ def drawn(window, qtbot, digit="3"):
 def test_the_drawing_and_its_reconstruction_export_side_by_side(window, qtbot, tmp_path):
     drawn(window, qtbot)
     path = tmp_path / "pair.png"
-    window.ask_save_path = lambda *args: str(path)
-    window.export_images_action.trigger()
+    window.dialogs.ask_save_path = lambda *args: str(path)
+    window.exports.images_action.trigger()
     with Image.open(path) as image:
         assert image.mode == "L" and image.size == (2 * 224 + 8, 224)
         pixels = np.asarray(image)
     big = np.ones((8, 8), np.uint8)
-    frame = np.rint(window.last_drawing.frame * 255).astype(np.uint8)
+    frame = np.rint(window.session.drawing.frame * 255).astype(np.uint8)
     np.testing.assert_array_equal(pixels[:, :224], np.kron(frame, big))
     np.testing.assert_array_equal(pixels[:, 232:], np.kron(window.network.reconstruction.pixels(), big))
     assert not pixels[:, 224:232].any()
@@ -41,46 +41,46 @@ def test_the_drawing_and_its_reconstruction_export_side_by_side(window, qtbot, t
 
 def test_the_latent_vector_exports_as_csv_and_json(window, qtbot, tmp_path):
     drawn(window, qtbot)
-    window.edit_latent(4, 1.25)
-    current, own = window.latent.current.copy(), window.latent.drawing.copy()
-    assert window.export_latent("csv", str(tmp_path / "z.csv"))
+    window.latent_views.edit(4, 1.25)
+    current, own = window.session.edit.current.copy(), window.session.edit.drawing.copy()
+    assert window.exports.export_latent("csv", str(tmp_path / "z.csv"))
     with open(tmp_path / "z.csv", newline="") as stream:
         rows = list(csv.DictReader(stream))
     assert [int(r["dim"]) for r in rows] == list(range(16))
     np.testing.assert_array_equal(np.array([r["z"] for r in rows], np.float32), current)
     np.testing.assert_array_equal(np.array([r["drawing_z"] for r in rows], np.float32), own)
     assert [r["edited"] for r in rows] == ["1" if i == 4 else "0" for i in range(16)]
-    assert window.export_latent("json", str(tmp_path / "z.json"))
+    assert window.exports.export_latent("json", str(tmp_path / "z.json"))
     doc = json.loads((tmp_path / "z.json").read_text())
     assert doc["latent_dim"] == 16 and doc["edited"] == [4]
-    assert doc["model"] == {"name": window.info.name, "kind": "ae", "source": None}
+    assert doc["model"] == {"name": window.session.info.name, "kind": "ae", "source": None}
     np.testing.assert_array_equal(np.array(doc["z"], np.float32), current)
     np.testing.assert_array_equal(np.array(doc["drawing_z"], np.float32), own)
 
 
 def test_nothing_is_exported_before_a_digit_is_drawn(window):
     asked = []
-    window.ask_save_path = lambda *args: asked.append(args) or ""
-    assert not window.export_latent("json") and not window.export_images()
+    window.dialogs.ask_save_path = lambda *args: asked.append(args) or ""
+    assert not window.exports.export_latent("json") and not window.exports.export_images()
     assert asked == [] and window.statusBar().currentMessage() == "Draw a digit first"
 
 
 def test_the_latent_map_and_the_manifold_grid_export_as_png(window, qtbot, tmp_path):
     drawn(window, qtbot)
-    assert window.export_map(str(tmp_path / "map.png"))
+    assert window.exports.export_map(str(tmp_path / "map.png"))
     image = QImage(str(tmp_path / "map.png"))
-    ratio = window.map.devicePixelRatioF()
-    assert (image.width(), image.height()) == (round(window.map.width() * ratio), round(window.map.height() * ratio))
+    ratio = window.map_panel.map.devicePixelRatioF()
+    assert (image.width(), image.height()) == (round(window.map_panel.map.width() * ratio), round(window.map_panel.map.height() * ratio))
     assert len({image.pixel(x, y) for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)}) > 5
     window.manifold_dock.raise_()
-    qtbot.waitUntil(lambda: window.manifold_panel.xy is not None)
+    qtbot.waitUntil(lambda: window.sweeps.manifold_panel.xy is not None)
     path = tmp_path / "manifold.png"
-    window.ask_save_path = lambda *args: str(path)
-    window.manifold_panel.export_button.click()
+    window.dialogs.ask_save_path = lambda *args: str(path)
+    window.sweeps.manifold_panel.export_button.click()
     with Image.open(path) as grid:
         assert grid.size == (12 * 56, 12 * 56)
         pixels = np.asarray(grid)
-    shown = window.manifold_panel.grid.pixels()
+    shown = window.sweeps.manifold_panel.grid.pixels()
     np.testing.assert_array_equal(pixels[:56, 56:112], np.kron(shown[0, 1], np.ones((2, 2), np.uint8)))
     assert not window.errors
 
@@ -95,10 +95,10 @@ def test_file_dialogs_start_in_the_folder_used_last(window, qtbot, tmp_path):
         asked.append(suggestion)
         return str(folder / f"file{len(asked)}.{suggestion.rsplit('.', 1)[1]}")
 
-    window.ask_save_path = dialog
-    window.export_csv_action.trigger()
-    window.export_images_action.trigger()
-    window.save_drawing_action.trigger()
+    window.dialogs.ask_save_path = dialog
+    window.exports.csv_action.trigger()
+    window.exports.images_action.trigger()
+    window.tools.save_drawing_action.trigger()
     assert asked == ["latent.csv", str(folder / "reconstruction.png"), str(folder / "drawing.png")]
     assert sorted(p.name for p in folder.iterdir()) == ["file1.csv", "file2.png", "file3.png"]
     window.write_settings()
@@ -110,7 +110,7 @@ def test_file_dialogs_start_in_the_folder_used_last(window, qtbot, tmp_path):
 def test_an_export_that_cannot_be_written_says_so_and_leaves_nothing(window, qtbot, tmp_path):
     drawn(window, qtbot)
     target = tmp_path / "missing-folder" / "z.json"
-    assert not window.export_latent("json", str(target))
+    assert not window.exports.export_latent("json", str(target))
     assert window.errors and "z.json" in window.errors[0][1]
     assert not target.parent.exists()
 
@@ -120,8 +120,8 @@ def test_an_export_onto_a_full_disk_says_the_disk_is_full_and_leaves_nothing(win
     folder = tmp_path / "exports"
     folder.mkdir()
     fill_disk_after(monkeypatch, capacity=100)
-    for export, name in ((window.export_images, "pair.png"), (window.export_map, "map.png"),
-                         (lambda path: window.export_latent("json", path), "z.json")):
+    for export, name in ((window.exports.export_images, "pair.png"), (window.exports.export_map, "map.png"),
+                         (lambda path: window.exports.export_latent("json", path), "z.json")):
         assert not export(str(folder / name))
         title, text = window.errors.pop()
         assert name in text and "No space left on device" in text and "encode" not in text, text

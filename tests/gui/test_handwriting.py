@@ -44,20 +44,20 @@ def files(folder: Path) -> list[str]:
 def test_in_collect_mode_a_digit_key_saves_the_drawing_with_that_label_and_clears_it(active, qtbot):
     window = active
     key(window, "Ctrl+K")
-    assert window.collect_action.isChecked() and window.drawings_dock.isVisible()
+    assert window.handwriting.collect_action.isChecked() and window.drawings_dock.isVisible()
     draw_digit(window.canvas, "7")
     canvas = window.canvas.raster()
     key(window, "7")
-    saved = drawings.list_drawings(window.drawings_dir)
+    saved = drawings.list_drawings(window.handwriting.drawings_dir)
     assert [s.label for s in saved] == [7]
     np.testing.assert_array_equal(saved[0].original(), canvas)
     assert saved[0].frame().shape == (28, 28) and saved[0].frame().max() == 255
     assert window.document.is_empty()                 # ready for the next one
-    assert window.drawings_panel.counts[7] == 1 and window.drawings_panel.digit == 7
-    assert len(window.drawings_panel.samples()) == 1
+    assert window.handwriting.panel.counts[7] == 1 and window.handwriting.panel.digit == 7
+    assert len(window.handwriting.panel.samples()) == 1
     assert window.statusBar().currentMessage().startswith("Saved as a 7")
     key(window, "7")                                   # nothing drawn: nothing saved
-    assert len(drawings.list_drawings(window.drawings_dir)) == 1
+    assert len(drawings.list_drawings(window.handwriting.drawings_dir)) == 1
     window.document.undo()                             # the cleared drawing comes back
     np.testing.assert_array_equal(window.canvas.raster(), canvas)
 
@@ -66,21 +66,21 @@ def test_digit_keys_save_nothing_outside_collect_mode_or_when_typed_into_a_field
     window = active
     draw_digit(window.canvas, "4")
     key(window, "4")
-    assert files(window.drawings_dir) == []
-    window.set_collect_mode(True)
-    window.width_spin.setFocus()
-    qtbot.waitUntil(window.width_spin.hasFocus)
-    QTest.keyClick(window.width_spin, Qt.Key.Key_4)   # the field gets the key, not collect mode
-    assert files(window.drawings_dir) == []
-    window.set_collect_mode(False)
-    assert not any(act.isEnabled() for act in window.collect_actions)
+    assert files(window.handwriting.drawings_dir) == []
+    window.handwriting.set_collect_mode(True)
+    window.tools.width_spin.setFocus()
+    qtbot.waitUntil(window.tools.width_spin.hasFocus)
+    QTest.keyClick(window.tools.width_spin, Qt.Key.Key_4)   # the field gets the key, not collect mode
+    assert files(window.handwriting.drawings_dir) == []
+    window.handwriting.set_collect_mode(False)
+    assert not any(act.isEnabled() for act in window.handwriting.digit_actions)
 
 
 def test_the_browser_shows_the_drawings_per_digit_with_counts(window):
-    root = window.drawings_dir
+    root = window.handwriting.drawings_dir
     for digit, seed in (("3", 0), ("3", 1), ("7", 0)):
         drawings.save_drawing(root, int(digit), canvas_digit(digit, seed=seed))
-    panel = window.drawings_panel
+    panel = window.handwriting.panel
     panel.refresh()
     assert [b.text() for b in panel.digit_buttons[3:8:4]] == ["3\n2", "7\n1"]
     panel.digit_buttons[3].click()
@@ -93,7 +93,7 @@ def test_the_browser_shows_the_drawings_per_digit_with_counts(window):
 
 
 def test_a_digit_folder_that_cannot_be_read_is_reported_in_the_browser_and_the_dialog(window, monkeypatch):
-    root = window.drawings_dir
+    root = window.handwriting.drawings_dir
     drawings.save_drawing(root, 6, canvas_digit("8"))
     real = os.listdir
 
@@ -103,21 +103,21 @@ def test_a_digit_folder_that_cannot_be_read_is_reported_in_the_browser_and_the_d
         return real(folder)
 
     monkeypatch.setattr(os, "listdir", listdir)
-    panel = window.drawings_panel
+    panel = window.handwriting.panel
     panel.refresh(6)
     assert "cannot read the folder: Permission denied" in panel.total.text()
     assert panel.samples() == [] and not panel.fine_tune_button.isEnabled()
-    dialog = window.open_fine_tune()
+    dialog = window.handwriting.open_fine_tune()
     assert "cannot read the folder" in dialog.summary.text() and not dialog.start_button.isEnabled()
     assert dialog.start() is False
     dialog.close()
 
 
 def test_deleting_selected_drawings_removes_their_files(window, qtbot):
-    root = window.drawings_dir
+    root = window.handwriting.drawings_dir
     keep = drawings.save_drawing(root, 2, canvas_digit("2"))
     gone = drawings.save_drawing(root, 2, canvas_digit("2", seed=1))
-    panel = window.drawings_panel
+    panel = window.handwriting.panel
     panel.refresh(2)
     assert not panel.delete_button.isEnabled()
     panel.list.item(1).setSelected(True)
@@ -129,16 +129,16 @@ def test_deleting_selected_drawings_removes_their_files(window, qtbot):
 
 def test_the_delete_key_in_the_browser_deletes_drawings_not_the_canvas(active, qtbot):
     window = active
-    drawings.save_drawing(window.drawings_dir, 5, canvas_digit("3"))
-    window.drawings_panel.refresh(5)
+    drawings.save_drawing(window.handwriting.drawings_dir, 5, canvas_digit("3"))
+    window.handwriting.panel.refresh(5)
     draw_digit(window.canvas, "1")
     canvas = window.canvas.raster()
-    listing = window.drawings_panel.list
+    listing = window.handwriting.panel.list
     listing.setFocus()
     qtbot.waitUntil(listing.hasFocus)
     listing.item(0).setSelected(True)
     QTest.keyClick(listing, Qt.Key.Key_Delete)
-    assert drawings.list_drawings(window.drawings_dir) == []
+    assert drawings.list_drawings(window.handwriting.drawings_dir) == []
     np.testing.assert_array_equal(window.canvas.raster(), canvas)
 
 
@@ -154,13 +154,13 @@ def small_window(qtbot, tmp_path):
     model = models.create(config=ModelConfig(kind="ae", latent_dim=8, channels=(), hidden=(128,)), seed=1)
     win = create_window(model, settings=Settings(tmp_path / "settings.ini"), data_dir=tmp_path / "data")
     win.errors = []
-    win.show_error = lambda title, text: win.errors.append((title, text))
+    win.dialogs.show_error = lambda title, text: win.errors.append((title, text))
     qtbot.addWidget(win)
     win.resize(1200, 800)
     win.show()
-    qtbot.waitUntil(lambda: win.info is not None, timeout=60000)
+    qtbot.waitUntil(lambda: win.session.info is not None, timeout=60000)
     for digit, seed in (("1", 0), ("1", 1), ("8", 0), ("8", 1)):
-        drawings.save_drawing(win.drawings_dir, int(digit), canvas_digit(digit, seed=seed, width=28))
+        drawings.save_drawing(win.handwriting.drawings_dir, int(digit), canvas_digit(digit, seed=seed, width=28))
     yield win
     win.close()
     assert not win.worker.isRunning()
@@ -168,9 +168,9 @@ def small_window(qtbot, tmp_path):
 
 def test_fine_tuning_shows_progress_then_before_and_after_and_adds_a_model_to_choose(small_window, qtbot):
     window = small_window
-    window.drawings_panel.refresh()
-    window.drawings_panel.fine_tune_button.click()
-    dialog = window.fine_tune_dialog
+    window.handwriting.panel.refresh()
+    window.handwriting.panel.fine_tune_button.click()
+    dialog = window.handwriting.fine_tune_dialog
     assert dialog.isVisible() and not dialog.isModal()
     assert dialog.summary.text().startswith("4 drawings (1: 2, 8: 2)")
     dialog.mnist_edit.setText("")
@@ -190,15 +190,15 @@ def test_fine_tuning_shows_progress_then_before_and_after_and_adds_a_model_to_ch
     assert grid.row_labels[0] == f"1: {result.error_before[0]:.4f} → {result.error_after[0]:.4f}"
     np.testing.assert_array_equal(grid.pixels()[:, 0], np.rint(result.frames * 255).astype(np.uint8))
     path = Path(saved.args[0])
-    assert path == window.models_dir / "ae-8-mine-1.pt" and files(window.models_dir) == [path.name]
+    assert path == window.handwriting.models_dir / "ae-8-mine-1.pt" and files(window.handwriting.models_dir) == [path.name]
     # The new model is listed with the others, and one click opens it.
-    assert window.model_combo.findData(str(path)) >= 0
-    assert "ae-8-mine-1" in [a.text() for a in window.model_group.actions()]
+    assert window.models.combo.findData(str(path)) >= 0
+    assert "ae-8-mine-1" in [a.text() for a in window.models.group.actions()]
     qtbot.waitUntil(lambda: not dialog.running)
     with qtbot.waitSignal(window.modelChanged, timeout=60000):
         dialog.use_button.click()
-    assert window.info.source == str(path) and window.info.name == "ae-8-mine-1"
-    assert window.model_combo.currentText() == "ae-8-mine-1"
+    assert window.session.info.source == str(path) and window.session.info.name == "ae-8-mine-1"
+    assert window.models.combo.currentText() == "ae-8-mine-1"
     assert window.settings.last_model == str(path)
     assert not window.errors
 
@@ -206,21 +206,21 @@ def test_fine_tuning_shows_progress_then_before_and_after_and_adds_a_model_to_ch
 def test_a_user_model_is_chosen_from_the_model_list_like_a_shipped_one(window, qtbot):
     from gui_helpers import make_model
 
-    window.models_dir.mkdir(parents=True)
-    path = window.models_dir / "ae-3-mine-1.pt"
+    window.handwriting.models_dir.mkdir(parents=True)
+    path = window.handwriting.models_dir / "ae-3-mine-1.pt"
     models.save(make_model("ae", 3, seed=4), path)
-    window._refresh_model_choices()
-    index = window.model_combo.findText("ae-3-mine-1")
+    window.models.refresh()
+    index = window.models.combo.findText("ae-3-mine-1")
     assert index >= 0
     with qtbot.waitSignal(window.modelChanged, timeout=60000):
-        window.model_combo.setCurrentIndex(index)
-        window.model_combo.activated.emit(index)
-    assert (window.info.source, window.info.latent_dim) == (str(path), 3)
+        window.models.combo.setCurrentIndex(index)
+        window.models.combo.activated.emit(index)
+    assert (window.session.info.source, window.session.info.latent_dim) == (str(path), 3)
 
 
 def test_the_app_answers_while_fine_tuning_and_cancel_stops_it_within_a_second(small_window, qtbot):
     window = small_window
-    dialog = window.open_fine_tune()
+    dialog = window.handwriting.open_fine_tune()
     dialog.steps_spin.setValue(20000)
     steps = []
     dialog.start()
@@ -229,30 +229,30 @@ def test_the_app_answers_while_fine_tuning_and_cancel_stops_it_within_a_second(s
     # The inference thread still follows the pen while the model trains.
     draw_digit(window.canvas, "3")
     settle(qtbot, window)
-    assert window.network.model_input.pixels().any() and window.last_drawing.z is not None
+    assert window.network.model_input.pixels().any() and window.session.drawing.z is not None
     assert dialog.running
     asked = time.perf_counter()
     dialog.cancel_button.click()
     qtbot.waitUntil(lambda: not dialog.running, timeout=5000)
     assert time.perf_counter() - asked < 1.0
     qtbot.waitUntil(lambda: dialog.status.text() == "Cancelled: nothing was saved")
-    assert dialog.result is None and files(window.models_dir) == []
+    assert dialog.result is None and files(window.handwriting.models_dir) == []
     assert dialog.start_button.isEnabled()
 
 
 def test_closing_the_dialog_cancels_its_run(small_window, qtbot):
-    dialog = small_window.open_fine_tune()
+    dialog = small_window.handwriting.open_fine_tune()
     dialog.steps_spin.setValue(20000)
     dialog.start()
     qtbot.waitUntil(lambda: dialog.last_status is not None, timeout=60000)
     QTest.keyClick(dialog, Qt.Key.Key_Escape)
     assert not dialog.isVisible()
     qtbot.waitUntil(lambda: not dialog.running, timeout=5000)
-    assert dialog.result is None and files(small_window.models_dir) == []
+    assert dialog.result is None and files(small_window.handwriting.models_dir) == []
 
 
 def test_mnist_that_cannot_be_read_is_reported_and_nothing_is_saved(small_window, qtbot, tmp_path):
-    dialog = small_window.open_fine_tune()
+    dialog = small_window.handwriting.open_fine_tune()
     dialog.mnist_edit.setText(str(tmp_path / "missing.npz"))
     assert "mixed with MNIST" in dialog.mode.text()
     dialog.start()
@@ -260,12 +260,12 @@ def test_mnist_that_cannot_be_read_is_reported_and_nothing_is_saved(small_window
     assert "missing.npz" in dialog.error and dialog.outcome.text() == dialog.error
     assert small_window.settings.data_path == str(tmp_path / "missing.npz")
     qtbot.waitUntil(lambda: not dialog.running)
-    assert files(small_window.models_dir) == []
+    assert files(small_window.handwriting.models_dir) == []
 
 
 def test_closing_the_window_while_fine_tuning_leaves_no_model_file(small_window, qtbot):
     window = small_window
-    dialog = window.open_fine_tune()
+    dialog = window.handwriting.open_fine_tune()
     dialog.steps_spin.setValue(20000)
     steps = []
     dialog.start()
@@ -275,4 +275,4 @@ def test_closing_the_window_while_fine_tuning_leaves_no_model_file(small_window,
     window.close()
     assert thread.isFinished()
     qtbot.wait(50)
-    assert not window.models_dir.exists() or os.listdir(window.models_dir) == []
+    assert not window.handwriting.models_dir.exists() or os.listdir(window.handwriting.models_dir) == []

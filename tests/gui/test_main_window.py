@@ -22,8 +22,8 @@ def shown(window):
     """What the views show now: copies to compare before and after."""
     return {"input": window.network.model_input.pixels(),
             "output": window.network.reconstruction.pixels(),
-            "bars": window.bars.values.copy(),
-            "marker": window.map.marker_xy}
+            "bars": window.latent_panel.bars.values.copy(),
+            "marker": window.map_panel.map.marker_xy}
 
 
 def test_the_views_carry_their_object_names(window):
@@ -42,11 +42,11 @@ def test_a_drawn_digit_reaches_every_view(window, qtbot):
     assert after["input"].max() == 255          # framed like MNIST: peak ink is full
     assert not np.array_equal(after["output"], before["output"])
     assert np.abs(after["bars"]).max() > 0
-    np.testing.assert_allclose(after["bars"], window.last_drawing.z)
+    np.testing.assert_allclose(after["bars"], window.session.drawing.z)
     assert after["marker"] is not None
-    assert window.guess_label.text().startswith("Looks like a ")
-    assert window.network.error_label.text() == f"Error (MSE) {window.last_drawing.error:.4f}"
-    assert window.latency_label.text().endswith(" ms")
+    assert window.map_panel.guess_label.text().startswith("Looks like a ")
+    assert window.network.error_label.text() == f"Error (MSE) {window.session.drawing.error:.4f}"
+    assert window.latent_views.latency_label.text().endswith(" ms")
 
 
 def test_the_views_follow_a_stroke_before_it_ends(window, qtbot):
@@ -59,7 +59,7 @@ def test_the_views_follow_a_stroke_before_it_ends(window, qtbot):
                                                    Qt.KeyboardModifier.NoModifier))
     qtbot.waitUntil(lambda: window.network.model_input.pixels().any())
     assert window.document.in_stroke          # the button is still down
-    qtbot.waitUntil(lambda: window.last_drawing is not None and window.last_drawing.seq == window.worker.last_seq)
+    qtbot.waitUntil(lambda: window.session.drawing is not None and window.session.drawing.seq == window.session.last_seq)
     QTest.mouseRelease(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, points[-1].toPoint())
 
 
@@ -80,20 +80,20 @@ def test_undo_redo_and_clear_with_the_standard_shortcuts(window, qtbot):
     assert len(window.document.visible()[1]) == 2
     key(window, "Ctrl+Z")
     assert len(window.document.visible()[1]) == 1
-    assert window.redo_action.isEnabled()
+    assert window.tools.redo_action.isEnabled()
     key(window, "Ctrl+Shift+Z")
     np.testing.assert_array_equal(canvas.raster(), two)
     key(window, "Ctrl+Z")
     key(window, "Ctrl+Y")
     np.testing.assert_array_equal(canvas.raster(), two)
-    assert not window.redo_action.isEnabled()
+    assert not window.tools.redo_action.isEnabled()
     settle(qtbot, window)
     assert window.network.model_input.pixels().any()
     key(window, "Delete")
     assert window.document.is_empty() and canvas.raster().max() == 0
     settle(qtbot, window)
     assert not window.network.model_input.pixels().any()
-    assert window.guess_label.text() == "Draw a digit"
+    assert window.map_panel.guess_label.text() == "Draw a digit"
     key(window, "Ctrl+Z")                    # clearing is undoable too
     np.testing.assert_array_equal(canvas.raster(), two)
 
@@ -110,8 +110,8 @@ def write_digit_png(path, dark_on_light=True) -> None:
 def test_an_opened_image_goes_on_the_canvas_and_is_undoable(window, qtbot, tmp_path):
     path = tmp_path / "one.png"
     write_digit_png(path)
-    window.ask_open_path = lambda title, filter_: str(path)
-    window.open_image_action.trigger()
+    window.dialogs.ask_open_path = lambda title, filter_: str(path)
+    window.tools.open_image_action.trigger()
     assert window.canvas.raster().max() == 255
     settle(qtbot, window)
     assert window.network.model_input.pixels().max() == 255
@@ -124,7 +124,7 @@ def test_an_unreadable_image_shows_an_error_and_changes_nothing(window, tmp_path
     before = window.canvas.raster()
     path = tmp_path / "broken.png"
     path.write_bytes(b"\x89PNG not really")
-    assert not window.open_image(str(path))
+    assert not window.tools.open_image(str(path))
     assert window.errors and "broken.png" in window.errors[0][1]
     np.testing.assert_array_equal(window.canvas.raster(), before)
 
@@ -132,8 +132,8 @@ def test_an_unreadable_image_shows_an_error_and_changes_nothing(window, tmp_path
 def test_the_drawing_saves_as_a_png(window, tmp_path):
     draw_digit(window.canvas, "7")
     path = tmp_path / "seven.png"
-    window.ask_save_path = lambda *args: str(path)
-    window.save_drawing_action.trigger()
+    window.dialogs.ask_save_path = lambda *args: str(path)
+    window.tools.save_drawing_action.trigger()
     image = QImage(str(path))
     assert image.width() == image.height() == window.document.size
     assert not window.errors
@@ -148,43 +148,43 @@ def test_dragging_a_bar_edits_that_dimension_and_decodes_it(window, qtbot):
     draw_digit(window.canvas, "3")
     settle(qtbot, window)
     drawing_output = window.network.reconstruction.pixels()
-    z = window.latent.drawing.copy()
-    target = float(np.clip(z[2] + 0.6 * window.bars.limit, -window.bars.limit, window.bars.limit) * 0.9)
-    drag(window.bars.viewport(), [bar_point(window.bars, 2, z[2] * t + target * (1 - t))
+    z = window.session.edit.drawing.copy()
+    target = float(np.clip(z[2] + 0.6 * window.latent_panel.bars.limit, -window.latent_panel.bars.limit, window.latent_panel.bars.limit) * 0.9)
+    drag(window.latent_panel.bars.viewport(), [bar_point(window.latent_panel.bars, 2, z[2] * t + target * (1 - t))
                                   for t in np.linspace(1, 0, 8)])
-    assert window.latent.current[2] == pytest.approx(target, abs=0.05 * window.bars.limit)
-    assert window.latent.edited.tolist() == [i == 2 for i in range(16)]
-    np.testing.assert_array_equal(np.delete(window.latent.current, 2), np.delete(z, 2))
+    assert window.session.edit.current[2] == pytest.approx(target, abs=0.05 * window.latent_panel.bars.limit)
+    assert window.session.edit.edited.tolist() == [i == 2 for i in range(16)]
+    np.testing.assert_array_equal(np.delete(window.session.edit.current, 2), np.delete(z, 2))
     settle(qtbot, window)
     assert not np.array_equal(window.network.reconstruction.pixels(), drawing_output)
     assert window.network.output_caption.text() == "Edited code, decoded"
     assert window.network.error_label.text().startswith("Drawing's error (MSE) ")
-    assert window.map.edit_xy is not None
-    assert window.dim_spin.value() == 2
-    assert window.value_spin.value() == pytest.approx(window.latent.current[2], abs=1e-3)
-    window.reset_latent_action.trigger()
+    assert window.map_panel.map.edit_xy is not None
+    assert window.latent_panel.dim_spin.value() == 2
+    assert window.latent_panel.value_spin.value() == pytest.approx(window.session.edit.current[2], abs=1e-3)
+    window.latent_views.reset_action.trigger()
     settle(qtbot, window)
     np.testing.assert_array_equal(window.network.reconstruction.pixels(), drawing_output)
-    np.testing.assert_array_equal(window.bars.values, z)
-    assert window.map.edit_xy is None
+    np.testing.assert_array_equal(window.latent_panel.bars.values, z)
+    assert window.map_panel.map.edit_xy is None
 
 
 def test_typing_a_value_edits_the_chosen_dimension(window, qtbot):
     draw_digit(window.canvas, "0")
     settle(qtbot, window)
     before = window.network.reconstruction.pixels()
-    window.dim_spin.setValue(5)
-    window.value_spin.setValue(-0.75)
-    assert window.latent.current[5] == pytest.approx(-0.75)
+    window.latent_panel.dim_spin.setValue(5)
+    window.latent_panel.value_spin.setValue(-0.75)
+    assert window.session.edit.current[5] == pytest.approx(-0.75)
     settle(qtbot, window)
-    assert window.bars.values[5] == pytest.approx(-0.75)
+    assert window.latent_panel.bars.values[5] == pytest.approx(-0.75)
     assert not np.array_equal(window.network.reconstruction.pixels(), before)
 
 
 def test_hovering_a_bar_reads_out_its_value(window, qtbot):
     draw_digit(window.canvas, "2")
     settle(qtbot, window)
-    bars = window.bars
+    bars = window.latent_panel.bars
     p = bar_point(bars, 7, 0.0)
     QApplication.sendEvent(bars.viewport(), QMouseEvent(QMouseEvent.Type.MouseMove, p, bars.mapToGlobal(p),
                                                         Qt.MouseButton.NoButton, Qt.MouseButton.NoButton,
@@ -194,14 +194,14 @@ def test_hovering_a_bar_reads_out_its_value(window, qtbot):
 
 
 def test_clicking_the_map_decodes_that_point(window, qtbot):
-    latent_map = window.map
+    latent_map = window.map_panel.map
     box = latent_map.getPlotItem().getViewBox()
     x0, x1, y0, y1 = latent_map.range
     xy = (x0 + 0.7 * (x1 - x0), y0 + 0.3 * (y1 - y0))
     p = latent_map.mapFromScene(box.mapViewToScene(QPointF(*xy)))
     QTest.mouseClick(latent_map.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, p)
-    assert window.latent.is_edited
-    picked = window.info.projection.forward(window.latent.current)
+    assert window.session.edit.is_edited
+    picked = window.session.map.forward(window.session.edit.current)
     assert picked == pytest.approx(xy, abs=0.02 * (x1 - x0))
     settle(qtbot, window)
     assert window.network.reconstruction.pixels().any()
@@ -210,16 +210,16 @@ def test_clicking_the_map_decodes_that_point(window, qtbot):
 
 def test_interpolating_between_two_pinned_drawings_and_exporting_the_strip(window, qtbot, tmp_path):
     panel = window.interpolation_panel
-    assert not window.pin("a")                 # nothing drawn yet
+    assert not window.interpolation.pin("a")                 # nothing drawn yet
     draw_digit(window.canvas, "7")
     settle(qtbot, window)
-    assert window.pin("a")
+    assert window.interpolation.pin("a")
     window.document.clear()
     draw_digit(window.canvas, "3")
     settle(qtbot, window)
     panel.pin_b.click()
     settle(qtbot, window)
-    strip = window.strip_images
+    strip = window.session.strip
     assert strip.shape == (8, 28, 28)
     assert panel.slider.isEnabled()
     assert not np.array_equal(strip[0], strip[-1])
@@ -231,8 +231,8 @@ def test_interpolating_between_two_pinned_drawings_and_exporting_the_strip(windo
     np.testing.assert_array_equal(panel.mixed.pixels(), panel.strip[-1].pixels())
 
     png, gif = tmp_path / "strip.png", tmp_path / "strip.gif"
-    assert window.export_strip("png", str(png))
-    window.ask_save_path = lambda *args: str(gif)
+    assert window.exports.export_strip("png", str(png))
+    window.dialogs.ask_save_path = lambda *args: str(gif)
     panel.export_gif.click()
     image = QImage(str(png))
     assert (image.width(), image.height()) == (8 * 112 + 7 * 4, 112)
@@ -259,42 +259,42 @@ def test_switching_models_rebuilds_the_latent_views(window, qtbot, tmp_path):
     path = tmp_path / "vae-2.pt"
     models.save(make_model("vae", 2, seed=3), path)
     with qtbot.waitSignal(window.modelChanged, timeout=60000):
-        window.ask_open_path = lambda *args: str(path)
-        window.open_checkpoint_action.trigger()
-    info = window.info
+        window.dialogs.ask_open_path = lambda *args: str(path)
+        window.models.open_checkpoint_action.trigger()
+    info = window.session.info
     assert (info.kind, info.latent_dim, info.source) == ("vae", 2, str(path))
-    assert window.bars.values.shape == (2,)
-    assert window.map.getPlotItem().getAxis("bottom").labelText == "z₀"
-    assert window.model_combo.currentText() == "vae-2.pt"
-    assert window.latent_label.text() == "z: 2"
+    assert window.latent_panel.bars.values.shape == (2,)
+    assert window.map_panel.map.getPlotItem().getAxis("bottom").labelText == "z₀"
+    assert window.models.combo.currentText() == "vae-2.pt"
+    assert window.models.labels["statusLatent"].text() == "z: 2"
     settle(qtbot, window)
-    assert window.last_drawing.z.shape == (2,)     # the drawing was encoded again
+    assert window.session.drawing.z.shape == (2,)     # the drawing was encoded again
     assert window.settings.last_model == str(path)
     assert not window.errors
 
 
 def test_a_corrupt_checkpoint_shows_an_error_and_keeps_the_model(window, qtbot, tmp_path):
-    info = window.info
+    info = window.session.info
     path = tmp_path / "corrupt.pt"
     path.write_bytes(b"PK\x03\x04 definitely not a checkpoint")
-    window.open_model(str(path))
+    window.models.open_model(str(path))
     qtbot.waitUntil(lambda: bool(window.errors), timeout=30000)
     title, text = window.errors[0]
     assert "corrupt.pt" in text and "current model stays" in text
-    assert window.info is info
+    assert window.session.info is info
     draw_digit(window.canvas, "1")
     settle(qtbot, window)
-    assert window.last_drawing.generation == info.generation
+    assert window.session.drawing.generation == info.generation
 
 
 def test_the_status_bar_names_model_latent_size_backend_device_and_latency(window, qtbot):
     draw_digit(window.canvas, "8")
     settle(qtbot, window)
-    assert window.model_label.text().startswith(f"Model {window.info.name}")
-    assert window.latent_label.text() == "z: 16"
-    assert window.backend_label.text() in ("backend cpu", "backend reference")
-    assert window.device_label.text() == "device cpu"
-    assert float(window.latency_label.text().split()[1]) > 0
+    assert window.models.labels["statusModel"].text().startswith(f"Model {window.session.info.name}")
+    assert window.models.labels["statusLatent"].text() == "z: 16"
+    assert window.models.labels["statusBackend"].text() in ("backend cpu", "backend reference")
+    assert window.models.labels["statusDevice"].text() == "device cpu"
+    assert float(window.latent_views.latency_label.text().split()[1]) > 0
 
 
 def test_settings_survive_a_restart(qtbot, tmp_path, model):
@@ -306,17 +306,17 @@ def test_settings_survive_a_restart(qtbot, tmp_path, model):
     qtbot.addWidget(first)
     first.resize(760, 560)     # within the offscreen screen (800 x 600)
     first.show()
-    qtbot.waitUntil(lambda: first.info is not None, timeout=60000)
-    first.width_spin.setValue(57)
+    qtbot.waitUntil(lambda: first.session.info is not None, timeout=60000)
+    first.tools.width_spin.setValue(57)
     size = first.size()
     first.close()
     assert path.exists()
     second = create_window(model, settings=Settings(path))
     qtbot.addWidget(second)
     second.show()
-    assert second.canvas.pen_width == 57 and second.width_spin.value() == 57
+    assert second.canvas.pen_width == 57 and second.tools.width_spin.value() == 57
     assert second.size() == size
-    qtbot.waitUntil(lambda: second.info is not None, timeout=60000)
+    qtbot.waitUntil(lambda: second.session.info is not None, timeout=60000)
     second.close()
 
 
@@ -326,10 +326,10 @@ def open_window(qtbot, model, settings_path):
 
     win = create_window(model, settings=Settings(settings_path))
     win.errors = []
-    win.show_error = lambda title, text: win.errors.append((title, text))
+    win.dialogs.show_error = lambda title, text: win.errors.append((title, text))
     qtbot.addWidget(win)
     win.show()
-    qtbot.waitUntil(lambda: win.info is not None, timeout=60000)
+    qtbot.waitUntil(lambda: win.session.info is not None, timeout=60000)
     return win
 
 
@@ -341,7 +341,7 @@ def test_without_a_model_argument_the_last_model_opens_again(qtbot, tmp_path):
     models.save(make_model("ae", 3, seed=1), path)
     Settings(tmp_path / "settings.ini").last_model = str(path)
     win = open_window(qtbot, None, tmp_path / "settings.ini")
-    assert (win.info.source, win.info.latent_dim) == (str(path), 3)
+    assert (win.session.info.source, win.session.info.latent_dim) == (str(path), 3)
     assert not win.errors
     win.close()
 
@@ -349,7 +349,7 @@ def test_without_a_model_argument_the_last_model_opens_again(qtbot, tmp_path):
 def test_a_model_argument_that_cannot_be_opened_says_so_and_opens_the_default(qtbot, tmp_path):
     missing = tmp_path / "missing.pt"
     win = open_window(qtbot, str(missing), tmp_path / "settings.ini")
-    assert win.info.latent_dim == 16 and win.info.source is None
+    assert win.session.info.latent_dim == 16 and win.session.info.source is None
     assert len(win.errors) == 1 and str(missing) in win.errors[0][1]
     win.close()
 
@@ -361,7 +361,7 @@ def test_the_error_is_shown_next_to_the_models_mean_on_test_digits(qtbot, tmp_pa
     draw_digit(win.canvas, "7")
     settle(qtbot, win)
     assert win.network.error_label.text().endswith(" · test digits 0.0250")
-    assert "knn10 accuracy 95.0%" in win.model_label.toolTip()
+    assert "knn10 accuracy 95.0%" in win.models.labels["statusModel"].toolTip()
     win.close()
 
 
@@ -370,9 +370,9 @@ def test_an_edit_still_being_decoded_when_reset_is_pressed_does_not_show_up(wind
     settle(qtbot, window)
     drawing_output = window.network.reconstruction.pixels()
     for value in (0.5, -0.5, 0.9):
-        window.edit_latent(1, value)
-    window.reset_latent()                      # before the decodes come back
+        window.latent_views.edit(1, value)
+    window.session.reset_edit()                      # before the decodes come back
     settle(qtbot, window)
-    assert not window.latent.is_edited
+    assert not window.session.edit.is_edited
     np.testing.assert_array_equal(window.network.reconstruction.pixels(), drawing_output)
     assert window.network.output_caption.text() == "Reconstruction"

@@ -74,8 +74,8 @@ def test_ten_thousand_strokes_with_model_switches_edits_and_undo(qtbot, window, 
     for i, stroke in enumerate(strokes):
         if i % SWITCH_EVERY == 0 and i:
             target = paths[(i // SWITCH_EVERY) % len(paths)]
-            window.open_model(target)
-            qtbot.waitUntil(lambda target=target: window.info.source == target, timeout=30000)
+            window.models.open_model(target)
+            qtbot.waitUntil(lambda target=target: window.session.info.source == target, timeout=30000)
             tabs[(i // SWITCH_EVERY) % len(tabs)].raise_()
         points = [page_to_widget(canvas, x, y) for x, y in stroke]
         mouse(canvas, QEvent.Type.MouseButtonPress, points[0])
@@ -83,19 +83,19 @@ def test_ten_thousand_strokes_with_model_switches_edits_and_undo(qtbot, window, 
             mouse(canvas, QEvent.Type.MouseMove, p)
         mouse(canvas, QEvent.Type.MouseButtonRelease, points[-1])
         if i % 3 == 2:
-            window.clear_action.trigger()
+            window.tools.clear_action.trigger()
         if i % 50 == 25:
             for _ in range(3):
-                window.undo_action.trigger()
+                window.tools.undo_action.trigger()
             for _ in range(2):
-                window.redo_action.trigger()
-        if i % 100 == 60 and window.last_drawing is not None and window.last_drawing.z is not None:
-            window.edit_latent(int(rng.integers(window.info.latent_dim)), float(rng.normal()))
-            window.value_spin.setValue(float(rng.normal()))
+                window.tools.redo_action.trigger()
+        if i % 100 == 60 and window.session.drawing is not None and window.session.drawing.z is not None:
+            window.latent_views.edit(int(rng.integers(window.session.info.latent_dim)), float(rng.normal()))
+            window.latent_panel.value_spin.setValue(float(rng.normal()))
         if i % 100 == 90:
-            window.reset_latent_action.trigger()
-        if i % 250 == 120 and window.last_drawing is not None and window.last_drawing.z is not None:
-            window.pin("a" if i % 500 < 250 else "b")
+            window.latent_views.reset_action.trigger()
+        if i % 250 == 120 and window.session.drawing is not None and window.session.drawing.z is not None:
+            window.interpolation.pin("a" if i % 500 < 250 else "b")
         # The UI answers, but the test does not wait for the model: newest wins.
         QApplication.processEvents()
         if i + 1 == WARMUP:

@@ -39,20 +39,20 @@ def show_traversal(window, qtbot, digit="3"):
     qtbot.waitUntil(lambda: showing(window.traversal_dock))
     draw_digit(window.canvas, digit)
     settle(qtbot, window)
-    qtbot.waitUntil(lambda: window.traversal_panel.traversal is not None)
+    qtbot.waitUntil(lambda: window.sweeps.traversal_panel.traversal is not None)
     settle(qtbot, window)
-    return window.traversal_panel
+    return window.sweeps.traversal_panel
 
 
 def test_the_traversal_shows_each_dimension_swept_around_the_drawing_ranked_by_change(window, qtbot, model):
     panel = show_traversal(window, qtbot)
     result = panel.traversal
-    z = window.last_drawing.z
+    z = window.session.drawing.z
     assert panel.grid.shape == (16, traversal.STEPS)
     assert sorted(result.order.tolist()) == list(range(16))
     assert panel.grid.row_labels == [f"z[{d}]" for d in result.order]
     assert panel.grid.column_labels[0] == "-2σ" and panel.grid.column_labels[-1] == "+2σ"
-    expected = decode(model, traversal.sweep(z, window.info.code_std))[result.order]
+    expected = decode(model, traversal.sweep(z, window.session.info.code_std))[result.order]
     np.testing.assert_allclose(result.images, expected, atol=1e-5)
     np.testing.assert_array_equal(panel.grid.pixels()[:, traversal.STEPS // 2],
                                   np.broadcast_to(panel.grid.pixels()[0, traversal.STEPS // 2], (16, 28, 28)))
@@ -70,15 +70,15 @@ def test_hovering_a_row_highlights_its_dimension_in_the_latent_bars(window, qtbo
     panel = show_traversal(window, qtbot)
     grid = panel.grid
     hover(grid, grid.cell_rect(2, 4).center())
-    assert window.bars.highlighted == panel.traversal.order[2]
+    assert window.latent_panel.bars.highlighted == panel.traversal.order[2]
     assert grid.highlight_row == 2
     assert panel.status.text().startswith(f"z[{panel.traversal.order[2]}]: change ")
     hover(grid, QPointF(1, 1))                     # off the cells
-    assert window.bars.highlighted is None
+    assert window.latent_panel.bars.highlighted is None
     hover(grid, grid.cell_rect(1, 1).center())
-    assert window.bars.highlighted == panel.traversal.order[1]
+    assert window.latent_panel.bars.highlighted == panel.traversal.order[1]
     window.interpolation_dock.raise_()              # the traversal goes behind, under the pointer
-    qtbot.waitUntil(lambda: window.bars.highlighted is None)
+    qtbot.waitUntil(lambda: window.latent_panel.bars.highlighted is None)
 
 
 def test_clicking_a_cell_sets_that_value_and_shows_its_decoding(window, qtbot):
@@ -88,13 +88,13 @@ def test_clicking_a_cell_sets_that_value_and_shows_its_decoding(window, qtbot):
     dim, value = int(panel.traversal.order[row]), float(panel.traversal.values[row, col])
     QTest.mouseClick(grid, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                      grid.cell_rect(row, col).center().toPoint())
-    assert window.latent.current[dim] == pytest.approx(value)
-    assert window.latent.edited.tolist() == [d == dim for d in range(16)]
+    assert window.session.edit.current[dim] == pytest.approx(value)
+    assert window.session.edit.edited.tolist() == [d == dim for d in range(16)]
     assert grid.highlight_cell == (row, col)
     settle(qtbot, window)
     shown = window.network.reconstruction.pixels().astype(int)
     assert np.abs(shown - grid.pixels()[row, col].astype(int)).max() <= 1
-    window.reset_latent()
+    window.session.reset_edit()
     assert grid.highlight_cell is None
 
 
@@ -107,11 +107,11 @@ def test_the_traversal_works_for_a_vae_too(qtbot, tmp_path):
     qtbot.addWidget(win)
     win.resize(1200, 800)
     win.show()
-    qtbot.waitUntil(lambda: win.info is not None, timeout=60000)
+    qtbot.waitUntil(lambda: win.session.info is not None, timeout=60000)
     panel = show_traversal(win, qtbot, "8")
     assert panel.grid.shape == (4, traversal.STEPS)
-    z = win.last_drawing.z
-    expected = decode(vae, traversal.sweep(z, win.info.code_std))[panel.traversal.order]
+    z = win.session.drawing.z
+    expected = decode(vae, traversal.sweep(z, win.session.info.code_std))[panel.traversal.order]
     np.testing.assert_allclose(panel.traversal.images, expected, atol=1e-5)
     win.close()
 
@@ -130,15 +130,15 @@ def test_hidden_sweeps_are_not_computed(window, qtbot):
 
 def show_manifold(window, qtbot):
     window.manifold_dock.raise_()
-    qtbot.waitUntil(lambda: window.manifold_panel.xy is not None, timeout=20000)
+    qtbot.waitUntil(lambda: window.sweeps.manifold_panel.xy is not None, timeout=20000)
     settle(qtbot, window)
-    return window.manifold_panel
+    return window.sweeps.manifold_panel
 
 
 def test_the_manifold_grid_decodes_the_plane_of_the_latent_map(window, qtbot, model):
     panel = show_manifold(window, qtbot)
     assert panel.grid.shape == (12, 12) and panel.xy.shape == (12, 12, 2)
-    codes = window.info.projection.inverse(panel.xy.reshape(-1, 2)).reshape(12, 12, -1)
+    codes = window.session.map.inverse(panel.xy.reshape(-1, 2)).reshape(12, 12, -1)
     np.testing.assert_allclose(panel.grid.pixels().astype(int), as_shown(decode(model, codes)).astype(int), atol=1)
     assert panel.xy[0, 0, 1] > panel.xy[-1, 0, 1] and panel.xy[0, -1, 0] > panel.xy[0, 0, 0]  # y up, x right
     assert panel.axes.text() == "→ PC 1   ↑ PC 2"
@@ -159,8 +159,8 @@ def test_clicking_the_manifold_grid_decodes_that_point(window, qtbot):
     panel = show_manifold(window, qtbot)
     QTest.mouseClick(panel.grid, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                      panel.grid.cell_rect(3, 8).center().toPoint())
-    assert window.latent.is_edited
-    np.testing.assert_allclose(window.info.projection.forward(window.latent.current), panel.xy[3, 8], atol=1e-4)
+    assert window.session.edit.is_edited
+    np.testing.assert_allclose(window.session.map.forward(window.session.edit.current), panel.xy[3, 8], atol=1e-4)
     settle(qtbot, window)
     shown = window.network.reconstruction.pixels().astype(int)
     assert np.abs(shown - panel.grid.pixels()[3, 8].astype(int)).max() <= 1
@@ -175,7 +175,7 @@ def test_for_a_two_dimensional_model_the_manifold_is_the_latent_plane_itself(qtb
     qtbot.addWidget(win)
     win.resize(1200, 800)
     win.show()
-    qtbot.waitUntil(lambda: win.info is not None, timeout=60000)
+    qtbot.waitUntil(lambda: win.session.info is not None, timeout=60000)
     panel = show_manifold(win, qtbot)
     np.testing.assert_allclose(panel.grid.pixels().astype(int), as_shown(decode(flat, panel.xy)).astype(int),
                                atol=1)

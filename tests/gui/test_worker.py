@@ -1,4 +1,5 @@
-"""The inference thread: newest request wins, stale results are dropped, loading fails safely."""
+"""The inference thread: newest request of a kind wins, posting never waits, answers come
+back as signals, the latent map is fitted apart, a copy of the model is handed out."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import pytest
 from gui_helpers import make_model
 
 from aegui.gui.worker import InferenceThread
+from aegui.session import Decoded, DrawingResult, LoadFailed, MapReady, ModelInfo, Request
 
 
 class SlowModel:
     """A real model that takes ``delay`` seconds per encode (``encode`` or the fused
-    ``reconstruct`` the worker uses for a drawing): lets requests pile up."""
+    ``reconstruct`` the engine uses for a drawing): lets requests pile up."""
 
     def __init__(self, delay=0.05):
         self.inner = make_model(latent_dim=4, references=50)
@@ -39,6 +41,18 @@ class SlowModel:
         return self.inner.decode(z)
 
 
+class Poster:
+    """Numbers requests like a session does."""
+
+    def __init__(self, worker):
+        self.worker, self.seq = worker, 0
+
+    def __call__(self, kind, payload, generation=1) -> int:
+        self.seq += 1
+        self.worker.post(Request(kind, self.seq, generation, payload, time.perf_counter()))
+        return self.seq
+
+
 @pytest.fixture
 def worker(qtbot):
     thread = InferenceThread()
@@ -54,44 +68,30 @@ def raster(column: int) -> np.ndarray:
     return image
 
 
-def load(qtbot, worker, model, **kwargs):
-    with qtbot.waitSignal(worker.modelReady, timeout=60000) as ready:
-        worker.load_model(model, **kwargs)
-    return ready.args[0]
+def answers(qtbot, worker, post, kind, payload, generation=1):
+    with qtbot.waitSignal(worker.answered, timeout=60000) as done:
+        post(kind, payload, generation)
+    return done.args[0]
 
 
-def test_a_drawing_comes_back_framed_encoded_and_decoded(qtbot, worker):
-    info = load(qtbot, worker, make_model(latent_dim=6))
-    assert (info.latent_dim, info.kind, info.backend) == (6, "ae", info.backend)
-    assert info.backend in ("cpu", "reference") and info.device == "cpu"
-    assert info.reference_xy.shape == (400, 2) and info.z_limit > 0
-    with qtbot.waitSignal(worker.drawingDone) as done:
-        seq = worker.submit_drawing(raster(30))
-    result = done.args[0]
-    assert result.seq == seq and result.generation == info.generation
-    assert result.frame.shape == result.reconstruction.shape == (28, 28)
-    assert result.frame.max() == pytest.approx(1.0)
-    assert result.z.shape == (6,) and result.xy.shape == (2,)
-    assert result.error == pytest.approx(np.mean((result.frame - result.reconstruction) ** 2), rel=1e-5)
-    assert result.guess is not None and result.guess.k == 10
-
-
-def test_an_empty_drawing_is_not_encoded(qtbot, worker):
-    load(qtbot, worker, make_model(latent_dim=3))
-    with qtbot.waitSignal(worker.drawingDone) as done:
-        worker.submit_drawing(np.zeros((64, 64), np.uint8))
-    result = done.args[0]
-    assert not result.frame.any() and not result.reconstruction.any()
-    assert result.z is None and result.guess is None
+def test_a_model_loads_and_a_drawing_comes_back_framed_encoded_and_decoded(qtbot, worker):
+    post = Poster(worker)
+    info = answers(qtbot, worker, post, "load", (make_model(latent_dim=6), "cpu", False), 0)
+    assert isinstance(info, ModelInfo) and info.latent_dim == 6 and info.device == "cpu"
+    result = answers(qtbot, worker, post, "drawing", raster(30), info.generation)
+    assert isinstance(result, DrawingResult) and result.seq == post.seq and result.z.shape == (6,)
+    assert worker.served["drawing"] == 1 and worker.cpu_seconds["drawing"] > 0
+    assert worker.cpu_time() > 0
 
 
 def test_while_the_model_is_busy_only_the_newest_drawing_is_computed(qtbot, worker):
+    post = Poster(worker)
     model = SlowModel(delay=0.1)
-    load(qtbot, worker, model)
+    answers(qtbot, worker, post, "load", (model, "cpu", False), 0)
     results = []
-    worker.drawingDone.connect(results.append)
+    worker.answered.connect(results.append)
     started = time.perf_counter()
-    seqs = [worker.submit_drawing(raster(10 + i)) for i in range(20)]
+    seqs = [post("drawing", raster(10 + i)) for i in range(20)]
     # Posting never waits for the model (waiting would take 20 x 0.1 s).
     assert time.perf_counter() - started < 0.5
     qtbot.waitUntil(lambda: bool(results) and results[-1].seq == seqs[-1], timeout=10000)
@@ -102,72 +102,63 @@ def test_while_the_model_is_busy_only_the_newest_drawing_is_computed(qtbot, work
     assert [r.seq for r in results] == sorted(r.seq for r in results)
 
 
-def test_decodes_made_for_a_previous_model_are_dropped(qtbot, worker):
-    first = load(qtbot, worker, make_model(latent_dim=4))
-    decoded = []
-    worker.decodeDone.connect(decoded.append)
-    with qtbot.waitSignal(worker.decodeDone):
-        worker.submit_decode(np.zeros(4), "edit", first.generation)
-    second = load(qtbot, worker, make_model(latent_dim=2))
-    assert second.generation > first.generation
-    worker.submit_decode(np.zeros(4), "edit", first.generation)
-    with qtbot.waitSignal(worker.decodeDone) as done:
-        worker.submit_decode(np.zeros(2), "interp", second.generation)
-    assert done.args[0].purpose == "interp" and done.args[0].image.shape == (28, 28)
-    assert [d.generation for d in decoded] == [first.generation, second.generation]
-
-
-def test_a_strip_is_decoded_in_one_batch(qtbot, worker):
-    info = load(qtbot, worker, make_model(latent_dim=3))
-    with qtbot.waitSignal(worker.stripDone) as done:
-        worker.submit_strip(np.zeros((8, 3)), info.generation)
-    assert done.args[0].images.shape == (8, 28, 28)
-
-
-def test_a_batch_of_any_shape_is_decoded_at_once_for_its_purpose(qtbot, worker):
-    info = load(qtbot, worker, make_model(latent_dim=3))
-    codes = np.random.default_rng(0).normal(size=(3, 5, 3)).astype(np.float32)
-    with qtbot.waitSignal(worker.batchDone) as done:
-        seq = worker.submit_batch(codes, "traversal", info.generation)
-    result = done.args[0]
-    assert (result.seq, result.purpose, result.images.shape) == (seq, "traversal", (3, 5, 28, 28))
-    np.testing.assert_array_equal(result.codes, codes)
-    with qtbot.waitSignal(worker.stripDone) as strip:
-        worker.submit_strip(codes[1], info.generation)
-    np.testing.assert_allclose(strip.args[0].images, result.images[1], atol=1e-6)
-    assert info.code_std.shape == (3,)
-    with pytest.raises(ValueError, match="purpose"):
-        worker.submit_batch(codes, "edit", info.generation)
+def test_requests_for_a_model_that_is_gone_are_not_answered(qtbot, worker):
+    post = Poster(worker)
+    first = answers(qtbot, worker, post, "load", (make_model(latent_dim=4), "cpu", False), 0)
+    second = answers(qtbot, worker, post, "load", (make_model(latent_dim=2), "cpu", False), 0)
+    got = []
+    worker.answered.connect(got.append)
+    post("edit", np.zeros(4), first.generation)
+    done = answers(qtbot, worker, post, "interp", np.zeros(2), second.generation)
+    assert isinstance(done, Decoded) and done.kind == "interp" and done.images.shape == (28, 28)
+    assert [a.generation for a in got] == [second.generation]
 
 
 def test_a_corrupt_checkpoint_is_reported_and_the_model_stays(qtbot, worker, tmp_path):
-    info = load(qtbot, worker, make_model(latent_dim=5))
+    post = Poster(worker)
+    info = answers(qtbot, worker, post, "load", (make_model(latent_dim=5), "cpu", False), 0)
     bad = tmp_path / "broken.pt"
     bad.write_bytes(b"this is not a checkpoint" * 10)
-    with qtbot.waitSignal(worker.modelFailed) as failed:
-        worker.load_model(str(bad))
-    what, why = failed.args
-    assert what == str(bad) and "broken.pt" in why
-    with qtbot.waitSignal(worker.drawingDone) as done:
-        worker.submit_drawing(raster(20))
-    assert done.args[0].generation == info.generation and done.args[0].z.shape == (5,)
+    failed = answers(qtbot, worker, post, "load", (str(bad), "cpu", False), 0)
+    assert isinstance(failed, LoadFailed) and failed.what == str(bad) and "broken.pt" in failed.why
+    done = answers(qtbot, worker, post, "drawing", raster(20), info.generation)
+    assert done.generation == info.generation and done.z.shape == (5,)
 
 
 def test_with_fallback_a_failed_load_opens_the_default_model_instead(qtbot, worker, tmp_path):
     from aegui import models
 
-    info = load(qtbot, worker, str(tmp_path / "missing.pt"), fallback=True)
+    info = answers(qtbot, worker, Poster(worker), "load", (str(tmp_path / "missing.pt"), "cpu", True), 0)
     assert info.problem.startswith(f"could not open {tmp_path / 'missing.pt'}")
     assert info.source is None and info.latent_dim == 16
     assert info.untrained == (models.zoo.DEFAULT not in models.available())
     assert info.name == (models.zoo.DEFAULT if models.zoo.DEFAULT in models.available() else "ae-16")
 
 
+def test_the_latent_map_is_fitted_on_another_thread_while_drawings_are_answered(qtbot, worker):
+    post = Poster(worker)
+    info = answers(qtbot, worker, post, "load", (make_model(latent_dim=6), "cpu", False), 0)
+    ready = answers(qtbot, worker, post, "map", (info.codes, info.labels, info.latent_dim), info.generation)
+    assert isinstance(ready, MapReady) and ready.layout.points.shape == (400, 2)
+    assert worker.served["map"] == 0            # not on the inference thread
+    qtbot.waitUntil(worker.is_idle)
+
+
+def test_a_copy_of_the_model_is_handed_out_never_the_model(qtbot, worker):
+    assert worker.request_copy().result(timeout=10) is None     # nothing loaded yet
+    model = make_model(latent_dim=3)
+    answers(qtbot, worker, Poster(worker), "load", (model, "cpu", False), 0)
+    copy = worker.request_copy().result(timeout=10)
+    assert copy is not model and copy.latent_dim == 3
+    assert all(a.data_ptr() != b.data_ptr() for a, b in zip(copy.parameters(), model.parameters()))
+
+
 def test_stop_ends_the_thread_even_with_requests_pending(qtbot):
     worker = InferenceThread()
     worker.start()
-    load(qtbot, worker, SlowModel(delay=0.05))
+    post = Poster(worker)
+    answers(qtbot, worker, post, "load", (SlowModel(delay=0.05), "cpu", False), 0)
     for i in range(5):
-        worker.submit_drawing(raster(i + 5))
+        post("drawing", raster(i + 5))
     worker.stop()
     assert worker.wait(5000) and worker.isFinished()

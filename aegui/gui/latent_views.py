@@ -1,0 +1,131 @@
+"""The views that follow the drawing, wired to the session: what the network sees and
+its reconstruction with the error, the latent bars with their editor row, the latent map
+with the verdict, and the status bar's latency.
+
+The model input and the reconstruction follow every answer. The rest (bars, the map's
+star, the verdict, the error and latency lines) follows at most every
+``SECONDARY_INTERVAL_MS``: faster than the eye reads them, and each repaint of a plot
+costs the UI thread more than a frame of the canvas. What the user edits shows at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QObject
+
+from .actions import Throttle, make_action
+from .views import TextLine
+
+__all__ = ["LatentViews", "SECONDARY_INTERVAL_MS"]
+
+SECONDARY_INTERVAL_MS = 33
+
+
+class LatentViews(QObject):
+    """Shows ``session`` in ``network`` (NetworkPanel), ``latent`` (LatentPanel) and
+    ``map_panel`` (MapPanel); sends the user's edits of the code to the session."""
+
+    def __init__(self, parent: QObject, session, network, latent, map_panel):
+        super().__init__(parent)
+        self.session, self.network = session, network
+        self.bars, self.dim_spin, self.value_spin = latent.bars, latent.dim_spin, latent.value_spin
+        self.map, self.guess_label = map_panel.map, map_panel.guess_label
+        self.latency_label = TextLine("", "update 000.0 ms")
+        self.latency_label.setObjectName("statusLatency")
+        self.reset_action = make_action(self, "Reset to Drawing", session.reset_edit, ["Ctrl+R"],
+                                        "Forget edits of the code: show the drawing's own code")
+        self._secondary = Throttle(SECONDARY_INTERVAL_MS, self._update_secondary, self)
+        latent.reset.clicked.connect(session.reset_edit)
+        self.bars.valueEdited.connect(self.edit)
+        self.bars.dimensionSelected.connect(self.dim_spin.setValue)
+        self.dim_spin.valueChanged.connect(self._sync_value_spin)
+        self.value_spin.valueChanged.connect(lambda v: self.edit(self.dim_spin.value(), v))
+        self.map.pointPicked.connect(session.pick)
+        session.model_changed.connect(self._model_changed)
+        session.map_changed.connect(self._map_changed)
+        session.drawing_changed.connect(self._drawing_changed)
+        session.output_changed.connect(self._output_changed)
+        session.code_changed.connect(self._code_changed)
+
+    def edit(self, dim: int, value: float) -> None:
+        """Set one dimension of the code; the editor row shows the dimension edited."""
+        if self.session.edit_value(dim, value):
+            self.dim_spin.setValue(dim)
+
+    # ------------------------------------------------------------------ what the session says
+
+    def _model_changed(self, info) -> None:
+        self.bars.set_dimensions(info.latent_dim, info.z_limit)
+        self.bars.set_highlight(None)
+        self.dim_spin.setRange(0, info.latent_dim - 1)
+        self.map.set_reference(None, None, (-1.0, 1.0, -1.0, 1.0))
+        sse = info.metrics.get("sse")
+        self.network.typical_error = float(sse) / 784 if isinstance(sse, int | float) else None
+        self.network.model_input.set_image(np.zeros((28, 28)))
+        self.network.reconstruction.set_image(np.zeros((28, 28)))
+        self.network.set_error(None)
+        self.guess_label.setText("Draw a digit")
+
+    def _map_changed(self, layout) -> None:
+        self.map.set_reference(layout.points, layout.labels, layout.extent, layout.axis_names)
+        self._secondary.poke()
+
+    def _drawing_changed(self, result) -> None:
+        self.network.model_input.set_image(result.frame, result.seq)
+        self._secondary.poke()
+
+    def _output_changed(self, output) -> None:
+        self.network.reconstruction.set_image(output.image, output.seq)
+        if output.edited:
+            self.network.set_error(output.error, edited=True)
+            self._place_edit(output)
+        else:
+            self._secondary.poke()
+
+    def _code_changed(self) -> None:
+        edit = self.session.edit
+        self.bars.set_values(edit.current, edit.edited, edit.drawing)
+        if not edit.is_edited:
+            self.map.set_edit_marker(None)
+            output = self.session.output
+            self.network.set_error(output.error if output is not None else None)
+        self._sync_value_spin()
+
+    def _place_edit(self, output) -> None:
+        layout = self.session.map
+        self.map.set_edit_marker(layout.forward(output.code) if layout is not None else None)
+
+    def _update_secondary(self) -> None:
+        """Bars, the map's star, the verdict, error and latency for the newest answer."""
+        session = self.session
+        drawing, edit, output = session.drawing, session.edit, session.output
+        if session.info is None:
+            return
+        self.bars.set_values(edit.current, edit.edited, edit.drawing)
+        layout = session.map
+        z = drawing.z if drawing is not None else None
+        self.map.set_marker(layout.forward(z) if layout is not None and z is not None else None)
+        if not edit.is_edited:
+            self.map.set_edit_marker(None)
+        elif output is not None and output.edited:
+            self._place_edit(output)
+        self._sync_value_spin()
+        if output is not None and not output.edited:
+            self.network.set_error(output.error)
+        if drawing is None or drawing.z is None:
+            self.guess_label.setText("Draw a digit")
+        elif drawing.guess is not None:
+            self.guess_label.setText(drawing.guess.describe().capitalize())
+        else:
+            self.guess_label.setText("No reference digits for this model")
+        if session.latency_ms is not None:
+            self.latency_label.setText(f"update {session.latency_ms:.1f} ms")
+
+    def _sync_value_spin(self, *_args) -> None:
+        dim, edit = self.dim_spin.value(), self.session.edit
+        if 0 <= dim < edit.latent_dim:
+            value = round(float(edit.current[dim]), self.value_spin.decimals())
+            if self.value_spin.value() != value:
+                self.value_spin.blockSignals(True)
+                self.value_spin.setValue(value)
+                self.value_spin.blockSignals(False)
