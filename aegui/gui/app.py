@@ -29,10 +29,18 @@ SWITCH_INTERVAL_S = 0.0005
 def configure_process() -> None:
     """Process-wide settings of the app, made once at start-up.
 
-    While another thread runs Python code, the UI thread waits up to the interpreter's
-    switch interval (5 ms by default) for the GIL: far too long for following a pen.
+    * While another thread runs Python code, the UI thread waits up to the interpreter's
+      switch interval (5 ms by default) for the GIL: far too long for following a pen.
+    * numpy's BLAS gets one thread. The app's threads are the UI thread and the inference
+      thread (which sizes torch's pool itself); numpy's small products (framing a drawing
+      is two of them) gain nothing from a second BLAS thread, whose workers spin after
+      every call, burning about as much CPU per mouse move as the UI thread uses on a
+      two-core machine and slowing the very thread that called them.
     """
+    from threadpoolctl import threadpool_limits
+
     sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
+    threadpool_limits(1, user_api="blas")
 
 
 def ensure_app(argv: list[str] | None = None) -> QApplication:
