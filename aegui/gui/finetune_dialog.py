@@ -122,16 +122,23 @@ class FineTuneDialog(QDialog):
         self.result = None
         self.last_status = None
         self.error = ""
+        self._create_widgets()
+        self._lay_out()
+        self.resize(520, 640)
+        self._set_running(False)
+        self.use_button.setEnabled(False)
+        self.refresh()
 
+    def _create_widgets(self) -> None:
         self.summary = QLabel()
         self.summary.setObjectName("fineTuneSummary")
         self.summary.setWordWrap(True)
-        self.mnist_edit = QLineEdit(settings.data_path)
+        self.mnist_edit = QLineEdit(self.settings.data_path)
         self.mnist_edit.setObjectName("mnistPath")
         self.mnist_edit.setPlaceholderText(os.environ.get("AEGUI_DATA") or "mnist.npz or a folder of IDX files")
         self.mnist_edit.textChanged.connect(self._describe)
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
+        self.browse_button = QPushButton("Browse…")
+        self.browse_button.clicked.connect(self._browse)
         self.steps_spin = QSpinBox()
         self.steps_spin.setObjectName("fineTuneSteps")
         self.steps_spin.setRange(10, 20000)
@@ -150,8 +157,8 @@ class FineTuneDialog(QDialog):
         self.use_button = QPushButton("Use the new model")
         self.use_button.setObjectName("useFineTuned")
         self.use_button.clicked.connect(lambda: self.useRequested.emit(str(self.result.path)))
-        close = QPushButton("Close")
-        close.clicked.connect(self.reject)
+        self.close_button = QPushButton("Close")
+        self.close_button.clicked.connect(self.reject)
         self.bar = QProgressBar()
         self.bar.setObjectName("fineTuneProgress")
         self.bar.setRange(0, BAR_STEPS)
@@ -164,10 +171,11 @@ class FineTuneDialog(QDialog):
         self.outcome.setObjectName("fineTuneOutcome")
         self.outcome.setWordWrap(True)
 
+    def _lay_out(self) -> None:
         form = QFormLayout()
         mnist_row = QHBoxLayout()
         mnist_row.addWidget(self.mnist_edit, 1)
-        mnist_row.addWidget(browse)
+        mnist_row.addWidget(self.browse_button)
         form.addRow("MNIST (optional)", mnist_row)
         form.addRow("Length", self.steps_spin)
         buttons = QHBoxLayout()
@@ -175,7 +183,7 @@ class FineTuneDialog(QDialog):
         buttons.addWidget(self.cancel_button)
         buttons.addStretch(1)
         buttons.addWidget(self.use_button)
-        buttons.addWidget(close)
+        buttons.addWidget(self.close_button)
         area = QScrollArea()
         area.setWidget(self.results)
         area.setWidgetResizable(True)
@@ -189,10 +197,6 @@ class FineTuneDialog(QDialog):
         layout.addWidget(area, 1)
         layout.addWidget(self.outcome)
         layout.addLayout(buttons)
-        self.resize(520, 640)
-        self._set_running(False)
-        self.use_button.setEnabled(False)
-        self.refresh()
 
     # ------------------------------------------------------------------ state
 
