@@ -62,3 +62,16 @@ def test_bench_app_measures_the_real_window(qapp, tmp_path, monkeypatch):
                                       "inference_cpu_ms_per_drawing"}
     assert result["ui_thread_cpu_ms_per_move"] > result["replay_own_ui_cpu_ms_per_move"] > 0
     assert result["inference_thread_cpu_ms_per_drawing"] > 0 and result["other_threads_cpu_ms_per_move"] >= 0
+
+
+def test_start_up_gives_numpy_one_blas_thread_and_a_short_switch_interval():
+    # In a fresh interpreter: these are the process's settings, not this test run's.
+    code = ("import numpy, sys, threadpoolctl\n"
+            "from aegui.gui.app import configure_process\n"
+            "configure_process()\n"
+            "blas = [p['num_threads'] for p in threadpoolctl.threadpool_info() if p['user_api'] == 'blas']\n"
+            "print(blas, sys.getswitchinterval())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    blas, interval = done.stdout.rsplit(maxsplit=1)
+    assert set(json.loads(blas)) == {1} and float(interval) <= 0.0005

@@ -162,3 +162,14 @@ def test_stop_ends_the_thread_even_with_requests_pending(qtbot):
         post("drawing", raster(i + 5))
     worker.stop()
     assert worker.wait(5000) and worker.isFinished()
+
+
+def test_making_the_thread_changes_nothing_process_wide_and_unknown_kinds_are_refused(qtbot):
+    import sys
+
+    before = sys.getswitchinterval()
+    worker = InferenceThread()
+    assert sys.getswitchinterval() == before
+    with pytest.raises(ValueError, match="kind"):
+        worker.post(Request("bogus", 1, 1, None, 0.0))
+    worker.stop()
