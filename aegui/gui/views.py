@@ -74,17 +74,19 @@ class ImageView(QWidget):
             self.setObjectName(name)
         self.seq = 0
         self._pixels = np.zeros((28, 28), np.uint8)
-        self._table = self._colour_table()
-        self._image = self._to_image()
+        self._rgb = np.zeros((28, 28), np.uint32)     # what is painted: the pixels in colour
+        self._image = QImage()
         self._minimum = minimum
         self.setMinimumSize(minimum, minimum)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self._restyle()
+        self._place()
 
     def set_image(self, image, seq: int = 0) -> None:
         """Show ``image`` (2-D, values in [0, 1]); ``seq`` says which request it answers."""
         self._pixels = np.ascontiguousarray(to_uint8(image))
-        self._image = self._to_image()
+        self._recolour()
         self.seq = seq
         self.update()
 
@@ -97,35 +99,46 @@ class ImageView(QWidget):
 
     def changeEvent(self, event) -> None:
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
-            self._table = self._colour_table()
-            self._image = self._to_image()
+            self._restyle()
             self.update()
         super().changeEvent(event)
 
+    def resizeEvent(self, event) -> None:
+        self._place()
+        super().resizeEvent(event)
+
     def paintEvent(self, event) -> None:
+        # Followed at the pen's pace: everything but the image is worked out beforehand.
         painter = QPainter(self)
-        palette = self.palette()
-        painter.fillRect(self.rect(), palette.color(QPalette.ColorRole.Window))
-        side = min(self.width(), self.height()) - 2
-        target = QRectF((self.width() - side) / 2, (self.height() - side) / 2, side, side)
-        painter.drawImage(target, self._image)   # no smoothing: square pixels
-        pen = QPen(palette.color(QPalette.ColorRole.Mid), 1)
-        pen.setCosmetic(True)
-        painter.setPen(pen)
-        painter.drawRect(target.adjusted(-0.5, -0.5, 0.5, 0.5))
+        painter.fillRect(self.rect(), self._background)
+        painter.drawImage(self._target, self._image)   # no smoothing: square pixels
+        painter.setPen(self._frame_pen)
+        painter.drawRect(self._frame)
         painter.end()
         self.painted.emit(self.seq)
 
-    def _colour_table(self) -> list[int]:
-        palette = self.palette()
-        return gray_table(palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Text))
+    def _place(self) -> None:
+        side = min(self.width(), self.height()) - 2
+        self._target = QRectF((self.width() - side) / 2, (self.height() - side) / 2, side, side)
+        self._frame = self._target.adjusted(-0.5, -0.5, 0.5, 0.5)
 
-    def _to_image(self) -> QImage:
-        h, w = self._pixels.shape
-        image = QImage(self._pixels.data, w, h, w, QImage.Format.Format_Indexed8)
-        image.setColorTable(self._table)
-        # RGB32 scales on the fast path when painted; converting also copies the pixels.
-        return image.convertToFormat(QImage.Format.Format_RGB32)
+    def _restyle(self) -> None:
+        palette = self.palette()
+        self._colours = np.array(gray_table(palette.color(QPalette.ColorRole.Base),
+                                            palette.color(QPalette.ColorRole.Text)), np.uint32)
+        self._background = palette.color(QPalette.ColorRole.Window)
+        self._frame_pen = QPen(palette.color(QPalette.ColorRole.Mid), 1)
+        self._frame_pen.setCosmetic(True)
+        self._recolour()
+
+    def _recolour(self) -> None:
+        pixels = self._pixels
+        if self._rgb.shape != pixels.shape:
+            self._rgb = np.zeros(pixels.shape, np.uint32)
+        np.take(self._colours, pixels, out=self._rgb)
+        h, w = pixels.shape
+        # RGB32 scales on the fast path when painted; the image reads ``_rgb`` in place.
+        self._image = QImage(self._rgb.data, w, h, w * 4, QImage.Format.Format_RGB32)
 
 
 class NetworkPanel(QWidget):
