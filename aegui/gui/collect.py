@@ -19,6 +19,7 @@ from aegui import drawings
 from aegui.drawings import DrawingsError, Sample
 
 from .canvas import gray_table
+from .views import hint_label
 
 __all__ = ["DrawingsPanel"]
 
@@ -104,9 +105,7 @@ class DrawingsPanel(QWidget):
         buttons.addStretch(1)
         buttons.addWidget(self.delete_button)
         buttons.addWidget(self.fine_tune_button)
-        hint = QLabel("Collect mode: draw a digit, then press its key (0–9) to save it here.")
-        hint.setEnabled(False)
-        hint.setWordWrap(True)
+        hint = hint_label("Collect mode: draw a digit, then press its key (0–9) to save it here.")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(digits)

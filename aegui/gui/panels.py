@@ -3,11 +3,11 @@ latent map with the k-NN verdict. They lay out widgets; the window wires them.""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import (QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QSpinBox,
+from PySide6.QtWidgets import (QDoubleSpinBox, QLabel, QPushButton, QSpinBox,
                                QVBoxLayout, QWidget)
 
 from .plots import LatentBars, LatentMap
-from .views import TextLine
+from .views import TextLine, hint_label, row
 
 __all__ = ["LatentPanel", "MapPanel"]
 
@@ -33,14 +33,8 @@ class LatentPanel(QWidget):
         self.value_spin.setToolTip("Type a value for the chosen dimension")
         self.reset = QPushButton("Reset to drawing")
         self.reset.setObjectName("resetLatent")
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Edit"))
-        row.addWidget(self.dim_spin)
-        row.addWidget(QLabel("="))
-        row.addWidget(self.value_spin)
-        row.addStretch(1)
-        row.addWidget(self.reset)
-        _column(self, self.bars, row, "Drag a bar to change one dimension; hover to read it.")
+        editor = row(QLabel("Edit"), self.dim_spin, QLabel("="), self.value_spin, 1, self.reset)
+        _column(self, self.bars, editor, "Drag a bar to change one dimension; hover to read it.")
 
 
 class MapPanel(QWidget):
@@ -67,7 +61,4 @@ def _column(box: QWidget, main: QWidget, below, hint: str) -> None:
         layout.addWidget(below)
     else:
         layout.addLayout(below)
-    label = QLabel(hint)
-    label.setEnabled(False)   # the palette's muted text colour
-    label.setWordWrap(True)
-    layout.addWidget(label)
+    layout.addWidget(hint_label(hint))

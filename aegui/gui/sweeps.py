@@ -11,14 +11,14 @@ from collections.abc import Callable
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtWidgets import (QDockWidget, QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSpinBox,
+from PySide6.QtWidgets import (QDockWidget, QDoubleSpinBox, QLabel, QPushButton, QScrollArea, QSpinBox,
                                QVBoxLayout, QWidget)
 
 from aegui.traversal import SPAN, Traversal
 
 from .actions import Throttle
 from .grid import ImageGrid
-from .views import TextLine
+from .views import TextLine, hint_label, row
 
 __all__ = ["ManifoldPanel", "Sweeps", "TraversalPanel", "showing"]
 
@@ -29,13 +29,6 @@ def _scrolling(widget: QWidget) -> QScrollArea:
     area.setWidgetResizable(True)
     area.setFrameShape(QScrollArea.Shape.NoFrame)
     return area
-
-
-def _hint(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setEnabled(False)   # the palette's muted text colour
-    label.setWordWrap(True)
-    return label
 
 
 class TraversalPanel(QWidget):
@@ -61,7 +54,7 @@ class TraversalPanel(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(_scrolling(self.grid), 1)
         layout.addWidget(self.status)
-        layout.addWidget(_hint(f"Each row sweeps one dimension from −{SPAN:g}σ to +{SPAN:g}σ around your "
+        layout.addWidget(hint_label(f"Each row sweeps one dimension from −{SPAN:g}σ to +{SPAN:g}σ around your "
                                "drawing's code (σ: its spread over the data set), the rows that change "
                                "the image most first. Click a cell to set that value."))
 
@@ -144,19 +137,12 @@ class ManifoldPanel(QWidget):
         self.export_button = QPushButton("Export PNG…")
         self.export_button.clicked.connect(self.exportRequested)
         self.axes = QLabel()
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Grid"))
-        row.addWidget(self.size_spin)
-        row.addWidget(QLabel("range"))
-        row.addWidget(self.reach_spin)
-        row.addStretch(1)
-        row.addWidget(self.export_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.grid, 1)
         layout.addWidget(self.axes)
-        layout.addLayout(row)
-        layout.addWidget(_hint("Decodings over the plane of the latent map: right is its x axis, up its "
+        layout.addLayout(row(QLabel("Grid"), self.size_spin, QLabel("range"), self.reach_spin, 1, self.export_button))
+        layout.addWidget(hint_label("Decodings over the plane of the latent map: right is its x axis, up its "
                                "y axis. Click one to decode it."))
 
     @property

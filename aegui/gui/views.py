@@ -6,13 +6,32 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QPainter, QPalette, QPen
-from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from aegui.preprocess import to_uint8
 
 from .canvas import gray_table
 
-__all__ = ["ImageView", "NetworkPanel", "TextLine"]
+__all__ = ["ImageView", "NetworkPanel", "TextLine", "hint_label", "row"]
+
+
+def hint_label(text: str) -> QLabel:
+    """A line of help under a panel, wrapped, in the palette's muted text colour."""
+    label = QLabel(text)
+    label.setEnabled(False)
+    label.setWordWrap(True)
+    return label
+
+
+def row(*items) -> QHBoxLayout:
+    """Widgets side by side; a number among them is a stretch of that factor."""
+    layout = QHBoxLayout()
+    for item in items:
+        if isinstance(item, int):
+            layout.addStretch(item)
+        else:
+            layout.addWidget(item)
+    return layout
 
 
 class TextLine(QWidget):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from aegui.gui.latent import Projection, fit_map, nearest_digit, nice_limit, symmetric_limit
 
