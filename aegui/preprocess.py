@@ -216,9 +216,13 @@ def _overlap_matrix(n_in: int, length: float) -> np.ndarray:
 def _place_by_centre_of_mass(digit: np.ndarray) -> np.ndarray:
     """Put the digit in the frame, its centroid on MNIST's, by a whole-pixel shift."""
     height, width = digit.shape
-    total = float(digit.sum())
-    centroid_row = float(digit.sum(axis=1) @ np.arange(height)) / total
-    centroid_col = float(digit.sum(axis=0) @ np.arange(width)) / total
+    # In float64: the shift rounds at half pixels, where a float32 centroid's last bits
+    # (which depend on how the resampling's sums were ordered, e.g. by BLAS threads)
+    # could tip it to the wrong side.
+    weights = digit.astype(np.float64)
+    total = float(weights.sum())
+    centroid_row = float(weights.sum(axis=1) @ np.arange(height)) / total
+    centroid_col = float(weights.sum(axis=0) @ np.arange(width)) / total
     top = _shift(PLACEMENT_CENTRE[0] - centroid_row, FRAME - height)
     left = _shift(PLACEMENT_CENTRE[1] - centroid_col, FRAME - width)
     frame = np.zeros((FRAME, FRAME), np.float32)

@@ -206,12 +206,11 @@ def _measure(model: str | None, events: int) -> dict | None:
 
     if QApplication.instance() is None:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    from .app import configure_process, ensure_app, settle, wait_until
+    from .app import ensure_app, settle, wait_until
     from .main_window import create_window
     from .settings import Settings
 
-    app = ensure_app()
-    configure_process()      # as the app does at start-up, even where a QApplication was made before
+    app = ensure_app()       # configures the process as the app's start-up does, if it makes the app
     with tempfile.TemporaryDirectory() as scratch:
         window = create_window(model, settings=Settings(os.path.join(scratch, "settings.ini")),
                                data_dir=os.path.join(scratch, "data"))
