@@ -215,8 +215,10 @@ def _train_with_progress(trainer, args) -> int:
                 if p.event == "stopped":
                     printer.close()
                     out = trainer.checkpoints.target()
+                    # Any number of processes can continue it (see aegui.train).
+                    launcher = "torchrun --nproc-per-node N -m aegui" if trainer.group.distributed else "aegui"
                     printer.error(f"aegui train: stopped at epoch {p.epoch}, batch {p.step}/{p.steps}; saved a "
-                                  f"resumable checkpoint to {out}\ncontinue with: aegui train --resume "
+                                  f"resumable checkpoint to {out}\ncontinue with: {launcher} train --resume "
                                   f"{shlex.quote(str(out))}"
                                   + (f" --data {shlex.quote(args.data)}" if args.data else "")
                                   + (f" --extra-data {shlex.quote(args.extra_data)}" if args.extra_data else ""))
