@@ -1,5 +1,5 @@
 """The ``aegui`` command: the app by default, and ``bench``, ``train``, ``eval``,
-``screenshot`` subcommands. Arguments are parsed in ``main()``, never at import time,
+``screenshot``, ``doctor`` and ``install-desktop`` subcommands. Arguments are parsed in ``main()``, never at import time,
 and each subcommand imports what it needs only when it runs (``aegui bench ops`` works
 on a machine without Qt). ``main()`` is also the error boundary: a bad file or argument
 (``aegui.errors.InputError``), a full disk, a missing permission or memory end the
@@ -390,7 +390,30 @@ def build_parser() -> argparse.ArgumentParser:
     shot = sub.add_parser("screenshot", help="draw a sample digit offscreen and save the window as PNG")
     shot.add_argument("path")
     shot.add_argument("--model", default=None)
+    sub.add_parser("doctor", help="versions, op backend, GPUs, Qt platform and folders: text for a bug report")
+    desk = sub.add_parser("install-desktop", help="add aegui to the desktop's application menu (this user)",
+                          description="Install a freedesktop.org desktop entry and the aegui icon under "
+                                      "$XDG_DATA_HOME (default ~/.local/share), starting this installation.")
+    desk.add_argument("--remove", action="store_true", help="take the entry and the icon out again")
     return parser
+
+
+def _run_install_desktop(args) -> int:
+    from . import desktop_entry
+
+    home = desktop_entry.data_home()
+    try:
+        files = desktop_entry.remove(home) if args.remove else desktop_entry.install(home)
+    except OSError as err:
+        print(f"aegui install-desktop: error: {err}", file=sys.stderr)
+        return 1
+    if args.remove:
+        print(f"removed {len(files)} files from {home}" if files else f"nothing to remove under {home}")
+    else:
+        command = " ".join(desktop_entry.launch_command())
+        print(f"installed {files[0]} (starts {command}) and the icon in {len(files) - 1} sizes under "
+              f"{home / 'icons' / 'hicolor'}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -416,6 +439,13 @@ def _run(args, argv: list[str] | None) -> int:
         return _run_train(args, sys.argv[1:] if argv is None else list(argv))
     if args.command == "eval":
         return _run_eval(args)
+    if args.command == "doctor":
+        from .doctor import report
+
+        print(report(), end="")
+        return 0
+    if args.command == "install-desktop":
+        return _run_install_desktop(args)
     if args.command == "screenshot":
         from .gui.app import screenshot
 

@@ -16,10 +16,12 @@ import pytest
 
 CORE = ["aegui", "aegui.ops", "aegui.models", "aegui.preprocess", "aegui.data", "aegui.train",
         "aegui.evaluate", "aegui.cli", "aegui.drawings", "aegui.user_models", "aegui.traversal",
-        "aegui.finetune",
+        "aegui.finetune", "aegui.distributed", "aegui.resources", "aegui.qt_platform", "aegui.desktop_entry",
+        "aegui.doctor",
         # The Qt-free parts of the app: state and arithmetic the widgets render.
         "aegui.document", "aegui.raster", "aegui.gui.latent", "aegui.gui.samples", "aegui.gui.exports"]
-TORCH_FREE = ["aegui.document", "aegui.raster", "aegui.drawings", "aegui.user_models", "aegui.traversal", "aegui.gui.exports"]
+TORCH_FREE = ["aegui.document", "aegui.raster", "aegui.drawings", "aegui.user_models", "aegui.traversal", "aegui.gui.exports",
+              "aegui.resources", "aegui.qt_platform", "aegui.desktop_entry"]
 
 
 def loaded_by(module: str, roots: tuple[str, ...]) -> str:

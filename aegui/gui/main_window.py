@@ -32,6 +32,7 @@ from .collect import DrawingsPanel
 from aegui.document import DrawingDocument
 from .exporting import ExportMixin
 from .handwriting import HandwritingMixin, default_data_dir
+from .icon import app_icon
 from .interpolation import InterpolationPanel
 from .latent import Interpolation, LatentEdit
 from .panels import LatentPanel, MapPanel
@@ -59,6 +60,7 @@ class MainWindow(ExportMixin, HandwritingMixin, SweepMixin, QMainWindow):
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.setWindowTitle("aegui: see what an autoencoder learns")
+        self.setWindowIcon(app_icon())     # About shows it too
         self.settings = settings if settings is not None else Settings()
         self.data_dir = Path(data_dir if data_dir is not None else default_data_dir())
         self.drawings_dir = self.data_dir / "drawings"
