@@ -57,7 +57,8 @@ def _add_train(sub) -> None:
         description="Train a model. Ctrl-C stops after the current batch and saves a checkpoint that "
                     "--resume continues bit for bit; a checkpoint is also saved at every epoch's end. "
                     "At the end the model is evaluated on the test split and the metrics and the "
-                    "reference codes of 5000 test digits go into the file (--no-eval skips that).")
+                    "reference codes of 5000 test digits go into the file (--no-eval skips that). "
+                    "Runs unchanged under torchrun, in several processes, GPUs or machines (README.md).")
     t.add_argument("--data", default=None, help="mnist.npz or a folder of MNIST IDX files "
                    "(default: $AEGUI_DATA)")
     # Run settings default to None so that --resume can tell which ones were given.

@@ -307,7 +307,7 @@ class Trainer:
         t0 = time.perf_counter()
         bs = self.config.batch_size
         batch = order[self.step * bs:(self.step + 1) * bs]
-        x = self.images[self.group.shard(batch)].unsqueeze(1).float().div_(255)
+        x = self.batch_images(self.group.shard(batch))
         eps = None
         if self.model.kind == "vae":
             # The whole batch's noise, of which this process takes its images' rows: the
@@ -329,6 +329,14 @@ class Trainer:
         self.step += 1
         clock.count(len(batch))
         self.elapsed_s += time.perf_counter() - t0
+
+    def batch_images(self, indices: torch.Tensor) -> torch.Tensor:
+        """The training images at ``indices`` as floats in [0, 1], (B, 1, 28, 28): the one
+        place a batch is made, where another data source or a per-batch transform (say,
+        augmentation) would plug in. Such a transform should draw its randomness from the
+        seed, the global step and the image's index, not from per-process state, so that a
+        run stays resumable and independent of the number of processes."""
+        return self.images[indices].unsqueeze(1).float().div_(255)
 
     def _end_epoch(self, clock: _Clock) -> Progress:
         """Validate, record the epoch, move to the next, and write the policy's checkpoint."""
