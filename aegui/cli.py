@@ -144,21 +144,21 @@ def _run_train(args, argv: list[str]) -> int:
     try:
         device = resolve_device(args.device)
         group = distributed.from_environment(device)
-    except (ValueError, RuntimeError) as err:
-        print(f"aegui train: error: {err}", file=sys.stderr)
+    except (ValueError, RuntimeError) as err:   # no such device; the process group could not form
+        print(f"aegui train: error: {describe(err)}", file=sys.stderr)
         return 2
     try:
         failure, trainer = None, _new_trainer(args, argv, group)
-    except ValueError as err:    # DataError and CheckpointError are ValueErrors
+    except (ValueError, OSError) as err:    # InputErrors (bad data, checkpoint, flags) are ValueErrors
         failure, trainer = err, None
     # Every process learns whether all could start: one that could not must not leave the
     # others waiting for it in their first collective.
     if group.any(failure is not None, group.device(device)):
         where = f"[rank {group.rank}] " if group.distributed else ""
-        print(f"aegui train: {where}error: {failure or 'another process could not start; see its message'}",
-              file=sys.stderr)
+        why = describe(failure) if failure is not None else "another process could not start; see its message"
+        print(f"aegui train: {where}error: {why}", file=sys.stderr)
         distributed.shutdown(group)
-        return 2
+        return 1 if isinstance(failure, OSError) else 2
     try:
         return _train_with_progress(trainer, args)
     finally:

@@ -218,7 +218,7 @@ class Trainer:
         if model is None:
             model = create(config.model.kind, config.model.latent_dim, seed=config.seed, config=config.model)
         self.model = model.to(self.device)
-        self._forward = group.wrap(self.model, self.device)   # DDP in several processes
+        self._forward: torch.nn.Module | None = None         # the model, or DDP around it: made by run()
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr,
                                           weight_decay=config.weight_decay)
         self.noise = torch.Generator(device=self.device).manual_seed(_derive_seed(config.seed, _NOISE))
@@ -284,6 +284,8 @@ class Trainer:
         ``self.checkpoints`` says."""
         asked = should_stop or (lambda: False)
         stop = (lambda: self.group.any(asked(), self.device)) if self.group.distributed else asked
+        if self._forward is None:
+            self._forward = self.group.wrap(self.model, self.device)   # DDP in several processes
         clock = _Clock()
         while not self.finished:
             self.model.train()
