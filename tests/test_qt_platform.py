@@ -112,3 +112,15 @@ def test_pyside6s_own_plugins_are_found():
         pytest.skip("PySide6 is not installed here")
     assert qt_platform.platform_plugin("offscreen").name == "libqoffscreen.so"
     assert qt_platform.platform_plugin("no-such-platform") is None
+
+
+def test_the_readme_lists_every_package_the_check_can_name():
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    if not readme.is_file():
+        pytest.skip("no README.md beside the tests")
+    text = readme.read_text(encoding="utf-8").replace("\\\n", " ")
+    apt = next(line for line in text.splitlines() if line.startswith("sudo apt install")).split()[3:]
+    dnf = next(line for line in text.splitlines() if line.startswith("sudo dnf install")).split()[3:]
+    x11 = {lib: packages for lib, packages in qt_platform.PACKAGES.items() if "wayland" not in lib}
+    assert sorted({debian for debian, _ in x11.values()}) == sorted(apt)
+    assert sorted({fedora for _, fedora in x11.values()}) == sorted(dnf)
