@@ -1,5 +1,5 @@
 """The ``aegui`` command: the app by default, and ``bench``, ``train``, ``eval``,
-``screenshot`` subcommands. Arguments are parsed in ``main()``, never at import time,
+``screenshot``, ``doctor`` and ``install-desktop`` subcommands. Arguments are parsed in ``main()``, never at import time,
 and each subcommand imports what it needs only when it runs (``aegui bench ops`` works
 on a machine without Qt). ``main()`` is also the error boundary: a bad file or argument
 (``aegui.errors.InputError``), a full disk, a missing permission or memory end the
@@ -8,6 +8,7 @@ command with one line on stderr and a non-zero exit, never a traceback."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
 from pathlib import Path
@@ -56,7 +57,8 @@ def _add_train(sub) -> None:
         description="Train a model. Ctrl-C stops after the current batch and saves a checkpoint that "
                     "--resume continues bit for bit; a checkpoint is also saved at every epoch's end. "
                     "At the end the model is evaluated on the test split and the metrics and the "
-                    "reference codes of 5000 test digits go into the file (--no-eval skips that).")
+                    "reference codes of 5000 test digits go into the file (--no-eval skips that). "
+                    "Runs unchanged under torchrun, in several processes, GPUs or machines (README.md).")
     t.add_argument("--data", default=None, help="mnist.npz or a folder of MNIST IDX files "
                    "(default: $AEGUI_DATA)")
     # Run settings default to None so that --resume can tell which ones were given.
@@ -130,112 +132,201 @@ def _train_config(args):
 
 
 def _run_train(args, argv: list[str]) -> int:
-    import shlex
-    import signal
-
+    """``aegui train``: the run's setup from the arguments, then the trainer's progress printed.
+    Under torchrun every process runs this; rank 0 prints and writes (see aegui.distributed)."""
     import torch
-    from tqdm import tqdm
 
-    from .data import DataError, load_digits, resolve_data_path
-    from .drawings import load_training_set
-    from .evaluate import evaluate, reference_codes
-    from .models import CheckpointError
-    from .train import Trainer
+    from . import distributed
+    from .train import resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        if args.resume:
-            given = [f"--{n.replace('_', '-')}" for n in _RUN_FLAGS if getattr(args, n) is not None]
-            if given:
-                raise ValueError(f"--resume continues the saved run with its own settings; drop "
-                                 f"{', '.join(given)}")
-        data = load_digits(resolve_data_path(args.data))
-        extra = load_training_set(args.extra_data) if args.extra_data else None
-        if args.resume:
-            trainer = Trainer.from_checkpoint(args.resume, data, device=args.device, extra=extra)
-            out = Path(args.out or args.resume)
-        else:
-            config = _train_config(args)
-            trainer = Trainer(config, data, device=args.device, extra=extra)
-            out = Path(args.out or f"{config.model.kind}-{config.model.latent_dim}.pt")
-    except (DataError, CheckpointError, ValueError) as err:
-        print(f"aegui train: error: {err}", file=sys.stderr)
+        device = resolve_device(args.device)
+        group = distributed.from_environment(device)
+    except (ValueError, RuntimeError) as err:   # no such device; the process group could not form
+        print(f"aegui train: error: {describe(err)}", file=sys.stderr)
         return 2
-    cfg = trainer.config
-    command = "aegui " + shlex.join(argv)
-    if args.resume:
-        # The card shows the command that defined the run, not the one that resumed it.
-        command = trainer.model.metadata.get("command", command)
-    print(f"aegui train: {cfg.model.describe()} ({cfg.model.kind}), "
-          f"{sum(p.numel() for p in trainer.model.parameters()):,} parameters; "
-          f"{len(trainer.images)} training images from {data.source}; device {trainer.device}, "
-          f"{torch.get_num_threads()} threads; {cfg.epochs} epochs of {trainer.steps_per_epoch} batches of "
-          f"{cfg.batch_size}" + (f"; resuming at epoch {trainer.epoch + 1}, batch {trainer.step}"
-                                  if args.resume else ""), flush=True)
-
-    stop_asked = False
-
-    def on_sigint(signum, frame):
-        nonlocal stop_asked
-        if stop_asked:
-            raise KeyboardInterrupt
-        stop_asked = True
-        tqdm.write("aegui train: stopping after this batch to save a resumable checkpoint "
-                   "(Ctrl-C again aborts without saving)", file=sys.stderr)
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    bar = None
     try:
-        for p in trainer.run(should_stop=lambda: stop_asked):
-            if p.event == "step":
-                if bar is None and not args.quiet:
-                    bar = tqdm(total=len(trainer.images), initial=min(p.step * cfg.batch_size, len(trainer.images)),
-                               desc=f"epoch {p.epoch}/{p.epochs}", unit="img", unit_scale=True,
-                               dynamic_ncols=True, leave=False, file=sys.stderr)
-                if bar is not None:
-                    bar.n = min(p.step * cfg.batch_size, len(trainer.images))
-                    if p.step % 10 == 0 or p.step == p.steps:
-                        bar.set_postfix_str(f"loss {p.loss:.3f}, run ETA {_duration(p.eta_s)}", refresh=False)
-                    bar.update(0)
-            elif p.event == "epoch":
-                if bar is not None:
-                    bar.close()
-                    bar = None
-                val = "  ".join(f"{k} {v:.4f}" for k, v in p.val.items())
-                tqdm.write(f"epoch {p.epoch}/{p.epochs}  train loss {p.loss:.3f}  val {val}  "
-                           f"[{p.items_per_s:,.0f} img/s, {_duration(p.elapsed_s)} so far, "
-                           f"{_duration(p.eta_s)} left]")
-                if p.epoch < p.epochs:
-                    trainer.save(out, command=command)
-            elif p.event == "stopped":
-                if bar is not None:
-                    bar.close()
-                trainer.save(out, command=command)
-                print(f"aegui train: stopped at epoch {p.epoch}, batch {p.step}/{p.steps}; saved a "
-                      f"resumable checkpoint to {out}\ncontinue with: aegui train --resume {shlex.quote(str(out))}"
-                      + (f" --data {shlex.quote(args.data)}" if args.data else "")
-                      + (f" --extra-data {shlex.quote(args.extra_data)}" if args.extra_data else ""), file=sys.stderr)
-                return 130
+        failure, trainer = None, _new_trainer(args, argv, group)
+    except (ValueError, OSError) as err:    # InputErrors (bad data, checkpoint, flags) are ValueErrors
+        failure, trainer = err, None
+    # Every process learns whether all could start: one that could not must not leave the
+    # others waiting for it in their first collective.
+    if group.any(failure is not None, group.device(device)):
+        where = f"[rank {group.rank}] " if group.distributed else ""
+        why = describe(failure) if failure is not None else "another process could not start; see its message"
+        print(f"aegui train: {where}error: {why}", file=sys.stderr)
+        distributed.shutdown(group)
+        return 1 if isinstance(failure, OSError) else 2
+    try:
+        return _train_with_progress(trainer, args)
+    finally:
+        distributed.shutdown(group)
+
+
+def _new_trainer(args, argv: list[str], group):
+    """The trainer the arguments describe (new or resumed), with ``aegui train``'s
+    checkpoint policy: every epoch, on a stop, and at the end after evaluating."""
+    import shlex
+
+    from .data import load_digits, resolve_data_path
+    from .drawings import load_training_set
+    from .evaluate import evaluate, reference_codes
+    from .train import CheckpointPolicy, Trainer
+
+    if args.resume:
+        given = [f"--{n.replace('_', '-')}" for n in _RUN_FLAGS if getattr(args, n) is not None]
+        if given:
+            raise ValueError(f"--resume continues the saved run with its own settings; drop {', '.join(given)}")
+    data = load_digits(resolve_data_path(args.data))
+    extra = load_training_set(args.extra_data) if args.extra_data else None
+    if args.resume:
+        trainer = Trainer.from_checkpoint(args.resume, data, device=args.device, extra=extra, group=group)
+        out = Path(args.out or args.resume)
+        # The card shows the command that defined the run, not the one that resumed it.
+        command = trainer.model.metadata.get("command", "aegui " + shlex.join(argv))
+    else:
+        config = _train_config(args)
+        trainer = Trainer(config, data, device=args.device, extra=extra, group=group)
+        out = Path(args.out or f"{config.model.kind}-{config.model.latent_dim}.pt")
+        command = "aegui " + shlex.join(argv)
+
+    def evaluate_on_test_split(trainer) -> None:
+        print("aegui train: evaluating on the test split ...", flush=True)
+        trainer.model.metrics = evaluate(trainer.model, data)
+        trainer.model.reference = reference_codes(trainer.model, data)
+
+    trainer.checkpoints = CheckpointPolicy(out, metadata={"command": command},
+                                           finish=None if args.no_eval else evaluate_on_test_split)
+    return trainer
+
+
+def _train_with_progress(trainer, args) -> int:
+    """Run to the end (0), to a stop asked by Ctrl-C or SIGTERM (130, resumable checkpoint
+    saved), an abort (130) or a diverged loss (1), printing as it goes."""
+    import shlex
+
+    printer = _TrainPrinter(trainer, bars=not args.quiet, enabled=trainer.group.is_writer)
+    printer.header(resumed=bool(args.resume))
+    try:
+        with _stop_on_signals(printer) as stop_asked:
+            for p in trainer.run(should_stop=stop_asked):
+                printer.show(p)
+                if p.event == "stopped":
+                    printer.close()
+                    out = trainer.checkpoints.target()
+                    # Any number of processes can continue it (see aegui.train).
+                    launcher = "torchrun --nproc-per-node N -m aegui" if trainer.group.distributed else "aegui"
+                    printer.error(f"aegui train: stopped at epoch {p.epoch}, batch {p.step}/{p.steps}; saved a "
+                                  f"resumable checkpoint to {out}\ncontinue with: {launcher} train --resume "
+                                  f"{shlex.quote(str(out))}"
+                                  + (f" --data {shlex.quote(args.data)}" if args.data else "")
+                                  + (f" --extra-data {shlex.quote(args.extra_data)}" if args.extra_data else ""))
+                    return 130
     except KeyboardInterrupt:
-        print("\naegui train: aborted; nothing saved since the last epoch's checkpoint", file=sys.stderr)
+        printer.error("\naegui train: aborted; nothing saved since the last epoch's checkpoint")
         return 130
     except FloatingPointError as err:
-        print(f"aegui train: error: {err}", file=sys.stderr)
+        printer.error(f"aegui train: error: {err}")
         return 1
     finally:
-        signal.signal(signal.SIGINT, previous)
-    model = trainer.model
-    if not args.no_eval:
-        print("aegui train: evaluating on the test split ...", flush=True)
-        model.metrics = evaluate(model, data)
-        model.reference = reference_codes(model, data)
-    trainer.save(out, command=command)
-    print(f"aegui train: saved {out} ({out.stat().st_size / 1e6:.1f} MB) after "
-          f"{_duration(trainer.elapsed_s)} of training")
-    if model.metrics:
-        print(_metrics_table(model.metrics))
+        printer.close()
+    printer.summary(p.saved)
     return 0
+
+
+class _TrainPrinter:
+    """What ``aegui train`` prints: a progress bar per epoch (tqdm, on stderr), a line per
+    epoch and a summary. Only the process that writes (rank 0) prints, errors aside."""
+
+    def __init__(self, trainer, bars: bool, enabled: bool):
+        self.trainer, self.bars, self.enabled = trainer, bars and enabled, enabled
+        self.bar = None
+
+    def header(self, resumed: bool) -> None:
+        import torch
+
+        t, cfg = self.trainer, self.trainer.config
+        processes = f"{t.group.world_size} processes, " if t.group.distributed else ""
+        self.line(f"aegui train: {cfg.model.describe()} ({cfg.model.kind}), "
+                  f"{sum(p.numel() for p in t.model.parameters()):,} parameters; "
+                  f"{len(t.images)} training images from {t.data_source}; {processes}device {t.device}, "
+                  f"{torch.get_num_threads()} threads; {cfg.epochs} epochs of {t.steps_per_epoch} batches of "
+                  f"{cfg.batch_size}" + (f"; resuming at epoch {t.epoch + 1}, batch {t.step}" if resumed else ""))
+
+    def show(self, p) -> None:
+        if p.event == "step" and self.bars:
+            self._bar(p)
+        elif p.event == "epoch" and self.enabled:
+            self.close()
+            val = "  ".join(f"{k} {v:.4f}" for k, v in p.val.items())
+            self.line(f"epoch {p.epoch}/{p.epochs}  train loss {p.loss:.3f}  val {val}  "
+                      f"[{p.items_per_s:,.0f} img/s, {_duration(p.elapsed_s)} so far, "
+                      f"{_duration(p.eta_s)} left]")
+
+    def _bar(self, p) -> None:
+        from tqdm import tqdm
+
+        total, bs = len(self.trainer.images), self.trainer.config.batch_size
+        if self.bar is None:
+            self.bar = tqdm(total=total, initial=min(p.step * bs, total), desc=f"epoch {p.epoch}/{p.epochs}",
+                            unit="img", unit_scale=True, dynamic_ncols=True, leave=False, file=sys.stderr)
+        self.bar.n = min(p.step * bs, total)
+        if p.step % 10 == 0 or p.step == p.steps:
+            self.bar.set_postfix_str(f"loss {p.loss:.3f}, run ETA {_duration(p.eta_s)}", refresh=False)
+        self.bar.update(0)
+
+    def line(self, text: str) -> None:
+        from tqdm import tqdm
+
+        if self.enabled:
+            tqdm.write(text)
+            sys.stdout.flush()
+
+    def error(self, text: str) -> None:
+        from tqdm import tqdm
+
+        if self.enabled:
+            tqdm.write(text, file=sys.stderr)   # above the bar, which stays
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def summary(self, saved: Path | None) -> None:
+        if saved is None:
+            return
+        self.line(f"aegui train: saved {saved} ({saved.stat().st_size / 1e6:.1f} MB) after "
+                  f"{_duration(self.trainer.elapsed_s)} of training")
+        if self.trainer.model.metrics:
+            self.line(_metrics_table(self.trainer.model.metrics))
+
+
+@contextlib.contextmanager
+def _stop_on_signals(printer: _TrainPrinter):
+    """A ``should_stop`` that turns true on the first Ctrl-C (or SIGTERM, which torchrun
+    and job schedulers send to stop a run); a second one aborts at once."""
+    import signal
+
+    asked = False
+
+    def on_signal(signum, frame):
+        nonlocal asked
+        if asked:
+            raise KeyboardInterrupt
+        asked = True
+        printer.error("aegui train: stopping after this batch to save a resumable checkpoint "
+                      "(Ctrl-C again aborts without saving)")
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: asked
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _run_eval(args) -> int:
@@ -300,7 +391,30 @@ def build_parser() -> argparse.ArgumentParser:
     shot = sub.add_parser("screenshot", help="draw a sample digit offscreen and save the window as PNG")
     shot.add_argument("path")
     shot.add_argument("--model", default=None)
+    sub.add_parser("doctor", help="versions, op backend, GPUs, Qt platform and folders: text for a bug report")
+    desk = sub.add_parser("install-desktop", help="add aegui to the desktop's application menu (this user)",
+                          description="Install a freedesktop.org desktop entry and the aegui icon under "
+                                      "$XDG_DATA_HOME (default ~/.local/share), starting this installation.")
+    desk.add_argument("--remove", action="store_true", help="take the entry and the icon out again")
     return parser
+
+
+def _run_install_desktop(args) -> int:
+    from . import desktop_entry
+
+    home = desktop_entry.data_home()
+    try:
+        files = desktop_entry.remove(home) if args.remove else desktop_entry.install(home)
+    except OSError as err:
+        print(f"aegui install-desktop: error: {err}", file=sys.stderr)
+        return 1
+    if args.remove:
+        print(f"removed {len(files)} files from {home}" if files else f"nothing to remove under {home}")
+    else:
+        command = " ".join(desktop_entry.launch_command())
+        print(f"installed {files[0]} (starts {command}) and the icon in {len(files) - 1} sizes under "
+              f"{home / 'icons' / 'hicolor'}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -326,6 +440,13 @@ def _run(args, argv: list[str] | None) -> int:
         return _run_train(args, sys.argv[1:] if argv is None else list(argv))
     if args.command == "eval":
         return _run_eval(args)
+    if args.command == "doctor":
+        from .doctor import report
+
+        print(report(), end="")
+        return 0
+    if args.command == "install-desktop":
+        return _run_install_desktop(args)
     if args.command == "screenshot":
         from .gui.app import screenshot
 

@@ -42,7 +42,7 @@ from aegui.drawings import Sample
 from aegui.evaluate import reconstruction_metrics, reference_codes, to_float_images
 from aegui.models import Autoencoder, Reference, build, zoo
 from aegui.preprocess import mnist_style, to_uint8
-from aegui.train import TrainConfig, Trainer
+from aegui.train import CheckpointPolicy, TrainConfig, Trainer
 from aegui.user_models import new_model_path
 
 __all__ = ["FineTuneConfig", "FineTuneResult", "Status", "augment", "fine_tune"]
@@ -133,23 +133,54 @@ def fine_tune(model: Autoencoder, samples: Sequence[Sample], config: FineTuneCon
     data = _training_data(frames, labels, mnist, round(config.mnist_ratio * len(pool_images)), rng)
 
     tuned = _clone(model, device)
-    before = _reconstruct(tuned, frames)
-    steps_per_pass = math.ceil((len(data.x_train) + len(pool_images)) / config.batch_size)
-    epochs = max(1, round(config.steps / steps_per_pass))
-    train_config = TrainConfig(epochs=epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed,
-                               warmup_steps=max(1, epochs * steps_per_pass // 10), **_loss_settings(model))
-    trainer = Trainer(train_config, data, model=tuned, device=device, extra=(pool_images, pool_labels))
+    measure = _Measurement(tuned, frames, labels, mnist, before=_reconstruct(tuned, frames))
+    # Fine-tuning's rules: one file, written at the end under a name no file has yet (never
+    # a shipped one), and nothing at all when cancelled: no epoch or stop checkpoints.
+    policy = CheckpointPolicy(
+        path=(lambda: new_model_path(models_dir, model.name, shipped=zoo.MODELS_DIR)) if models_dir is not None
+        else None,
+        every_epoch=False, on_stop=False, at_end=True, finish=measure,
+        metadata={"finetuned_from": str(model.name), "drawings": len(samples), "copies_per_drawing": copies,
+                  "mixed_with_mnist": mnist is not None})
+    trainer = _trainer(tuned, data, (pool_images, pool_labels), config, device, policy)
     if stop():      # building the trainer may take a while the first time (imports)
         yield Status("stopped", PREPARE_SHARE, "Cancelled")
         return
     what = f"{len(samples)} drawings × {copies}" + (f" + {len(data.x_train)} MNIST digits"
                                                     if len(data.x_train) else "")
+    finished, path = yield from _statuses(trainer, what, stop)
+    if not finished:
+        return
+    if path is not None:
+        tuned.name = path.stem
+    result = FineTuneResult(model=tuned.eval(), frames=measure.floats, labels=labels, before=measure.before,
+                            after=measure.after, error_before=measure.error_before,
+                            error_after=measure.error_after, path=path, mixed_with_mnist=mnist is not None,
+                            steps=trainer.global_step)
+    yield Status("done", 1.0, f"Done: your drawings' error {measure.error_before.mean():.4f} → "
+                 f"{measure.error_after.mean():.4f}", result=result)
+
+
+def _trainer(tuned: Autoencoder, data: Digits, pool, config: FineTuneConfig, device,
+             policy: CheckpointPolicy) -> Trainer:
+    """A trainer over the mix, for about ``config.steps`` batches in whole passes, on the
+    loss the model was trained with."""
+    steps_per_pass = math.ceil((len(data.x_train) + len(pool[0])) / config.batch_size)
+    epochs = max(1, round(config.steps / steps_per_pass))
+    train_config = TrainConfig(epochs=epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed,
+                               warmup_steps=max(1, epochs * steps_per_pass // 10), **_loss_settings(tuned))
+    return Trainer(train_config, data, model=tuned, device=device, extra=pool, checkpoints=policy)
+
+
+def _statuses(trainer: Trainer, what: str, stop) -> Iterator[Status]:
+    """Runs the trainer, telling the user; returns (finished, the file written or None)."""
+    path = None
     for p in trainer.run(should_stop=stop):
         done = trainer.global_step / max(trainer.total_steps, 1)
         fraction = PREPARE_SHARE + (1 - PREPARE_SHARE) * 0.97 * done
         if p.event == "stopped":
             yield Status("stopped", fraction, "Cancelled")
-            return
+            return False, None
         if p.event == "step":
             yield Status("step", fraction, f"Training on {what}: batch {trainer.global_step} of "
                          f"{trainer.total_steps}", loss=p.loss, eta_s=p.eta_s)
@@ -157,29 +188,31 @@ def fine_tune(model: Autoencoder, samples: Sequence[Sample], config: FineTuneCon
             error = p.val["sse"] / 784
             yield Status("epoch", fraction, f"Pass {p.epoch} of {p.epochs}: your drawings' error {error:.4f}",
                          loss=p.loss, eta_s=p.eta_s, val_error=error)
+            if p.epoch == p.epochs:     # the trainer measures the new model next (its policy's finish)
+                yield Status("step", PREPARE_SHARE + (1 - PREPARE_SHARE) * 0.98, "Measuring the new model…",
+                             eta_s=1.0)
+        elif p.event == "done":
+            path = p.saved
+    return True, path
 
-    yield Status("step", PREPARE_SHARE + (1 - PREPARE_SHARE) * 0.98, "Measuring the new model…", eta_s=1.0)
-    after = _reconstruct(tuned, frames)
-    _measure(tuned, frames, labels, mnist)
-    floats = frames.astype(np.float32) / 255
-    error_before = ((before - floats) ** 2).mean(axis=(1, 2))
-    error_after = ((after - floats) ** 2).mean(axis=(1, 2))
-    if stop():
-        yield Status("stopped", 1.0, "Cancelled")
-        return
-    path = None
-    if models_dir is not None:
-        path = new_model_path(models_dir, model.name, shipped=zoo.MODELS_DIR)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tuned.name = path.stem
-        trainer.save(path, finetuned_from=str(model.name), drawings=len(samples), copies_per_drawing=copies,
-                     mixed_with_mnist=mnist is not None, drawings_error_before=float(error_before.mean()),
-                     drawings_error_after=float(error_after.mean()))
-    result = FineTuneResult(model=tuned.eval(), frames=floats, labels=labels, before=before, after=after,
-                            error_before=error_before, error_after=error_after, path=path,
-                            mixed_with_mnist=mnist is not None, steps=trainer.global_step)
-    yield Status("done", 1.0, f"Done: your drawings' error {error_before.mean():.4f} → "
-                 f"{error_after.mean():.4f}", result=result)
+
+class _Measurement:
+    """Fine-tuning's ``finish``: once trained, the drawings' reconstructions and errors
+    before and after (for the result) and the new model's reference codes and metrics."""
+
+    def __init__(self, tuned: Autoencoder, frames: np.ndarray, labels: np.ndarray, mnist: Digits | None,
+                 before: np.ndarray):
+        self.tuned, self.frames, self.labels, self.mnist, self.before = tuned, frames, labels, mnist, before
+        self.floats = frames.astype(np.float32) / 255
+        self.after = self.error_before = self.error_after = None
+
+    def __call__(self, _trainer: Trainer) -> dict:
+        self.after = _reconstruct(self.tuned, self.frames)
+        _measure(self.tuned, self.frames, self.labels, self.mnist)
+        self.error_before = ((self.before - self.floats) ** 2).mean(axis=(1, 2))
+        self.error_after = ((self.after - self.floats) ** 2).mean(axis=(1, 2))
+        return {"drawings_error_before": float(self.error_before.mean()),
+                "drawings_error_after": float(self.error_after.mean())}
 
 
 def _augmented(samples, frames, copies: int, rng, stop) -> Iterator[Status]:

@@ -1,12 +1,23 @@
 """Training: a loop written as a generator of progress, resumable bit for bit.
 
-    trainer = Trainer(TrainConfig(model=ModelConfig(kind="ae", latent_dim=16)), digits)
+    trainer = Trainer(TrainConfig(model=ModelConfig(kind="ae", latent_dim=16)), digits,
+                      checkpoints=CheckpointPolicy("ae-16.pt"))
     for p in trainer.run(should_stop=lambda: cancelled):
         ...                                  # p.event: "step", "epoch", "stopped", "done"
-    trainer.save("ae-16.pt")                 # resumable if it stopped early
+                                             # p.saved: the file written at this event, if any
 
 ``aegui train`` draws a progress bar from these objects; the app can run the same loop in
 a worker thread, asking it to stop between batches. The loop never prints.
+
+Checkpoints: the trainer writes them as its ``CheckpointPolicy`` says. ``aegui train``
+writes at every epoch's end, when stopped (resumable) and at the end (after evaluating the
+model); fine-tuning writes once, at the end, and nothing when cancelled. ``trainer.save``
+writes one on demand.
+
+Several processes (``torchrun``, see ``aegui.distributed``): each batch is split between
+the processes and the update is the whole batch's, so the run matches a single process's up
+to the order of floating-point sums; only rank 0 writes. A checkpoint does not depend on
+the number of processes: a run can be resumed with more or fewer.
 
 Reproducibility: the weights are initialised from ``seed``; each epoch's data order is a
 permutation seeded by ``(seed, epoch)``, so it needs no saved state; the VAE's noise comes
@@ -39,11 +50,12 @@ from torch.nn import functional as F
 
 import aegui
 from aegui.data import Digits
+from aegui.distributed import SINGLE, Group
 from aegui.evaluate import describe_device, reconstruction_metrics
 from aegui.models.autoencoder import config_from_dict
 from aegui.models import Autoencoder, CheckpointError, ModelConfig, create, read_checkpoint, write_checkpoint
 
-__all__ = ["Progress", "TrainConfig", "Trainer", "resolve_device", "train"]
+__all__ = ["CheckpointPolicy", "Progress", "TrainConfig", "Trainer", "resolve_device", "train"]
 
 LOSSES = ("bce", "mse")
 VAL_IMAGES = 2000          # test digits in each epoch's validation line (every 5th)
@@ -112,6 +124,28 @@ class Progress:
     eta_s: float                  # estimated seconds to the end of the run
     val: dict | None = None       # validation metrics, at "epoch"
     trainer: Trainer | None = dataclasses.field(default=None, repr=False, compare=False)
+    saved: Path | None = None     # the checkpoint the policy wrote at this event, if any
+
+
+@dataclass(frozen=True)
+class CheckpointPolicy:
+    """When and where a ``Trainer`` writes its checkpoint. Every rule is on by default:
+    what ``aegui train`` does. In several processes only rank 0 writes (and finishes)."""
+
+    # Where: a path, or a function asked at each write (fine-tuning picks a free name at
+    # the end); None writes nothing (``finish`` still runs).
+    path: str | Path | Callable[[], Path] | None
+    every_epoch: bool = True      # at each epoch's end but the last: a crash loses one epoch at most
+    on_stop: bool = True          # when ``should_stop`` ends the run early: resumable, bit for bit
+    at_end: bool = True           # once the last epoch ended, after ``finish``
+    # Called once the last epoch ended, before the final write: measures the model (metrics,
+    # reference codes) and returns more metadata for the file, or None. If a stop is asked
+    # while it runs and ``on_stop`` is off, nothing is written: the run counts as cancelled.
+    finish: Callable[[Trainer], dict | None] | None = None
+    metadata: dict = dataclasses.field(default_factory=dict)   # e.g. the command that defined the run
+
+    def target(self) -> Path | None:
+        return Path(self.path()) if callable(self.path) else None if self.path is None else Path(self.path)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -129,16 +163,36 @@ def _derive_seed(*keys: int) -> int:
     return int(np.random.SeedSequence(list(keys)).generate_state(1, np.uint64)[0] & ((1 << 63) - 1))
 
 
+class _Clock:
+    """Wall-clock counts for progress: this session's batches, this epoch's images."""
+
+    def __init__(self) -> None:
+        self.session_start, self.session_steps = time.perf_counter(), 0
+        self.epoch_start, self.epoch_items = self.session_start, 0
+
+    def new_epoch(self) -> None:
+        self.epoch_start, self.epoch_items = time.perf_counter(), 0
+
+    def count(self, items: int) -> None:
+        self.epoch_items += items
+        self.session_steps += 1
+
+
 class Trainer:
     """The state of one training run: model, optimizer, noise generator and position."""
 
     def __init__(self, config: TrainConfig, data: Digits, *, model: Autoencoder | None = None,
                  device: str | torch.device = "cpu",
-                 extra: tuple[np.ndarray, np.ndarray] | None = None):
+                 extra: tuple[np.ndarray, np.ndarray] | None = None,
+                 checkpoints: CheckpointPolicy | None = None, group: Group = SINGLE):
         """``model``: start from these weights (fine-tuning) instead of a fresh model;
         its architecture then replaces ``config.model``. ``extra``: more training images
-        (uint8 (N, 28, 28)) and labels, appended to ``data.x_train``."""
-        self.device = resolve_device(device)
+        (uint8 (N, 28, 28)) and labels, appended to ``data.x_train``. ``checkpoints``: when
+        ``run`` writes checkpoints (None: never). ``group``: the processes training together
+        (``aegui.distributed``); each process's device is its own GPU."""
+        self.group = group
+        self.checkpoints = checkpoints
+        self.device = group.device(resolve_device(device))
         if model is not None:
             config = dataclasses.replace(config, model=model.config)
         self.config = config
@@ -164,6 +218,7 @@ class Trainer:
         if model is None:
             model = create(config.model.kind, config.model.latent_dim, seed=config.seed, config=config.model)
         self.model = model.to(self.device)
+        self._forward: torch.nn.Module | None = None         # the model, or DDP around it: made by run()
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr,
                                           weight_decay=config.weight_decay)
         self.noise = torch.Generator(device=self.device).manual_seed(_derive_seed(config.seed, _NOISE))
@@ -207,9 +262,12 @@ class Trainer:
 
     # ------------------------------------------------------------------------ loop
 
-    def loss(self, out: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        """Mean over the batch of the per-image loss (summed over pixels)."""
-        b = x.shape[0]
+    def loss(self, out: dict[str, torch.Tensor], x: torch.Tensor, batch: float | None = None) -> torch.Tensor:
+        """The per-image loss (summed over pixels), summed over ``x`` and divided by
+        ``batch`` (default: the mean over ``x``). A process of several divides its share's
+        sum by the batch's size over the number of processes: DDP averages their gradients,
+        which then add up to the gradient of the whole batch's mean."""
+        b = x.shape[0] if batch is None else batch
         logits = out["logits"]
         if self.model.kind == "vae":
             recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / b
@@ -221,61 +279,109 @@ class Trainer:
         return F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / b
 
     def run(self, should_stop: Callable[[], bool] | None = None) -> Iterator[Progress]:
-        """Train to the end, or until ``should_stop()`` is true (asked after every batch)."""
-        model, bs, steps = self.model, self.config.batch_size, self.steps_per_epoch
-        session_start, session_steps = time.perf_counter(), 0
+        """Train to the end, or until ``should_stop()`` is true (asked after every batch;
+        in several processes, all stop when any is asked), writing checkpoints as
+        ``self.checkpoints`` says."""
+        asked = should_stop or (lambda: False)
+        stop = (lambda: self.group.any(asked(), self.device)) if self.group.distributed else asked
+        if self._forward is None:
+            self._forward = self.group.wrap(self.model, self.device)   # DDP in several processes
+        clock = _Clock()
         while not self.finished:
-            model.train()
+            self.model.train()
             order = self.epoch_order(self.epoch)
-            epoch_start, epoch_items = time.perf_counter(), 0
-            while self.step < steps:
-                t0 = time.perf_counter()
-                idx = order[self.step * bs:(self.step + 1) * bs]
-                x = self.images[idx].unsqueeze(1).float().div_(255)
-                for group in self.optimizer.param_groups:
-                    group["lr"] = self.learning_rate(self.global_step)
-                loss = self.loss(model(x, noise=self.noise), x)
-                value = loss.item()
-                if not math.isfinite(value):  # checked before the update: the weights stay usable
-                    raise FloatingPointError(f"training diverged at epoch {self.epoch + 1}, batch "
-                                             f"{self.step + 1}: loss {value}; try a smaller --lr")
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self.optimizer.step()
-                self.loss_sum += value * len(x)
-                self.items += len(x)
-                self.step += 1
-                epoch_items += len(x)
-                session_steps += 1
-                self.elapsed_s += time.perf_counter() - t0
-                yield self._progress("step", epoch_items, epoch_start, session_start, session_steps)
-                if should_stop is not None and should_stop() and self.step < steps:
-                    yield self._progress("stopped", epoch_items, epoch_start, session_start, session_steps)
+            clock.new_epoch()
+            while self.step < self.steps_per_epoch:
+                self._train_step(order, clock)
+                yield self._progress("step", clock)
+                if stop() and self.step < self.steps_per_epoch:
+                    yield self._progress("stopped", clock, saved=self._write("on_stop"))
                     return
-            t0 = time.perf_counter()
-            val = reconstruction_metrics(model, self.val_images)
-            self.elapsed_s += time.perf_counter() - t0
-            train_loss = self.loss_sum / max(self.items, 1)
-            self.history.append({"epoch": self.epoch + 1, "loss": train_loss,
-                                 **{f"val_{k}": v for k, v in val.items()}})
-            done = self._progress("epoch", epoch_items, epoch_start, session_start, session_steps, val=val)
-            self.epoch, self.step, self.loss_sum, self.items = self.epoch + 1, 0, 0.0, 0
-            yield done
-            if should_stop is not None and should_stop() and not self.finished:
-                yield self._progress("stopped", 0, time.perf_counter(), session_start, session_steps)
+            yield self._end_epoch(clock)
+            if stop() and not self.finished:
+                clock.new_epoch()
+                yield self._progress("stopped", clock, saved=self._write("on_stop"))
                 return
-        model.eval()
-        yield self._progress("done", 0, time.perf_counter(), session_start, session_steps)
+        self.model.eval()
+        yield from self._finish(asked, clock)
 
-    def _progress(self, event, epoch_items, epoch_start, session_start, session_steps, val=None) -> Progress:
+    def _train_step(self, order: torch.Tensor, clock: _Clock) -> None:
+        t0 = time.perf_counter()
+        bs = self.config.batch_size
+        batch = order[self.step * bs:(self.step + 1) * bs]
+        x = self.batch_images(self.group.shard(batch))
+        eps = None
+        if self.model.kind == "vae":
+            # The whole batch's noise, of which this process takes its images' rows: the
+            # same numbers as in one process, and the same generator state in every process.
+            eps = self.group.shard(torch.randn((len(batch), self.model.latent_dim), generator=self.noise,
+                                               device=self.device))
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate(self.global_step)
+        loss = self.loss(self._forward(x, eps=eps), x, len(batch) / self.group.world_size)
+        value = self.group.mean(loss)   # the whole batch's mean, on every process
+        if not math.isfinite(value):  # checked before the update: the weights stay usable
+            raise FloatingPointError(f"training diverged at epoch {self.epoch + 1}, batch "
+                                     f"{self.step + 1}: loss {value}; try a smaller --lr")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.loss_sum += value * len(batch)
+        self.items += len(batch)
+        self.step += 1
+        clock.count(len(batch))
+        self.elapsed_s += time.perf_counter() - t0
+
+    def batch_images(self, indices: torch.Tensor) -> torch.Tensor:
+        """The training images at ``indices`` as floats in [0, 1], (B, 1, 28, 28): the one
+        place a batch is made, where another data source or a per-batch transform (say,
+        augmentation) would plug in. Such a transform should draw its randomness from the
+        seed, the global step and the image's index, not from per-process state, so that a
+        run stays resumable and independent of the number of processes."""
+        return self.images[indices].unsqueeze(1).float().div_(255)
+
+    def _end_epoch(self, clock: _Clock) -> Progress:
+        """Validate, record the epoch, move to the next, and write the policy's checkpoint."""
+        t0 = time.perf_counter()
+        val = reconstruction_metrics(self.model, self.val_images)
+        self.elapsed_s += time.perf_counter() - t0
+        train_loss = self.loss_sum / max(self.items, 1)
+        self.history.append({"epoch": self.epoch + 1, "loss": train_loss,
+                             **{f"val_{k}": v for k, v in val.items()}})
+        done = self._progress("epoch", clock, val=val)
+        self.epoch, self.step, self.loss_sum, self.items = self.epoch + 1, 0, 0.0, 0
+        saved = None if self.finished else self._write("every_epoch")
+        return dataclasses.replace(done, saved=saved)
+
+    def _finish(self, asked: Callable[[], bool], clock: _Clock) -> Iterator[Progress]:
+        """The end of the run: the policy's ``finish`` and final write, on the writer only."""
+        policy, saved = self.checkpoints, None
+        if policy is not None and policy.at_end and self.group.is_writer:
+            extra = policy.finish(self) if policy.finish is not None else None
+            if not policy.on_stop and asked():
+                yield self._progress("stopped", clock)
+                return
+            saved = self._write("at_end", extra)
+        clock.new_epoch()
+        yield self._progress("done", clock, saved=saved)
+
+    def _write(self, rule: str, extra: dict | None = None) -> Path | None:
+        """Write the checkpoint if ``rule`` of the policy says so and this process writes."""
+        policy = self.checkpoints
+        if policy is None or not getattr(policy, rule) or not self.group.is_writer:
+            return None
+        path = policy.target()
+        return None if path is None else self.save(path, **policy.metadata, **(extra or {}))
+
+    def _progress(self, event: str, clock: _Clock, val: dict | None = None, saved: Path | None = None) -> Progress:
         now = time.perf_counter()
-        per_step = (now - session_start) / max(session_steps, 1)
+        per_step = (now - clock.session_start) / max(clock.session_steps, 1)
         left = self.total_steps - self.global_step
         return Progress(event=event, epoch=min(self.epoch + 1, self.config.epochs), epochs=self.config.epochs,
                         step=self.step, steps=self.steps_per_epoch,
                         loss=self.loss_sum / max(self.items, 1),
-                        items_per_s=epoch_items / max(now - epoch_start, 1e-9),
-                        elapsed_s=self.elapsed_s, eta_s=left * per_step, val=val, trainer=self)
+                        items_per_s=clock.epoch_items / max(now - clock.epoch_start, 1e-9),
+                        elapsed_s=self.elapsed_s, eta_s=left * per_step, val=val, trainer=self, saved=saved)
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -311,15 +417,18 @@ class Trainer:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, data: Digits, *, device: str | torch.device = "cpu",
-                        extra: tuple[np.ndarray, np.ndarray] | None = None) -> Trainer:
-        """Continue the run saved in ``path`` (by ``save`` after a stop) exactly where it stopped."""
+                        extra: tuple[np.ndarray, np.ndarray] | None = None,
+                        checkpoints: CheckpointPolicy | None = None, group: Group = SINGLE) -> Trainer:
+        """Continue the run saved in ``path`` (by ``save`` after a stop) exactly where it
+        stopped, in any number of processes."""
         ckpt = read_checkpoint(path)
         if ckpt.training is None:
             raise CheckpointError(f"{path}: holds no training state to resume (its run finished, or it "
                                   f"was saved without one); start a new run, or fine-tune from it")
         try:
             config = TrainConfig.from_dict(ckpt.training["config"])
-            trainer = cls(config, data, model=ckpt.model, device=device, extra=extra)
+            trainer = cls(config, data, model=ckpt.model, device=device, extra=extra, checkpoints=checkpoints,
+                          group=group)
             trainer.load_state_dict(ckpt.training)
         except (KeyError, TypeError, IndexError, RuntimeError) as err:
             raise CheckpointError(f"{path}: damaged training state ({type(err).__name__}: {err})") from None
@@ -413,10 +522,10 @@ def _short(value) -> str:
 
 def train(config: TrainConfig, data: Digits, *, model: Autoencoder | None = None,
           device: str | torch.device = "cpu", extra: tuple[np.ndarray, np.ndarray] | None = None,
-          resume: str | Path | None = None,
+          resume: str | Path | None = None, checkpoints: CheckpointPolicy | None = None,
           should_stop: Callable[[], bool] | None = None) -> Iterator[Progress]:
     """The training loop as one generator: yields ``Progress``; each carries ``.trainer``
     (for its model, and to ``save`` it). With ``resume`` the config comes from that file."""
-    trainer = (Trainer.from_checkpoint(resume, data, device=device, extra=extra) if resume
-               else Trainer(config, data, model=model, device=device, extra=extra))
+    trainer = (Trainer.from_checkpoint(resume, data, device=device, extra=extra, checkpoints=checkpoints) if resume
+               else Trainer(config, data, model=model, device=device, extra=extra, checkpoints=checkpoints))
     yield from trainer.run(should_stop)

@@ -19,7 +19,7 @@ import torch
 from aegui import models
 from aegui.cli import main
 from aegui.models.checkpoint import payload_digest
-from aegui.train import TrainConfig, Trainer, train
+from aegui.train import CheckpointPolicy, TrainConfig, Trainer, train
 
 from synthetic_digits import TINY, shapes, synthetic_digits
 
@@ -325,3 +325,48 @@ def test_ctrl_c_saves_a_checkpoint_that_resume_continues_bit_for_bit(tmp_path):
     a, b = models.load(tmp_path / "run.pt"), models.load(tmp_path / "straight.pt")
     assert_same_weights(a.state_dict(), b.state_dict())
     assert a.metadata["history"] == b.metadata["history"]
+
+
+# ---------------------------------------------------------------------- the checkpoint policy
+
+
+def test_the_default_policy_writes_at_every_epoch_end_on_a_stop_and_at_the_end(tmp_path):
+    data = synthetic_digits()
+    path = tmp_path / "run.pt"
+    finished = []
+    policy = CheckpointPolicy(path, metadata={"command": "aegui train ..."},
+                              finish=lambda t: finished.append(t.epoch) or {"note": "measured"})
+    trainer = Trainer(tiny_config(epochs=3), data, checkpoints=policy)
+    events = run_to_end(trainer, should_stop=stop_after(12))   # epoch 1 ends at batch 8; stop in epoch 2
+    saved = [(p.event, p.epoch, p.step) for p in events if p.saved is not None]
+    assert saved == [("epoch", 1, 8), ("stopped", 2, 3)] and all(p.saved == path for p in events if p.saved)
+    assert finished == []                                       # not finished yet
+    assert models.read_checkpoint(path).training["step"] == 3
+
+    resumed = Trainer.from_checkpoint(path, data, checkpoints=policy)
+    last = run_to_end(resumed)
+    assert [p.event for p in last if p.saved] == ["epoch", "done"] and finished == [3]
+    final = models.read_checkpoint(path)
+    assert final.training is None                               # a finished run is not resumable
+    assert final.model.metadata["note"] == "measured" and final.model.metadata["command"] == "aegui train ..."
+
+
+def test_fine_tuning_rules_write_once_at_the_end_and_nothing_when_cancelled_while_finishing(tmp_path):
+    data = synthetic_digits()
+    names = iter(tmp_path / f"mine-{n}.pt" for n in range(1, 10))
+    policy = CheckpointPolicy(lambda: next(names), every_epoch=False, on_stop=False, finish=lambda t: None)
+    events = run_to_end(Trainer(tiny_config(epochs=2), data, checkpoints=policy))
+    assert [(p.event, p.saved) for p in events if p.saved] == [("done", tmp_path / "mine-1.pt")]
+
+    cancel = {"now": False}
+    policy = dataclasses.replace(policy, finish=lambda t: cancel.update(now=True))
+    events = run_to_end(Trainer(tiny_config(epochs=2), data, checkpoints=policy), should_stop=lambda: cancel["now"])
+    assert events[-1].event == "stopped" and events[-1].saved is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine-1.pt"]
+
+
+def test_without_a_policy_nothing_is_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    events = run_to_end(Trainer(tiny_config(epochs=2), synthetic_digits()), should_stop=stop_after(10))
+    assert events[-1].event == "stopped" and not any(p.saved for p in events)
+    assert list(tmp_path.iterdir()) == []

@@ -16,6 +16,10 @@ import time
 from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
+from aegui.desktop_entry import APP_ID
+from aegui.qt_platform import preflight
+
+from .icon import app_icon
 from .settings import APPLICATION, ORGANIZATION, Settings
 
 __all__ = ["STARTUP_PROBE", "configure_process", "draw_sample", "ensure_app", "run_app", "screenshot", "settle",
@@ -53,6 +57,9 @@ def ensure_app(argv: list[str] | None = None) -> QApplication:
         QCoreApplication.setApplicationName(APPLICATION)
         app = QApplication(argv if argv is not None else sys.argv[:1])
         app.setApplicationDisplayName("aegui")
+        app.setWindowIcon(app_icon())
+        # Wayland names the app by its desktop entry (aegui install-desktop): its icon in the task bar.
+        app.setDesktopFileName(APP_ID)
     return app
 
 
@@ -60,6 +67,10 @@ def run_app(model: str | None = None) -> int:
     """Open the main window on ``model`` (or the last used / default one) and run."""
     from .main_window import create_window
 
+    problem = preflight()
+    if problem:   # Qt would abort, naming the wrong library; say what is missing instead
+        print(problem, file=sys.stderr)
+        return 1
     app = ensure_app()
     probe = bool(os.environ.get(STARTUP_PROBE))
     scratch = tempfile.TemporaryDirectory() if probe else None

@@ -30,6 +30,7 @@ from .dialogs import Dialogs
 from .drawing_tools import DrawingTools
 from .export_menu import ExportMenu
 from .handwriting import Handwriting, default_data_dir
+from .icon import app_icon
 from .interpolation import InterpolationPanel, InterpolationView
 from .latent_views import SECONDARY_INTERVAL_MS, LatentViews
 from .model_chooser import ModelChooser
@@ -54,6 +55,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.setWindowTitle("aegui: see what an autoencoder learns")
+        self.setWindowIcon(app_icon())     # About shows it too
         self.settings = settings if settings is not None else Settings()
         self.data_dir = Path(data_dir if data_dir is not None else default_data_dir())
         self.dialogs = Dialogs(self, self.settings)

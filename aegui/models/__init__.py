@@ -26,7 +26,7 @@ from .autoencoder import Autoencoder, ModelConfig, Reference, VariationalAutoenc
 from .checkpoint import Checkpoint, CheckpointError, read_checkpoint, save, write_checkpoint
 from .zoo import available
 
-__all__ = ["Autoencoder", "Checkpoint", "CheckpointError", "DEFAULT_CONFIG", "ModelConfig", "Reference",
+__all__ = ["Autoencoder", "Checkpoint", "CheckpointError", "ModelConfig", "Reference",
            "VariationalAutoencoder", "available", "build", "create", "default_config", "load", "save",
            "read_checkpoint", "write_checkpoint"]
 
@@ -34,9 +34,6 @@ __all__ = ["Autoencoder", "Checkpoint", "CheckpointError", "DEFAULT_CONFIG", "Mo
 def default_config(kind: str = "ae", latent_dim: int = 16) -> ModelConfig:
     """The architecture the zoo uses, for a given kind and code size."""
     return ModelConfig(kind=kind, latent_dim=latent_dim)
-
-
-DEFAULT_CONFIG = default_config()
 
 
 def create(kind: str = "ae", latent_dim: int = 16, seed: int = 0, config: ModelConfig | None = None) -> Autoencoder:

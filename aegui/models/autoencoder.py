@@ -261,8 +261,10 @@ class Autoencoder(nn.Module):
         raise TypeError(f"{self.name} is a plain autoencoder (kind 'ae'): it has no latent "
                         f"distribution; encode_distribution needs a VAE")
 
-    def forward(self, x: torch.Tensor, noise: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """One fused pass for training: ``{"z", "logits"}`` (the VAE adds ``mu``, ``logvar``)."""
+    def forward(self, x: torch.Tensor, noise: torch.Generator | None = None,
+                eps: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """One fused pass for training: ``{"z", "logits"}`` (the VAE adds ``mu``, ``logvar``;
+        ``noise`` and ``eps`` are the VAE's)."""
         z, logits = self.reconstruct_logits(x)
         return {"z": z, "logits": logits}
 
@@ -302,11 +304,14 @@ class VariationalAutoencoder(Autoencoder):
         mu, logvar, _z, _y = self._variational(x, None)
         return mu, logvar
 
-    def forward(self, x: torch.Tensor, noise: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """In training mode ``z`` is sampled (from ``noise`` when given, so that training is
-        reproducible and resumable); in eval mode ``z = mu``."""
-        eps = None
-        if self.training:
+    def forward(self, x: torch.Tensor, noise: torch.Generator | None = None,
+                eps: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """In training mode ``z`` is sampled: ``mu + eps * sigma`` with ``eps`` as given (B, Z),
+        else drawn from ``noise`` when given (so that training is reproducible and resumable);
+        in eval mode ``z = mu``."""
+        if not self.training:
+            eps = None
+        elif eps is None:
             eps = torch.randn((x.shape[0], self.latent_dim), generator=noise, device=self.mu.weight.device,
                               dtype=self.mu.weight.dtype)
         mu, logvar, z, y = self._variational(x, eps)

@@ -1,19 +1,19 @@
 """The shipped models: names like ``ae-16`` mapped to files in ``resources/models/``.
 
 Each shipped model is one checkpoint, ``<name>.pt``, beside its model card ``<name>.md``.
-The folder is found relative to the package, so it works from a source checkout and from
-an editable install alike.
+The folder is found by ``aegui.resources``: inside an installed package, or in the source
+checkout (and an editable install).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import aegui
+from aegui.resources import resources_dir
 
 __all__ = ["DEFAULT", "MODELS_DIR", "SHIPPED", "available", "model_card", "path_of"]
 
-MODELS_DIR = Path(aegui.__file__).resolve().parents[1] / "resources" / "models"
+MODELS_DIR = resources_dir() / "models"
 SUFFIX = ".pt"
 # The zoo the project ships, in the order the app lists them; the first is the default.
 SHIPPED = ("ae-16", "ae-2", "ae-30", "vae-16")

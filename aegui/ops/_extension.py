@@ -105,8 +105,10 @@ def _load() -> LibraryStatus:
 
 
 def source_dir() -> Path:
-    """csrc/ of a source checkout (editable installs and development)."""
-    return Path(__file__).resolve().parents[2] / "csrc"
+    """The op's sources: the copy an installed package carries, else csrc/ of the checkout."""
+    from aegui.resources import csrc_dir
+
+    return csrc_dir()
 
 
 def source_files(with_cuda: bool) -> list[Path]:
