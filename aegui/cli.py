@@ -95,7 +95,12 @@ def _add_eval(sub) -> None:
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
     e.add_argument("--card", action="store_true", help="print the model card (markdown)")
     e.add_argument("--update", action="store_true",
-                   help="also store the metrics and reference codes in the checkpoint file")
+                   help="also store the metrics, reference codes and latent map in the checkpoint file "
+                        "(the map is laid out again)")
+    e.add_argument("--map", action="store_true",
+                   help="measure the latent map: 10-NN label agreement of the reference digits in the "
+                        "full code, on the map and on the linear view; without --data only that (with "
+                        "--update: store the map, keep the other metrics)")
     e.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
     e.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
 
@@ -172,7 +177,8 @@ def _new_trainer(args, argv: list[str], group):
 
     from .data import load_digits, resolve_data_path
     from .drawings import load_training_set
-    from .evaluate import evaluate, reference_codes
+    from .evaluate import evaluate, map_metrics
+    from .model_map import map_reference
     from .train import CheckpointPolicy, Trainer
 
     if args.resume:
@@ -195,7 +201,8 @@ def _new_trainer(args, argv: list[str], group):
     def evaluate_on_test_split(trainer) -> None:
         print("aegui train: evaluating on the test split ...", flush=True)
         trainer.model.metrics = evaluate(trainer.model, data)
-        trainer.model.reference = reference_codes(trainer.model, data)
+        trainer.model.reference = map_reference(trainer.model)      # the reference digits and their map
+        trainer.model.metrics.update(map_metrics(trainer.model.reference))
 
     trainer.checkpoints = CheckpointPolicy(out, metadata={"command": command},
                                            finish=None if args.no_eval else evaluate_on_test_split)
@@ -330,29 +337,45 @@ def _stop_on_signals(printer: _TrainPrinter):
 
 
 def _run_eval(args) -> int:
-    import json
-
     import torch
 
     from . import models
     from .data import DataError, load_digits, resolve_data_path
-    from .evaluate import evaluate, reference_codes
+    from .evaluate import evaluate, map_metrics
+    from .model_map import map_reference, stored_reference
     from .train import resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
         model = models.load(args.model, device=resolve_device(args.device))
-        data = load_digits(resolve_data_path(args.data))
+        # --map without --data measures the map on the shipped reference digits alone.
+        data = None if args.map and args.data is None else load_digits(resolve_data_path(args.data))
     except (DataError, models.CheckpointError, ValueError) as err:
         print(f"aegui eval: error: {err}", file=sys.stderr)
         return 2
-    metrics = evaluate(model, data)
+    metrics = evaluate(model, data) if data is not None else {}
+    reference = stored_reference(model) if not args.update else None
+    if reference is None:
+        print(f"aegui eval: laying out the latent map of {model.name} ...", file=sys.stderr, flush=True)
+        reference = map_reference(model)
+    metrics.update(map_metrics(reference))
+    if data is None and (args.update or args.card):
+        metrics = {**model.metrics, **metrics}    # the other metrics stay as recorded
     if args.update:
         path = Path(args.model) if Path(args.model).is_file() else models.zoo.path_of(args.model)
         model.metrics = metrics
-        model.reference = reference_codes(model, data)
+        model.reference = reference
         models.save(model.cpu(), path)
+    _print_eval(args, model, metrics)
+    return 0
+
+
+def _print_eval(args, model, metrics: dict) -> None:
+    import json
+
+    from . import models
+
     if args.json:
         print(json.dumps({"model": model.name, "kind": model.kind, "latent_dim": model.latent_dim,
                           "architecture": model.config.describe(), **metrics}, indent=2))
@@ -361,7 +384,6 @@ def _run_eval(args) -> int:
     else:
         print(f"{model.name}: {model.config.describe()} ({model.kind}, latent {model.latent_dim})")
         print(_metrics_table(metrics))
-    return 0
 
 
 def _metrics_table(metrics: dict) -> str:

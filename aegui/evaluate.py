@@ -9,7 +9,10 @@
   (from a generator seeded here, so it is reproducible); also ``kl`` alone;
 * ``knn_accuracy``: 5-NN classification accuracy of test codes, neighbours taken from the
   training split's codes (Euclidean, majority vote, ties to the nearest);
-* ``latency_ms``: median wall time of one image's encode + decode at batch size 1.
+* ``latency_ms``: median wall time of one image's encode + decode at batch size 1;
+* ``map_metrics`` (``aegui eval --map``): 10-NN label agreement of the reference digits
+  (leave-one-out majority vote) in the full code, on the latent map and on the linear
+  view: how much of the code's neighbourhoods each 2-D picture keeps.
 
 Each metric is also a small function of tensors, so the definitions can be checked by hand.
 """
@@ -27,10 +30,9 @@ from torch.nn import functional as F
 from aegui.data import Digits
 from aegui.models import Autoencoder, Reference
 
-__all__ = ["bce_per_pixel", "evaluate", "kl_per_image", "knn_accuracy", "latency_ms", "reconstruction_metrics",
-           "reference_codes", "sse_per_image", "to_float_images"]
+__all__ = ["bce_per_pixel", "evaluate", "kl_per_image", "knn_accuracy", "label_agreement", "latency_ms",
+           "map_metrics", "reconstruction_metrics", "sse_per_image", "to_float_images"]
 
-REFERENCE_SIZE = 5000
 EVAL_SEED = 0
 
 
@@ -63,14 +65,51 @@ def knn_accuracy(train_codes: torch.Tensor, train_labels: torch.Tensor, test_cod
         q = test_codes[start:start + chunk].float()
         dist = torch.cdist(q, train_codes)
         nearest = dist.topk(k, dim=1, largest=False, sorted=True).indices  # ascending distance
-        votes = train_labels[nearest]                                       # (T, k)
-        counts = F.one_hot(votes, 10).sum(1)                                # (T, 10)
-        top = counts.max(1, keepdim=True).values
-        is_top = counts.gather(1, votes) == top                             # (T, k)
-        first = is_top.to(torch.uint8).argmax(1, keepdim=True)              # nearest winner
-        predicted = votes.gather(1, first).squeeze(1)
+        predicted = _vote(train_labels[nearest])
         correct += int((predicted == test_labels[start:start + chunk].long()).sum())
     return correct / max(len(test_codes), 1)
+
+
+def _vote(votes: torch.Tensor) -> torch.Tensor:
+    """The majority label of each row of neighbours' labels (T, k), nearest first; a tie
+    goes to the label whose nearest member is nearer."""
+    counts = F.one_hot(votes, 10).sum(1)                                # (T, 10)
+    top = counts.max(1, keepdim=True).values
+    is_top = counts.gather(1, votes) == top                             # (T, k)
+    first = is_top.to(torch.uint8).argmax(1, keepdim=True)              # nearest winner
+    return votes.gather(1, first).squeeze(1)
+
+
+def label_agreement(points, labels, k: int = 10, chunk: int = 1000) -> float:
+    """Fraction of points whose k nearest *other* points (Euclidean) vote for their own
+    label: how well a space, a code or a 2-D map, keeps digits among their own kind."""
+    points = torch.as_tensor(np.asarray(points, np.float32))
+    labels = torch.as_tensor(np.asarray(labels).astype(np.int64))
+    k = min(k, len(points) - 1)
+    if k < 1:
+        return float("nan")
+    correct = 0
+    for start in range(0, len(points), chunk):
+        dist = torch.cdist(points[start:start + chunk], points)
+        rows = torch.arange(len(dist))
+        dist[rows, rows + start] = float("inf")                             # not itself
+        nearest = dist.topk(k, dim=1, largest=False, sorted=True).indices
+        correct += int((_vote(labels[nearest]) == labels[start:start + chunk]).sum())
+    return correct / len(points)
+
+
+def map_metrics(reference: Reference, k: int = 10) -> dict[str, float]:
+    """10-NN label agreement of the reference digits in the full code, on the model's
+    latent map and on the linear view (two principal components)."""
+    from aegui.model_map import views
+
+    shown = views(reference, reference.codes.shape[1])
+    out = {f"code_{k}nn_agreement": label_agreement(reference.codes, reference.labels, k)}
+    if "map" in shown:
+        out[f"map_{k}nn_agreement"] = label_agreement(shown["map"].xy, reference.labels, k)
+    if "linear" in shown:
+        out[f"linear_{k}nn_agreement"] = label_agreement(shown["linear"].xy, reference.labels, k)
+    return out
 
 
 def to_float_images(images: np.ndarray | torch.Tensor, device="cpu") -> torch.Tensor:
@@ -137,16 +176,6 @@ def latency_ms(model: Autoencoder, image: torch.Tensor | None = None, repeats: i
         sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times) * 1e3
-
-
-def reference_codes(model: Autoencoder, data: Digits, size: int = REFERENCE_SIZE,
-                    seed: int = EVAL_SEED) -> Reference:
-    """Codes (VAE: means) and labels of ``size`` test digits chosen at random with ``seed``,
-    in test-set order: what a model ships for the app's latent map."""
-    n = len(data.x_test)
-    chosen = np.sort(np.random.default_rng(seed).choice(n, size=min(size, n), replace=False))
-    codes = encode_all(model, data.x_test[chosen]).numpy().astype(np.float32)
-    return Reference(codes=codes, labels=data.y_test[chosen].astype(np.uint8), indices=chosen.astype(np.int64))
 
 
 def evaluate(model: Autoencoder, data: Digits, *, k: int = 5, latency_repeats: int = 300) -> dict:

@@ -20,9 +20,10 @@ reconstruction error.
 The result: the drawings' reconstructions before and after with their errors, and the
 new model, saved (when ``models_dir`` is given) as ``<models_dir>/<name>-mine-<n>.pt`` by
 ``aegui.user_models.new_model_path``: a new file, written atomically, never a shipped one.
-Its reference codes (for the latent map and the k-NN verdict) are recomputed: on MNIST
-test digits when MNIST is given, else on the user's drawings. A run that stops early
-saves nothing, so cancelling leaves no file behind.
+Its reference codes and latent map (``aegui.model_map``) are made again, always on the
+shipped reference digits whatever it trained on, the map starting from the parent's so
+that it keeps its shape. A run that stops early saves nothing, so cancelling leaves no
+file behind.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ import torch
 
 from aegui.data import Digits, load_digits
 from aegui.drawings import Sample
-from aegui.evaluate import reconstruction_metrics, reference_codes, to_float_images
-from aegui.models import Autoencoder, Reference, build, zoo
+from aegui.evaluate import map_metrics, reconstruction_metrics, to_float_images
+from aegui.model_map import covers_reference, map_reference
+from aegui.models import Autoencoder, build, zoo
 from aegui.preprocess import mnist_style, to_uint8
 from aegui.train import CheckpointPolicy, TrainConfig, Trainer
 from aegui.user_models import new_model_path
@@ -189,8 +191,8 @@ def _statuses(trainer: Trainer, what: str, stop) -> Iterator[Status]:
             yield Status("epoch", fraction, f"Pass {p.epoch} of {p.epochs}: your drawings' error {error:.4f}",
                          loss=p.loss, eta_s=p.eta_s, val_error=error)
             if p.epoch == p.epochs:     # the trainer measures the new model next (its policy's finish)
-                yield Status("step", PREPARE_SHARE + (1 - PREPARE_SHARE) * 0.98, "Measuring the new model…",
-                             eta_s=1.0)
+                yield Status("step", PREPARE_SHARE + (1 - PREPARE_SHARE) * 0.98,
+                             "Laying out the new model's latent map…", eta_s=5.0)
         elif p.event == "done":
             path = p.saved
     return True, path
@@ -208,7 +210,7 @@ class _Measurement:
 
     def __call__(self, _trainer: Trainer) -> dict:
         self.after = _reconstruct(self.tuned, self.frames)
-        _measure(self.tuned, self.frames, self.labels, self.mnist)
+        _measure(self.tuned, self.mnist)
         self.error_before = ((self.before - self.floats) ** 2).mean(axis=(1, 2))
         self.error_after = ((self.after - self.floats) ** 2).mean(axis=(1, 2))
         return {"drawings_error_before": float(self.error_before.mean()),
@@ -230,16 +232,17 @@ def _augmented(samples, frames, copies: int, rng, stop) -> Iterator[Status]:
     return np.concatenate(pool)
 
 
-def _measure(model: Autoencoder, frames, labels, mnist: Digits | None) -> None:
-    """New reference codes and metrics: the old ones described the old weights. MNIST's
-    test digits when there is MNIST, else the user's drawings (and no metrics)."""
-    if mnist is None:
-        model.reference = Reference(codes=_encode(model, frames), labels=labels)
-        model.metrics = {}
-        return
-    model.reference = reference_codes(model, mnist)
-    test = mnist.x_test[::5][:MNIST_TEST_METRICS]
-    model.metrics = {**reconstruction_metrics(model, test), "test_images": len(test)}
+def _measure(model: Autoencoder, mnist: Digits | None) -> None:
+    """New reference codes, map and metrics: the old ones described the old weights. The
+    reference digits always (the data set's map stays, whatever the model trained on);
+    reconstruction metrics on MNIST's test digits when there is MNIST."""
+    parent = model.reference
+    init = parent.xy if covers_reference(parent) and parent.xy is not None else None
+    model.reference = map_reference(model, init=init)
+    model.metrics = map_metrics(model.reference)
+    if mnist is not None:
+        test = mnist.x_test[::5][:MNIST_TEST_METRICS]
+        model.metrics.update(reconstruction_metrics(model, test), test_images=len(test))
 
 
 # ---------------------------------------------------------------------- data
@@ -290,12 +293,6 @@ def _reconstruct(model: Autoencoder, frames: np.ndarray) -> np.ndarray:
     model.eval()
     x = to_float_images(frames, device)
     return model.reconstruct(x)[1].reshape(len(frames), 28, 28).float().cpu().numpy()
-
-
-@torch.inference_mode()
-def _encode(model: Autoencoder, frames: np.ndarray) -> np.ndarray:
-    device = next(model.parameters()).device
-    return model.encode(to_float_images(frames, device)).float().cpu().numpy().astype(np.float32)
 
 
 # ---------------------------------------------------------------------- augmentation

@@ -138,15 +138,20 @@ class ModelConfig:
 
 @dataclass(frozen=True, eq=False)
 class Reference:
-    """Latent codes of MNIST test digits, shipped with a model so the app can draw the
-    data set's latent map and find neighbours without the data set."""
+    """Latent codes of the reference digits (``aegui.reference``: MNIST test digits), kept
+    with a model so the app can draw the data set's latent map and find neighbours without
+    the data set, and their ``xy`` on the model's neighbour-preserving map (``aegui.embedding``;
+    None for a 2-D code, which is its own map, or when not computed yet)."""
 
     codes: np.ndarray                 # (N, Z) float32; for a VAE the means
     labels: np.ndarray                # (N,) uint8 digits
     indices: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # rows of x_test
+    xy: np.ndarray | None = None      # (N, 2) float32 map points
+    map_settings: dict = field(default_factory=dict)  # how xy was made (aegui.embedding.settings)
 
     def __repr__(self) -> str:
-        return f"Reference({len(self.codes)} codes of dim {self.codes.shape[1]})"
+        mapped = f", mapped by {self.map_settings.get('method', '?')}" if self.xy is not None else ""
+        return f"Reference({len(self.codes)} codes of dim {self.codes.shape[1]}{mapped})"
 
 
 def _activation_module(name: str) -> nn.Module:

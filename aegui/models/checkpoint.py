@@ -9,7 +9,9 @@ A checkpoint is a ``torch.save`` of one plain dict:
     digest     sha256 over every other record (version 1: over the weights only)
     metadata   training facts: data file hash, epochs, seed, time, versions, command
     metrics    evaluation results (``aegui eval``), maybe empty
-    reference  {codes, labels, indices} of MNIST test digits, or None
+    reference  {codes, labels, indices} of the reference digits (MNIST test), or None
+    map        {xy, method, settings...}: the reference digits' points on the latent map
+               (``aegui.embedding``), or None; absent in files written before it existed
     training   what resuming needs (optimizer, RNG, position), or None once training ended
 
 Reading verifies the whole file, then what it holds, before building anything from it:
@@ -113,6 +115,10 @@ def write_checkpoint(path: str | os.PathLike, model: Autoencoder, *, metadata: d
             "labels": torch.from_numpy(np.ascontiguousarray(model.reference.labels, np.uint8)),
             "indices": torch.from_numpy(np.ascontiguousarray(model.reference.indices, np.int64)),
         }
+    map_record = None
+    if model.reference is not None and model.reference.xy is not None:
+        map_record = {**_plain(model.reference.map_settings, "map settings"),
+                      "xy": torch.from_numpy(np.ascontiguousarray(model.reference.xy, np.float32))}
     payload = {
         "format": FORMAT,
         "version": VERSION,
@@ -121,6 +127,7 @@ def write_checkpoint(path: str | os.PathLike, model: Autoencoder, *, metadata: d
         "metadata": metadata,
         "metrics": metrics,
         "reference": reference,
+        "map": map_record,
         "training": training,
     }
     payload["digest"] = payload_digest(payload)
@@ -146,7 +153,7 @@ def read_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
     model.load_state_dict(state, strict=True)
     model.metadata = raw["metadata"]
     model.metrics = raw["metrics"]
-    model.reference = _reference(raw["reference"], config.latent_dim, where)
+    model.reference = _reference(raw["reference"], raw.get("map"), config.latent_dim, where)
     model.to(device).eval()
     return Checkpoint(model=model, training=raw["training"], path=path)
 
@@ -209,7 +216,7 @@ def _check_weights_fit(state: dict, config: ModelConfig, where: str) -> None:
                               f"{'; '.join(problems[:3])}" + (" ..." if len(problems) > 3 else ""))
 
 
-def _reference(raw, latent_dim: int, where: str) -> Reference | None:
+def _reference(raw, raw_map, latent_dim: int, where: str) -> Reference | None:
     if raw is None:
         return None
     bad = f"{where}: damaged checkpoint: the reference"
@@ -230,7 +237,25 @@ def _reference(raw, latent_dim: int, where: str) -> Reference | None:
     if len(indices) and not 0 <= int(indices.min()) <= int(indices.max()) < MAX_REFERENCE:
         raise CheckpointError(f"{bad} indices range {int(indices.min())}..{int(indices.max())}; expected "
                               f"rows 0..{MAX_REFERENCE - 1:,} of a test split")
-    return Reference(codes=codes.numpy(), labels=labels.numpy(), indices=indices.numpy())
+    xy, settings = _map_record(raw_map, n, where)
+    return Reference(codes=codes.numpy(), labels=labels.numpy(), indices=indices.numpy(), xy=xy,
+                     map_settings=settings)
+
+
+def _map_record(raw, count: int, where: str) -> tuple[np.ndarray | None, dict]:
+    """The map record: finite float32 ``xy`` (N, 2) for the N reference codes, and the
+    plain settings beside it."""
+    if raw is None:
+        return None, {}
+    xy = raw.get("xy") if isinstance(raw, dict) else None
+    if not (isinstance(xy, torch.Tensor) and xy.dtype == torch.float32 and xy.shape == (count, 2)
+            and bool(torch.isfinite(xy).all())):
+        raise CheckpointError(f"{where}: damaged checkpoint: the latent map is not finite (N, 2) float32 "
+                              f"for the {count} reference codes")
+    settings = {k: v for k, v in raw.items() if k != "xy"}
+    if not all(isinstance(v, (str, int, float, bool)) for v in settings.values()):
+        raise CheckpointError(f"{where}: damaged checkpoint: the latent map's settings are not plain values")
+    return xy.numpy(), settings
 
 
 # ------------------------------------------------------------------------ helpers

@@ -39,6 +39,9 @@ _METRIC_ROWS = (
     ("kl", "KL, nats per image", "{:.2f}"),
     ("knn5_accuracy", "5-NN accuracy in latent space (train -> test)", "{:.2%}"),
     ("latency_ms", "encode + decode, one image, median ms", "{:.3f}"),
+    ("code_10nn_agreement", "10-NN label agreement of the 5,000 reference digits in the full code", "{:.2%}"),
+    ("map_10nn_agreement", "10-NN label agreement on the latent map (2-D, `aegui eval --map`)", "{:.2%}"),
+    ("linear_10nn_agreement", "10-NN label agreement on the linear view (two principal components)", "{:.2%}"),
 )
 
 
