@@ -57,7 +57,8 @@ def _add_train(sub) -> None:
         description="Train a model. Ctrl-C stops after the current batch and saves a checkpoint that "
                     "--resume continues bit for bit; a checkpoint is also saved at every epoch's end. "
                     "At the end the model is evaluated on the test split and the metrics and the "
-                    "reference codes of 5000 test digits go into the file (--no-eval skips that). "
+                    "reference codes of the 5000 reference digits with their latent map go into the file "
+                    "(--no-eval skips that; the app lays the map out when it opens the file). "
                     "Runs unchanged under torchrun, in several processes, GPUs or machines (README.md).")
     t.add_argument("--data", default=None, help="mnist.npz or a folder of MNIST IDX files "
                    "(default: $AEGUI_DATA)")

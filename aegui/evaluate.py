@@ -107,8 +107,9 @@ def map_metrics(reference: Reference, k: int = 10) -> dict[str, float]:
     out = {f"code_{k}nn_agreement": label_agreement(reference.codes, reference.labels, k)}
     if "map" in shown:
         out[f"map_{k}nn_agreement"] = label_agreement(shown["map"].xy, reference.labels, k)
-    if "linear" in shown:
-        out[f"linear_{k}nn_agreement"] = label_agreement(shown["linear"].xy, reference.labels, k)
+    linear = shown.get("linear", shown.get("map") if reference.codes.shape[1] <= 2 else None)
+    if linear is not None:
+        out[f"linear_{k}nn_agreement"] = label_agreement(linear.xy, reference.labels, k)
     return out
 
 

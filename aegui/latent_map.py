@@ -64,7 +64,7 @@ class Projection:
         signs = np.sign(components[np.arange(2), np.abs(components).argmax(axis=1)])
         variance = s ** 2
         share = variance[:2] / variance.sum() if variance.sum() > 0 else np.zeros(2)
-        names = tuple(f"principal component {i + 1} ({share[i]:.0%} of the variance)" for i in range(2))
+        names = tuple(f"PC {i + 1} ({share[i]:.0%} of the variance)" for i in range(2))
         return cls(mean, components * signs[:, None], names, (float(share[0]), float(share[1])))
 
     def forward(self, z) -> np.ndarray:
@@ -157,7 +157,8 @@ def linear_map(codes, labels) -> LatentMap:
     xy = projection.forward(codes).astype(np.float32)
     share = sum(projection.explained or (0.0, 0.0))
     return LatentMap("linear", codes, np.asarray(labels), xy, projection.axis_names, projection,
-                     f"linear view: the two principal components ({share:.0%} of the variance)")
+                     f"linear view: the codes' two principal components, PC 1 and PC 2, which show "
+                     f"{share:.0%} of their variance")
 
 
 def neighbour_map(codes, labels, xy, method: str = "") -> LatentMap:

@@ -132,15 +132,14 @@ def _read_cache(path: Path) -> Reference | None:
 
 
 def views(reference: Reference | None, latent_dim: int) -> dict[str, LatentMap]:
-    """The maps the app can show: ``"map"`` (the neighbour map, or the plane of a 2-D code)
-    and ``"linear"`` (principal components; the plane again for a 2-D code). Empty without
+    """The maps the app can show: ``"map"`` (the neighbour map; for a 2-D code the latent
+    plane, and nothing else) and ``"linear"`` (principal components). Empty without
     reference codes; without a neighbour map yet, only ``"linear"``."""
     if reference is None or len(reference.codes) == 0:
         return {}
     codes, labels = reference.codes, np.asarray(reference.labels).astype(np.intp)
     if latent_dim <= 2:
-        plane = plane_map(codes, labels)
-        return {"map": plane, "linear": plane}
+        return {"map": plane_map(codes, labels)}
     out = {"linear": linear_map(codes, labels)}
     if reference.xy is not None:
         out["map"] = neighbour_map(codes, labels, reference.xy, reference.map_settings.get("method", ""))

@@ -11,7 +11,7 @@ import torch
 from aegui import models
 from aegui.models import ModelConfig
 from aegui.evaluate import (bce_per_pixel, evaluate, kl_per_image, knn_accuracy, latency_ms,
-                            reconstruction_metrics, reference_codes, sse_per_image)
+                            reconstruction_metrics, sse_per_image)
 
 from synthetic_digits import SHARED_MNIST, TINY, synthetic_digits
 
@@ -80,19 +80,6 @@ def test_reconstruction_metrics_of_a_model_that_outputs_one_half_everywhere(kind
         assert metrics["nats"] == pytest.approx(784 * math.log(2))
     else:
         assert metrics.keys() == {"sse", "bce"}
-
-
-def test_reference_codes_are_a_seeded_sample_of_test_digits_with_their_labels():
-    data = synthetic_digits(n_test=64)
-    model = models.create(config=TINY)
-    ref = reference_codes(model, data, size=20)
-    assert ref.codes.shape == (20, TINY.latent_dim) and ref.codes.dtype == np.float32
-    assert list(ref.indices) == sorted(set(ref.indices.tolist()))
-    np.testing.assert_array_equal(ref.labels, data.y_test[ref.indices])
-    with torch.inference_mode():
-        expected = model.encode(torch.from_numpy(data.x_test[ref.indices]).float().div(255).unsqueeze(1))
-    np.testing.assert_allclose(ref.codes, expected.numpy(), rtol=1e-6, atol=1e-6)
-    np.testing.assert_array_equal(reference_codes(model, data, size=20).indices, ref.indices)
 
 
 def test_evaluate_reports_every_metric_of_the_issue():

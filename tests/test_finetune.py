@@ -16,6 +16,7 @@ from aegui import drawings, models, user_models
 from aegui.finetune import FineTuneConfig, augment, fine_tune
 from aegui.models import ModelConfig
 from aegui.preprocess import mnist_style, to_uint8
+from aegui.reference import load_reference
 
 SMALL = FineTuneConfig(steps=40, batch_size=32, min_pool=256, lr=1e-3)
 
@@ -81,8 +82,11 @@ def test_fine_tuning_lowers_the_drawings_error_and_saves_a_new_loadable_model(co
     loaded = models.load(result.path)
     assert loaded.name == "ae-8-mine-1" and loaded.config == model.config
     assert loaded.metadata["finetuned_from"] == "ae-8" and loaded.metadata["drawings"] == 6
-    # Without MNIST the latent map's reference digits are the user's own.
-    assert loaded.reference.labels.tolist() == [1, 1, 3, 3, 7, 7]
+    # Without MNIST the latent map still holds all the shipped reference digits, laid out anew.
+    digits = load_reference()
+    assert loaded.reference.codes.shape == (5000, 8) and loaded.reference.xy.shape == (5000, 2)
+    np.testing.assert_array_equal(loaded.reference.labels, digits.labels)
+    assert loaded.metrics["map_10nn_agreement"] > 0.1
     x = torch.from_numpy(result.frames).reshape(-1, 1, 28, 28)
     with torch.inference_mode():
         np.testing.assert_allclose(loaded.decode(loaded.encode(x)).reshape(-1, 28, 28).numpy(), result.after,
@@ -108,7 +112,7 @@ def test_with_mnist_its_digits_are_mixed_in_and_the_reference_comes_from_its_tes
     result = statuses[-1].result
     assert result.mixed_with_mnist and result.error_after.mean() < result.error_before.mean()
     loaded = models.load(result.path)
-    assert loaded.reference.codes.shape == (300, 8)                       # MNIST test codes
+    assert loaded.reference.codes.shape == (5000, 8)                      # the shipped reference digits
     assert loaded.metadata["mixed_with_mnist"] is True
     assert {"sse", "bce"} <= loaded.metrics.keys()
 

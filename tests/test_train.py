@@ -247,7 +247,9 @@ def test_aegui_train_writes_a_checkpoint_with_metrics_and_reference_codes(tmp_pa
     model = models.load(out)
     assert model.config.hidden == (24,) and model.latent_dim == 3
     assert {"sse", "bce", "knn5_accuracy", "latency_ms"} <= model.metrics.keys()
-    assert model.reference.codes.shape == (40, 3)  # all 40 test digits (fewer than 5000)
+    # The shipped reference digits, whatever the data set, and their map.
+    assert model.reference.codes.shape == (5000, 3) and model.reference.xy.shape == (5000, 2)
+    assert "map_10nn_agreement" in model.metrics
     assert model.metadata["command"].startswith("aegui train --data")
 
     assert main(["eval", str(out), "--data", str(data), "--json"]) == 0
@@ -268,7 +270,14 @@ def test_aegui_eval_writes_the_model_card_and_can_store_its_metrics(tmp_path, ca
     assert "| SSE per test image" in card and "`aegui train --data" in card
     assert main(["eval", str(out), "--data", str(data), "--update"]) == 0
     stored = models.load(out)
-    assert {"sse", "knn5_accuracy"} <= stored.metrics.keys() and stored.reference.codes.shape == (40, 3)
+    assert {"sse", "knn5_accuracy", "map_10nn_agreement"} <= stored.metrics.keys()
+    assert stored.reference.codes.shape == (5000, 3) and stored.reference.xy.shape == (5000, 2)
+    # --map alone needs no data set: it measures the stored map.
+    capsys.readouterr()
+    assert main(["eval", str(out), "--map", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["map_10nn_agreement"] == pytest.approx(stored.metrics["map_10nn_agreement"])
+    assert "sse" not in report
 
 
 def test_aegui_train_reports_bad_data_and_conflicting_flags_in_one_line(tmp_path, capsys):

@@ -1,8 +1,9 @@
-"""The two pyqtgraph views of the latent code: the bar chart of z and the latent map.
+"""The two pyqtgraph views of the latent code: the bar chart of z (here) and the latent
+map (``map_view``), with what they share: digit colours, the palette-aware plot base.
 
 Both are built once per model and then updated in place (``setOpts``/``setData``), as
 pyqtgraph's own examples do, so that following the pen costs a few hundred microseconds.
-Axis ranges are fixed per model and only ever grow, so nothing jumps while drawing.
+The bars' range is fixed per model and only ever grows, so nothing jumps while drawing.
 """
 
 from __future__ import annotations
@@ -11,18 +12,18 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QGraphicsItem
 
 from .latent import nice_limit
 
-__all__ = ["DIGIT_COLOURS", "LatentBars", "LatentMap"]
+__all__ = ["DIGIT_COLOURS", "EDITED_COLOUR", "LatentBars"]
 
 pg.setConfigOptions(antialias=True, useNumba=False)
 
 # Tableau 10: distinguishable, and legible on light and dark backgrounds.
 DIGIT_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
                  "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
-EDITED_COLOUR = "#f28e2b"
+# Edited codes (bars, the ring on the map): magenta, a colour that is no digit's.
+EDITED_COLOUR = "#d000d0"
 _PALETTE_EVENTS = (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange)
 
 
@@ -204,108 +205,3 @@ class LatentBars(_PalettePlot):
             self.hover_text = text
             self._hover.setText(text)
             self.setToolTip(text)
-
-
-class LatentMap(_PalettePlot):
-    """Reference digits' codes as a coloured scatter, the drawing's code as a star and an
-    edited code as a ring. A left click emits ``pointPicked(x, y)`` in map coordinates."""
-
-    pointPicked = Signal(float, float)
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setObjectName("latentMap")
-        plot = self.getPlotItem()
-        plot.hideButtons()
-        plot.setMenuEnabled(False)
-        plot.setMouseEnabled(x=False, y=False)
-        self.range = (-1.0, 1.0, -1.0, 1.0)
-        self._legend = plot.addLegend(offset=(6, 4), colCount=5, labelTextSize="8pt",
-                                      horSpacing=6, verSpacing=-6)
-        self._digits = []
-        for digit, colour in enumerate(DIGIT_COLOURS):
-            item = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(colour), name=str(digit))
-            # Drawn once into a pixmap: moving the markers does not redraw 5000 points.
-            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-            self.addItem(item)
-            self._digits.append(item)
-        self._edit = pg.ScatterPlotItem(size=16, symbol="o", brush=None)
-        self._marker = pg.ScatterPlotItem(size=20, symbol="star")
-        self.addItem(self._edit)
-        self.addItem(self._marker)
-        self.marker_xy: tuple[float, float] | None = None
-        self.edit_xy: tuple[float, float] | None = None
-        self.scene().sigMouseClicked.connect(self._clicked)
-        self.setMinimumSize(160, 160)
-        self._restyle()
-        self._built = True
-
-    def set_reference(self, xy, labels, map_range, axis_names=("z₀", "z₁")) -> None:
-        """A new model: its reference digits (or none), the range, the axis names."""
-        for digit, item in enumerate(self._digits):
-            if xy is None:
-                item.setData(x=[], y=[])
-            else:
-                mine = labels == digit
-                item.setData(x=xy[mine, 0], y=xy[mine, 1])
-        self._legend.setVisible(xy is not None)
-        self.getPlotItem().setLabel("bottom", axis_names[0])
-        self.getPlotItem().setLabel("left", axis_names[1])
-        x0, x1, y0, y1 = map_range
-        if xy is not None:
-            y1 += 0.15 * (y1 - y0)     # headroom for the legend, above the digits
-        self._set_range((x0, x1, y0, y1))
-        self.set_marker(None)
-        self.set_edit_marker(None)
-
-    def set_marker(self, xy) -> None:
-        """Where the drawing's code lies (None hides the marker)."""
-        self.marker_xy = self._place(self._marker, xy)
-
-    def set_edit_marker(self, xy) -> None:
-        """Where the edited code lies (None hides it)."""
-        self.edit_xy = self._place(self._edit, xy)
-
-    def _place(self, item, xy):
-        if xy is None:
-            if item.data.size:
-                item.setData(x=[], y=[])
-            return None
-        x, y = float(xy[0]), float(xy[1])
-        self._grow_to(x, y)
-        item.setData(x=[x], y=[y])
-        return (x, y)
-
-    def _grow_to(self, x: float, y: float) -> None:
-        x0, x1, y0, y1 = self.range
-        if x0 <= x <= x1 and y0 <= y <= y1:
-            return
-        reach = nice_limit(max(abs(x), abs(y), x1, -x0, y1, -y0) * 1.1)
-        self._set_range((min(x0, -reach), max(x1, reach), min(y0, -reach), max(y1, reach)))
-
-    def _set_range(self, map_range) -> None:
-        self.range = tuple(float(v) for v in map_range)
-        x0, x1, y0, y1 = self.range
-        self.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
-
-    def _restyle(self) -> None:
-        palette = self.palette()
-        _style_plot(self, palette)
-        text = palette.color(QPalette.ColorRole.Text)
-        self._marker.setPen(pg.mkPen(palette.color(QPalette.ColorRole.Base), width=1.5))
-        self._marker.setBrush(pg.mkBrush(text))
-        self._edit.setPen(pg.mkPen(EDITED_COLOUR, width=3))
-        self._legend.setLabelTextColor(text)
-        base = QColor(palette.color(QPalette.ColorRole.Base))
-        base.setAlpha(200)
-        self._legend.setBrush(pg.mkBrush(base))
-        self._legend.setPen(pg.mkPen(None))
-
-    def _clicked(self, ev) -> None:
-        if ev.button() != Qt.MouseButton.LeftButton:
-            return
-        box = self.getPlotItem().getViewBox()
-        if not box.sceneBoundingRect().contains(ev.scenePos()):
-            return
-        point = box.mapSceneToView(ev.scenePos())
-        self.pointPicked.emit(float(point.x()), float(point.y()))

@@ -11,16 +11,26 @@ from PySide6.QtWidgets import QApplication
 __all__ = ["drag", "draw_digit", "make_model", "page_to_widget", "settle"]
 
 
-def make_model(kind: str = "ae", latent_dim: int = 16, references: int = 400, seed: int = 0):
-    """An untrained model of the real architecture, with made-up reference codes."""
+def make_model(kind: str = "ae", latent_dim: int = 16, references: int | None = None, seed: int = 0):
+    """An untrained model of the real architecture with made-up reference codes: by
+    default for the shipped reference digits (their labels, a made-up map: the first two
+    coordinates), so the app has nothing to lay out; ``references``: that many codes of
+    no particular digits and no map (the app then lays one out in the background)."""
     from aegui import models
+    from aegui.reference import load_reference
 
     model = models.create(kind, latent_dim, seed=seed)
     rng = np.random.default_rng(seed)
-    labels = (np.arange(references) % 10).astype(np.uint8)
+    digits = load_reference() if references is None else None
+    labels = digits.labels if digits is not None else (np.arange(references) % 10).astype(np.uint8)
     centres = rng.normal(0.0, 1.0, (10, latent_dim)).astype(np.float32)
-    codes = centres[labels] + 0.1 * rng.normal(size=(references, latent_dim)).astype(np.float32)
-    model.reference = models.Reference(codes=codes, labels=labels)
+    codes = centres[labels] + 0.1 * rng.normal(size=(len(labels), latent_dim)).astype(np.float32)
+    if digits is None:
+        model.reference = models.Reference(codes=codes, labels=labels)
+    else:
+        xy = (codes[:, :2] * 10).astype(np.float32) if latent_dim > 2 else None
+        model.reference = models.Reference(codes=codes, labels=np.array(labels), indices=np.array(digits.indices),
+                                           xy=xy, map_settings={"method": "made-up"} if xy is not None else {})
     return model
 
 

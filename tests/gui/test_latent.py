@@ -29,7 +29,8 @@ def test_larger_codes_are_mapped_by_their_two_principal_components():
     # The first component carries the most variance.
     spread = p.forward(codes).std(axis=0)
     assert spread[0] > spread[1]
-    assert p.axis_names == ("PC 1", "PC 2")
+    assert p.axis_names[0].startswith("PC 1 (") and p.axis_names[1].startswith("PC 2 (")
+    assert p.explained[0] > p.explained[1] and p.axis_names[0].endswith("% of the variance)")
 
 
 def test_without_reference_codes_the_map_shows_the_first_two_coordinates():

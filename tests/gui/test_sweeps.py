@@ -141,7 +141,8 @@ def test_the_manifold_grid_decodes_the_plane_of_the_latent_map(window, qtbot, mo
     codes = window.session.map.inverse(panel.xy.reshape(-1, 2)).reshape(12, 12, -1)
     np.testing.assert_allclose(panel.grid.pixels().astype(int), as_shown(decode(model, codes)).astype(int), atol=1)
     assert panel.xy[0, 0, 1] > panel.xy[-1, 0, 1] and panel.xy[0, -1, 0] > panel.xy[0, 0, 0]  # y up, x right
-    assert panel.axes.text() == "→ PC 1   ↑ PC 2"
+    share = window.info.projection.explained
+    assert panel.axes.text() == f"→ PC 1 ({share[0]:.0%} of the variance)   ↑ PC 2 ({share[1]:.0%} of the variance)"
 
 
 def test_the_manifold_grids_size_and_range_are_adjustable(window, qtbot):

@@ -1,0 +1,298 @@
+"""The latent map widget: the reference digits on one of the model's maps, the drawing's
+star and an edited code's ring; legend, robust limits, zoom, pan, hover and export.
+
+The maps themselves (``aegui.latent_map.LatentMap``: points, placing a code, a code for a
+point) are plain data made by the inference thread; this widget only shows them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QImage, QPalette, QPixmap
+from PySide6.QtWidgets import QGraphicsItem, QLabel
+
+from .plots import DIGIT_COLOURS, EDITED_COLOUR, _PalettePlot, _style_plot
+
+__all__ = ["LatentMap", "robust_range"]
+
+
+class LatentMap(_PalettePlot):
+    """The reference digits as a coloured scatter on one of the model's maps (``set_maps``;
+    ``set_view`` picks "map", the neighbour map, or "linear", the principal components),
+    the drawing's code as a star and an edited code as a ring.
+
+    Reading it: the legend sits above the plot, outside the points; the home range
+    (``home_range``, ``reset_view``) holds 99% of the digits, and those beyond it are
+    drawn on its edge instead of shrinking everyone else; the wheel zooms, a drag pans;
+    hovering a digit shows its image and label (``hover_index``). A left click emits
+    ``pointPicked(x, y)`` in map coordinates. ``export_png`` renders at any width."""
+
+    pointPicked = Signal(float, float)
+    viewChanged = Signal(str)
+
+    VIEWS = {"map": "Neighbour map", "linear": "Linear view (PCA)"}
+    HOVER_RADIUS_PX = 8
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("latentMap")
+        plot = self.getPlotItem()
+        plot.hideButtons()
+        plot.setMenuEnabled(False)
+        plot.setMouseEnabled(x=True, y=True)
+        # Not "range": pyqtgraph's GraphicsView keeps its own QRectF under that name.
+        self.home_range = (-1.0, 1.0, -1.0, 1.0)
+        self.maps: dict = {}
+        self.view = "map"
+        self.preferred = "map"
+        self.images: np.ndarray | None = None
+        self._shown_xy = np.zeros((0, 2), np.float32)      # points as drawn (outliers on the edge)
+        self._digits = []
+        for colour in DIGIT_COLOURS:
+            item = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(colour))
+            # Drawn once into a pixmap: moving the markers does not redraw 5000 points.
+            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+            self.addItem(item)
+            self._digits.append(item)
+        self._edit = pg.ScatterPlotItem(size=16, symbol="o", brush=None)
+        self._marker = pg.ScatterPlotItem(size=20, symbol="star")
+        self.addItem(self._edit)
+        self.addItem(self._marker)
+        self.marker_xy: tuple[float, float] | None = None
+        self.edit_xy: tuple[float, float] | None = None
+        self.hover_index: int | None = None
+        self.hover_text = ""
+        self._card = _HoverCard(self)
+        self.scene().sigMouseClicked.connect(self._clicked)
+        self.scene().sigMouseMoved.connect(self._hovered)
+        self.setMinimumSize(160, 160)
+        self._restyle()
+        self._built = True
+
+    # ------------------------------------------------------------------ content
+
+    def set_maps(self, maps: dict, images=None) -> None:
+        """A model's maps (view name -> ``aegui.latent_map.LatentMap``; empty: none) and
+        the reference digits' images (N, 28, 28) for hovering, or None."""
+        self.maps = dict(maps)
+        self.images = images
+        # The view the user chose last, when this model has it (the neighbour map of a
+        # model that has none yet comes later: then it is shown).
+        self.view = self.preferred if self.preferred in self.maps else next(iter(self.maps), "map")
+        self._show()
+
+    def set_view(self, name: str) -> bool:
+        """Show another of the model's maps; False if it has no such map."""
+        if name not in self.maps:
+            return False
+        self.preferred = name
+        if name != self.view:
+            self.view = name
+            self._show()
+            self.viewChanged.emit(name)
+        return True
+
+    @property
+    def current(self):
+        """The ``LatentMap`` shown, or None."""
+        return self.maps.get(self.view)
+
+    def set_reference(self, xy, labels, map_range=None, axis_names=("z₀", "z₁")) -> None:
+        """Show plain points (N, 2) with labels and no map behind them (or none: None)."""
+        from aegui.latent_map import LatentMap
+
+        if xy is None:
+            self.set_maps({})
+            return
+        xy = np.asarray(xy, np.float32)
+        fake = LatentMap("neighbours", xy.copy(), np.asarray(labels), xy, tuple(axis_names))
+        self.set_maps({"map": fake})
+
+    def _show(self) -> None:
+        current = self.current
+        plot = self.getPlotItem()
+        if current is None:
+            for item in self._digits:
+                item.setData(x=[], y=[])
+            self._shown_xy = np.zeros((0, 2), np.float32)
+            plot.setLabel("bottom", "")
+            plot.setLabel("left", "")
+            self.home_range = (-1.0, 1.0, -1.0, 1.0)
+        else:
+            self.home_range = robust_range(current.xy)
+            self._shown_xy = self._on_edge(current.xy)
+            for digit, item in enumerate(self._digits):
+                mine = current.labels == digit
+                item.setData(x=self._shown_xy[mine, 0], y=self._shown_xy[mine, 1])
+            plot.setLabel("bottom", current.axis_names[0])
+            plot.setLabel("left", current.axis_names[1])
+        self._legend(current is not None)
+        self.set_marker(None)
+        self.set_edit_marker(None)
+        self._hide_card()
+        self.reset_view()
+
+    def reset_view(self) -> None:
+        """Back to the home range (after zooming or panning)."""
+        x0, x1, y0, y1 = self.home_range
+        self.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
+
+    def view_range(self) -> tuple[float, float, float, float]:
+        """x0, x1, y0, y1 of what is on screen now."""
+        (x0, x1), (y0, y1) = self.getPlotItem().getViewBox().viewRange()
+        return (float(x0), float(x1), float(y0), float(y1))
+
+    def set_marker(self, xy) -> None:
+        """Where the drawing's code lies (None hides the marker)."""
+        self.marker_xy = self._place(self._marker, xy)
+
+    def set_edit_marker(self, xy) -> None:
+        """Where the edited code lies (None hides it)."""
+        self.edit_xy = self._place(self._edit, xy)
+
+    def _place(self, item, xy):
+        if xy is None:
+            if item.data.size:
+                item.setData(x=[], y=[])
+            return None
+        x, y = float(xy[0]), float(xy[1])
+        # Far out, it is drawn on the edge of the home range, as the outlying digits are.
+        shown = self._on_edge(np.array([[x, y]]))[0]
+        item.setData(x=[shown[0]], y=[shown[1]])
+        return (x, y)
+
+    def _on_edge(self, xy) -> np.ndarray:
+        x0, x1, y0, y1 = self.home_range
+        xy = np.asarray(xy, np.float32)
+        return np.stack([np.clip(xy[:, 0], x0, x1), np.clip(xy[:, 1], y0, y1)], axis=1) if len(xy) else xy
+
+    def _legend(self, visible: bool) -> None:
+        """The digits' colours, as the plot's title: above the points, never over them."""
+        if not visible:
+            self.getPlotItem().setTitle(None)
+            return
+        text = self.palette().color(QPalette.ColorRole.Text).name()
+        swatches = "&nbsp;&nbsp;".join(f"<span style='color:{c}'>&#9679;</span>&nbsp;{d}"
+                                       for d, c in enumerate(DIGIT_COLOURS))
+        self.getPlotItem().setTitle(f"<span style='color:{text}'>{swatches}</span>", size="9pt")
+
+    # ------------------------------------------------------------------ export
+
+    def export_png(self, path: str, width: int) -> tuple[int, int]:
+        """The map as PNG, ``width`` pixels wide (the height keeps the aspect ratio), as
+        shown now (view, zoom, markers); written atomically. Returns (width, height)."""
+        from pyqtgraph.exporters import ImageExporter
+
+        from .canvas import save_png
+
+        if not 16 <= int(width) <= 20000:
+            raise ValueError(f"export width {width}: expected 16 to 20000 pixels")
+        exporter = ImageExporter(self.getPlotItem())
+        exporter.parameters()["width"] = int(width)
+        image = exporter.export(toBytes=True)
+        save_png(image, path)
+        return image.width(), image.height()
+
+    # ------------------------------------------------------------------ style, mouse
+
+    def _restyle(self) -> None:
+        palette = self.palette()
+        _style_plot(self, palette)
+        text = palette.color(QPalette.ColorRole.Text)
+        self._marker.setPen(pg.mkPen(palette.color(QPalette.ColorRole.Base), width=1.5))
+        self._marker.setBrush(pg.mkBrush(text))
+        self._edit.setPen(pg.mkPen(EDITED_COLOUR, width=3))
+        self._legend(self.current is not None)
+
+    def _clicked(self, ev) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton:
+            return
+        box = self.getPlotItem().getViewBox()
+        if not box.sceneBoundingRect().contains(ev.scenePos()):
+            return
+        point = box.mapSceneToView(ev.scenePos())
+        self.pointPicked.emit(float(point.x()), float(point.y()))
+
+    def _hovered(self, scene_pos) -> None:
+        box = self.getPlotItem().getViewBox()
+        index = None
+        if len(self._shown_xy) and box.sceneBoundingRect().contains(scene_pos):
+            point = box.mapSceneToView(scene_pos)
+            width, height = box.viewPixelSize()
+            d2 = (((self._shown_xy[:, 0] - point.x()) / width) ** 2
+                  + ((self._shown_xy[:, 1] - point.y()) / height) ** 2)
+            nearest = int(np.argmin(d2))
+            if d2[nearest] <= self.HOVER_RADIUS_PX ** 2:
+                index = nearest
+        if index is None:
+            self._hide_card()
+            return
+        if index != self.hover_index:
+            self.hover_index = index
+            self.hover_text = f"a {int(self.current.labels[index])}"
+            image = self.images[index] if self.images is not None else None
+            self._card.show_digit(image, self.hover_text)
+        self._card.move_near(self.mapFromScene(scene_pos))
+
+    def _hide_card(self) -> None:
+        self.hover_index = None
+        self.hover_text = ""
+        self._card.hide()
+
+    def leaveEvent(self, event) -> None:
+        self._hide_card()
+        super().leaveEvent(event)
+
+
+class _HoverCard(QLabel):
+    """A small card over the map: the hovered digit's image, 3x, and its label."""
+
+    SCALE = 3
+
+    def __init__(self, parent):
+        super().__init__(parent)
+        self.setObjectName("mapHoverCard")
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.setAutoFillBackground(True)
+        self.setFrameShape(QLabel.Shape.Box)
+        self.setMargin(4)
+        self.hide()
+
+    def show_digit(self, image, text: str) -> None:
+        if image is None:
+            self.setPixmap(QPixmap())
+            self.setText(text)
+        else:
+            ink = np.ascontiguousarray(255 - np.asarray(image, np.uint8))   # dark ink on light, as drawn
+            picture = QImage(ink.data, 28, 28, 28, QImage.Format.Format_Grayscale8).copy()
+            side = 28 * self.SCALE
+            self.setPixmap(QPixmap.fromImage(picture).scaled(side, side))
+            self.setToolTip(text)
+        self.setAccessibleName(text)
+        self.adjustSize()
+        self.show()
+        self.raise_()
+
+    def move_near(self, where) -> None:
+        """Beside the pointer, inside the map."""
+        parent = self.parentWidget()
+        x = min(where.x() + 14, parent.width() - self.width() - 2)
+        y = min(where.y() + 14, parent.height() - self.height() - 2)
+        if x < where.x() < x + self.width():
+            x = max(where.x() - 14 - self.width(), 0)
+        self.move(max(int(x), 0), max(int(y), 0))
+
+
+def robust_range(xy, low: float = 0.5, high: float = 99.5, pad: float = 0.08) -> tuple[float, float, float, float]:
+    """x0, x1, y0, y1 holding the points between the ``low`` and ``high`` percentiles on
+    each axis, padded by ``pad`` of the span: a few far outliers do not set the scale."""
+    xy = np.asarray(xy, np.float64)
+    xy = xy[np.isfinite(xy).all(axis=1)] if len(xy) else xy
+    if len(xy) == 0:
+        return (-1.0, 1.0, -1.0, 1.0)
+    lo, hi = np.percentile(xy, low, axis=0), np.percentile(xy, high, axis=0)
+    span = np.maximum(hi - lo, 1e-6)
+    lo, hi = lo - pad * span, hi + pad * span
+    return (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
