@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["KINDS", "LatentMap", "PLACE_NEIGHBOURS", "Projection", "linear_map", "neighbour_map",
-           "plane_map"]
+__all__ = ["KINDS", "LatentMap", "MapViews", "PLACE_NEIGHBOURS", "Projection", "linear_map", "neighbour_map",
+           "plane_map", "robust_range"]
 
 KINDS = ("plane", "linear", "neighbours")
 PLACE_NEIGHBOURS = 8
@@ -124,6 +124,87 @@ class LatentMap:
         d2 = ((self.xy - xy) ** 2).sum(axis=1)
         scale = float((self.xy ** 2).sum(axis=1).mean()) if len(self.xy) else 1.0
         return _blend(d2, self.codes, _EXACT * max(scale, 1e-30)).astype(np.float32)
+
+
+    # The layout interface the app's session uses (``aegui.session``): points, extent,
+    # forward for codes of any batch shape, inverse for points.
+
+    @property
+    def points(self) -> np.ndarray:
+        return self.xy
+
+    @property
+    def extent(self) -> tuple[float, float, float, float]:
+        return robust_range(self.xy)
+
+    def forward(self, z) -> np.ndarray:
+        """(..., Z) codes -> (..., 2) map points."""
+        z = np.asarray(z, np.float32)
+        if self.projection is not None or z.ndim == 1:
+            return self.place(z) if z.ndim == 1 else self.projection.forward(z)
+        flat = z.reshape(-1, z.shape[-1])
+        return np.stack([self.place(row) for row in flat]).reshape(*z.shape[:-1], 2)
+
+    def inverse(self, xy) -> np.ndarray:
+        """(..., 2) map points -> (..., Z) codes, float32."""
+        xy = np.asarray(xy, np.float64)
+        if self.projection is not None:
+            return self.projection.inverse(xy)
+        flat = xy.reshape(-1, 2)
+        return np.stack([self.code_at(p) for p in flat]).reshape(*xy.shape[:-1], -1)
+
+
+@dataclass(frozen=True, eq=False)
+class MapViews:
+    """A model's maps (``views``: "map", the neighbour map or the plane of a 2-D code, and
+    "linear") with the one shown (``view``), acting as that one (``points``, ``labels``,
+    ``extent``, ``axis_names``, ``forward``, ``inverse``); ``plane`` is the linear one (or
+    the plane), which the manifold grid spans; ``images`` the reference digits' pictures
+    (N, 28, 28) when the codes are theirs."""
+
+    views: dict
+    view: str
+    images: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.view not in self.views:
+            raise ValueError(f"no {self.view!r} view; the views are {', '.join(self.views) or 'none'}")
+
+    def with_view(self, name: str) -> MapViews:
+        return MapViews(self.views, name, self.images)
+
+    @property
+    def shown(self) -> LatentMap:
+        return self.views[self.view]
+
+    @property
+    def plane(self) -> LatentMap:
+        return self.views.get("linear", self.views.get("map"))
+
+    points = property(lambda self: self.shown.points)
+    labels = property(lambda self: self.shown.labels)
+    codes = property(lambda self: self.shown.codes)
+    extent = property(lambda self: self.shown.extent)
+    axis_names = property(lambda self: self.shown.axis_names)
+
+    def forward(self, z) -> np.ndarray:
+        return self.shown.forward(z)
+
+    def inverse(self, xy) -> np.ndarray:
+        return self.shown.inverse(xy)
+
+
+def robust_range(xy, low: float = 0.5, high: float = 99.5, pad: float = 0.08) -> tuple[float, float, float, float]:
+    """x0, x1, y0, y1 holding the points between the ``low`` and ``high`` percentiles on
+    each axis, padded by ``pad`` of the span: a few far outliers do not set the scale."""
+    xy = np.asarray(xy, np.float64)
+    xy = xy[np.isfinite(xy).all(axis=1)] if len(xy) else xy
+    if len(xy) == 0:
+        return (-1.0, 1.0, -1.0, 1.0)
+    lo, hi = np.percentile(xy, low, axis=0), np.percentile(xy, high, axis=0)
+    span = np.maximum(hi - lo, 1e-6)
+    lo, hi = lo - pad * span, hi + pad * span
+    return (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
 
 
 def _blend(d2: np.ndarray, values: np.ndarray, exact: float) -> np.ndarray:

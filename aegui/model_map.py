@@ -36,7 +36,7 @@ from aegui.ops._extension import cache_root
 from aegui.reference import ReferenceDigits, load_reference
 
 __all__ = ["cache_path", "cache_reference", "covers_reference", "encode_reference", "map_reference",
-           "stored_reference", "views"]
+           "stored_reference", "views", "write_cache"]
 
 MAP_SEED = 0
 
@@ -92,16 +92,26 @@ def stored_reference(model, digits: ReferenceDigits | None = None) -> Reference 
 def cache_reference(model, reference: Reference, digits: ReferenceDigits | None = None) -> Path | None:
     """Keep ``reference`` in the user cache under the model's weights (atomically)."""
     path = cache_path(model, digits)
-    if path is None:
-        return None
-    arrays = {"codes": reference.codes, "labels": reference.labels, "indices": reference.indices,
-              "settings": np.array(json.dumps(reference.map_settings))}
-    if reference.xy is not None:
-        arrays["xy"] = reference.xy
+    if path is not None:
+        write_cache(path, reference.codes, reference.labels, reference.xy, reference.indices,
+                    reference.map_settings)
+    return path
+
+
+def write_cache(path, codes, labels, xy, indices=None, settings: dict | None = None) -> None:
+    """Write a cache entry: the reference digits' codes (``indices``: their rows, by
+    default the shipped set's), labels and map points ``xy`` (or None), atomically."""
+    if indices is None:
+        indices = load_reference().indices
+    if settings is None:
+        settings = {**embedding.settings(), "seed": MAP_SEED}
+    arrays = {"codes": np.asarray(codes, np.float32), "labels": np.asarray(labels).astype(np.uint8),
+              "indices": np.asarray(indices, np.int64), "settings": np.array(json.dumps(settings))}
+    if xy is not None:
+        arrays["xy"] = np.asarray(xy, np.float32)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     write_bytes_atomic(path, buffer.getvalue())
-    return path
 
 
 def cache_path(model, digits: ReferenceDigits | None = None) -> Path | None:

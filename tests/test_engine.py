@@ -40,7 +40,8 @@ def engine():
 def test_a_loaded_model_is_described_as_plain_data(engine):
     info = engine.info
     assert (info.generation, info.latent_dim, info.kind, info.device) == (1, 6, "ae", "cpu")
-    assert info.codes.shape == (400, 6) and info.labels.shape == (400,)
+    assert info.codes.shape == (5000, 6) and info.labels.shape == (5000,)       # the shipped reference digits
+    assert info.map_xy.shape == (5000, 2) and info.map_cache is None             # its map, as it carries it
     assert info.code_std.shape == (6,) and info.z_limit > 0
     assert info.backend in ("cpu", "reference")
 
@@ -103,6 +104,9 @@ def test_the_weights_are_handed_out_as_a_copy(engine):
 
 def test_the_latent_map_is_fitted_apart_from_the_model(engine):
     info = engine.info
-    ready = fit_map(ask("map", (info.codes, info.labels, info.latent_dim), seq=4))
+    ready = fit_map(ask("map", (info.codes, info.labels, info.latent_dim, info.map_xy, info.map_cache, info.reference_images), seq=4))
     assert isinstance(ready, MapReady) and ready.seq == 4
-    assert ready.layout.points.shape == (400, 2)
+    # The model carries its map of the 5,000 shipped reference digits: used as it is.
+    assert ready.layout.points.shape == (5000, 2) and ready.layout.view == "map"
+    np.testing.assert_array_equal(ready.layout.points, info.map_xy)
+    assert set(ready.layout.views) == {"map", "linear"} and len(ready.layout.images) == 5000

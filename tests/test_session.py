@@ -35,6 +35,10 @@ class Plane:
     extent = (-1.0, 3.0, -1.0, 2.0)
     axis_names = ("z₀", "z₁")
 
+    @property
+    def plane(self):
+        return self       # the manifold's plane: this map itself
+
     def forward(self, z):
         return np.asarray(z, np.float64)[..., :2]
 

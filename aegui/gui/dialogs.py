@@ -1,12 +1,12 @@
 """The window's dialogs, in one place that tests replace: ``ask_open_path``,
-``ask_save_path`` and ``show_error`` (nothing may block a test on a modal dialog), and
+``ask_save_path``, ``ask_width`` and ``show_error`` (nothing may block a test on a modal dialog), and
 file dialogs that start in the folder used last and remember the new one."""
 
 from __future__ import annotations
 
 import os
 
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 
 __all__ = ["Dialogs"]
 
@@ -25,6 +25,12 @@ class Dialogs:
 
     def ask_save_path(self, title: str, filter_: str, suggestion: str = "") -> str:
         return QFileDialog.getSaveFileName(self.parent, title, suggestion, filter_)[0]
+
+    def ask_width(self, title: str, default: int) -> int:
+        """A width in pixels for an image export; 0 when cancelled."""
+        width, ok = QInputDialog.getInt(self.parent, title, "Width of the image, in pixels:", default, 16,
+                                        20000, 100)
+        return width if ok else 0
 
     def file_to_open(self, title: str, filter_: str) -> str:
         """``ask_open_path``; remembers the folder of the file chosen ("" if none)."""

@@ -32,8 +32,8 @@ NEIGHBOURS = 10
 
 def fit_map(request: Request) -> MapReady:
     """Answer a "map" request: the latent map of the model's reference codes."""
-    codes, labels, latent_dim = request.payload
-    layout = latent.fit_map(codes, labels, latent_dim)
+    codes, labels, latent_dim, xy, cache, images = request.payload
+    layout = latent.fit_map(codes, labels, latent_dim, xy, cache, images)
     return MapReady(request.seq, request.posted, request.generation, layout)
 
 
@@ -159,7 +159,7 @@ def _describe_model(model, generation: int, untrained: bool, problem: str, sourc
     from aegui import models, ops
 
     z_dim = int(model.latent_dim)
-    reference = getattr(model, "reference", None)
+    reference, images, cache = _reference_of(model)
     codes = labels = None
     if reference is not None and len(reference.codes):
         codes = np.ascontiguousarray(reference.codes, np.float32)
@@ -183,7 +183,35 @@ def _describe_model(model, generation: int, untrained: bool, problem: str, sourc
         labels=labels,
         z_limit=latent.symmetric_limit(codes) if codes is not None else 1.0,
         code_std=dimension_scales(z_dim, codes),
+        map_xy=getattr(reference, "xy", None) if codes is not None else None,
+        map_cache=cache,
+        reference_images=images if codes is not None else None,
     )
+
+
+def _reference_of(model):
+    """(reference, images, cache): the reference digits' codes (with their map when the
+    model carries one or the cache has it), their images, and where to cache a map laid
+    out for them (None when there is one, or nothing to name the weights by). A model
+    without the full set has the shipped digits encoded now (a second or so, once: the
+    map laid out for them is cached)."""
+    from aegui.data import DataError
+    from aegui.model_map import cache_path, encode_reference, stored_reference
+    from aegui.reference import load_reference
+
+    own = getattr(model, "reference", None)
+    is_module = callable(getattr(model, "state_dict", None)) and callable(getattr(model, "parameters", None))
+    if not is_module:
+        return own, None, None
+    try:
+        digits = load_reference()
+    except DataError:
+        return own, None, None       # a broken install: show what the model has
+    full = stored_reference(model, digits)
+    if full is not None:
+        return full, digits.images, None
+    encoded = encode_reference(model, digits)
+    return encoded, digits.images, (str(cache_path(model, digits)) if int(model.latent_dim) > 2 else None)
 
 
 def _describe(source) -> str:

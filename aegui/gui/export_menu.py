@@ -20,6 +20,8 @@ from .actions import make_action
 
 __all__ = ["ExportMenu", "image_pixels"]
 
+MAP_EXPORT_WIDTH = 2400   # pixels: sharp in print at about 20 cm
+
 
 class ExportMenu(QObject):
     """Exports of ``session`` (and of the widget ``latent_map``); ``dialogs`` asks where,
@@ -54,10 +56,13 @@ class ExportMenu(QObject):
         return self._export("Export Latent Vector", fmt, f"latent.{fmt}",
                             lambda: exports.latent_file(self.session, fmt), path)
 
-    def export_map(self, path: str | None = None) -> bool:
-        """The latent map as it looks on screen."""
+    def export_map(self, path: str | None = None, width: int | None = None) -> bool:
+        """The latent map as shown (view, zoom, markers), as a PNG of a chosen width."""
+        width = width or self.dialogs.ask_width("Export Latent Map", MAP_EXPORT_WIDTH)
+        if not width:
+            return False
         return self._export("Export Latent Map", "png", "latent-map.png",
-                            lambda: exports.png_bytes(image_pixels(self.latent_map.grab().toImage())), path)
+                            lambda: exports.png_bytes(image_pixels(self.latent_map.render(width))), path)
 
     def export_manifold(self, path: str | None = None) -> bool:
         """The manifold grid's decodings, 2x."""

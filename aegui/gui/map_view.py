@@ -13,24 +13,25 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPalette, QPixmap
 from PySide6.QtWidgets import QGraphicsItem, QLabel
 
+from aegui.latent_map import robust_range
+
 from .plots import DIGIT_COLOURS, EDITED_COLOUR, _PalettePlot, _style_plot
 
 __all__ = ["LatentMap", "robust_range"]
 
 
 class LatentMap(_PalettePlot):
-    """The reference digits as a coloured scatter on one of the model's maps (``set_maps``;
-    ``set_view`` picks "map", the neighbour map, or "linear", the principal components),
-    the drawing's code as a star and an edited code as a ring.
+    """The reference digits as a coloured scatter on one of the model's maps (``set_layout``:
+    "map", the neighbour map, or "linear", the principal components), the drawing's code
+    as a star and an edited code as a ring.
 
     Reading it: the legend sits above the plot, outside the points; the home range
     (``home_range``, ``reset_view``) holds 99% of the digits, and those beyond it are
     drawn on its edge instead of shrinking everyone else; the wheel zooms, a drag pans;
     hovering a digit shows its image and label (``hover_index``). A left click emits
-    ``pointPicked(x, y)`` in map coordinates. ``export_png`` renders at any width."""
+    ``pointPicked(x, y)`` in map coordinates. ``render`` draws it at any width."""
 
     pointPicked = Signal(float, float)
-    viewChanged = Signal(str)
 
     VIEWS = {"map": "Neighbour map", "linear": "Linear view (PCA)"}
     HOVER_RADIUS_PX = 8
@@ -46,7 +47,6 @@ class LatentMap(_PalettePlot):
         self.home_range = (-1.0, 1.0, -1.0, 1.0)
         self.maps: dict = {}
         self.view = "map"
-        self.preferred = "map"
         self.images: np.ndarray | None = None
         self._shown_xy = np.zeros((0, 2), np.float32)      # points as drawn (outliers on the edge)
         self._digits = []
@@ -73,42 +73,18 @@ class LatentMap(_PalettePlot):
 
     # ------------------------------------------------------------------ content
 
-    def set_maps(self, maps: dict, images=None) -> None:
-        """A model's maps (view name -> ``aegui.latent_map.LatentMap``; empty: none) and
-        the reference digits' images (N, 28, 28) for hovering, or None."""
-        self.maps = dict(maps)
-        self.images = images
-        # The view the user chose last, when this model has it (the neighbour map of a
-        # model that has none yet comes later: then it is shown).
-        self.view = self.preferred if self.preferred in self.maps else next(iter(self.maps), "map")
+    def set_layout(self, layout) -> None:
+        """A model's map (``aegui.latent_map.MapViews``: its views, the one to show, the
+        digits' images for hovering), or None: no map."""
+        self.maps = dict(layout.views) if layout is not None else {}
+        self.images = layout.images if layout is not None else None
+        self.view = layout.view if layout is not None else "map"
         self._show()
-
-    def set_view(self, name: str) -> bool:
-        """Show another of the model's maps; False if it has no such map."""
-        if name not in self.maps:
-            return False
-        self.preferred = name
-        if name != self.view:
-            self.view = name
-            self._show()
-            self.viewChanged.emit(name)
-        return True
 
     @property
     def current(self):
         """The ``LatentMap`` shown, or None."""
         return self.maps.get(self.view)
-
-    def set_reference(self, xy, labels, map_range=None, axis_names=("z₀", "z₁")) -> None:
-        """Show plain points (N, 2) with labels and no map behind them (or none: None)."""
-        from aegui.latent_map import LatentMap
-
-        if xy is None:
-            self.set_maps({})
-            return
-        xy = np.asarray(xy, np.float32)
-        fake = LatentMap("neighbours", xy.copy(), np.asarray(labels), xy, tuple(axis_names))
-        self.set_maps({"map": fake})
 
     def _show(self) -> None:
         current = self.current
@@ -180,20 +156,16 @@ class LatentMap(_PalettePlot):
 
     # ------------------------------------------------------------------ export
 
-    def export_png(self, path: str, width: int) -> tuple[int, int]:
-        """The map as PNG, ``width`` pixels wide (the height keeps the aspect ratio), as
-        shown now (view, zoom, markers); written atomically. Returns (width, height)."""
+    def render(self, width: int) -> QImage:
+        """The map as an image ``width`` pixels wide (the height keeps the aspect ratio),
+        as shown now (view, zoom, markers, legend, axes)."""
         from pyqtgraph.exporters import ImageExporter
-
-        from .canvas import save_png
 
         if not 16 <= int(width) <= 20000:
             raise ValueError(f"export width {width}: expected 16 to 20000 pixels")
         exporter = ImageExporter(self.getPlotItem())
         exporter.parameters()["width"] = int(width)
-        image = exporter.export(toBytes=True)
-        save_png(image, path)
-        return image.width(), image.height()
+        return exporter.export(toBytes=True)
 
     # ------------------------------------------------------------------ style, mouse
 
@@ -283,16 +255,3 @@ class _HoverCard(QLabel):
         if x < where.x() < x + self.width():
             x = max(where.x() - 14 - self.width(), 0)
         self.move(max(int(x), 0), max(int(y), 0))
-
-
-def robust_range(xy, low: float = 0.5, high: float = 99.5, pad: float = 0.08) -> tuple[float, float, float, float]:
-    """x0, x1, y0, y1 holding the points between the ``low`` and ``high`` percentiles on
-    each axis, padded by ``pad`` of the span: a few far outliers do not set the scale."""
-    xy = np.asarray(xy, np.float64)
-    xy = xy[np.isfinite(xy).all(axis=1)] if len(xy) else xy
-    if len(xy) == 0:
-        return (-1.0, 1.0, -1.0, 1.0)
-    lo, hi = np.percentile(xy, low, axis=0), np.percentile(xy, high, axis=0)
-    span = np.maximum(hi - lo, 1e-6)
-    lo, hi = lo - pad * span, hi + pad * span
-    return (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))

@@ -1,12 +1,14 @@
 """The contents of the latent docks: the bar chart of z with its editor row, and the
-latent map with the k-NN verdict. They lay out widgets; the window wires them."""
+latent map with its view chooser and the k-NN verdict. They lay out widgets; the window
+wires them."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import (QDoubleSpinBox, QLabel, QPushButton, QSpinBox,
-                               QVBoxLayout, QWidget)
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
-from .plots import LatentBars, LatentMap
+from .map_view import LatentMap
+from .plots import LatentBars
 from .views import TextLine, hint_label, row
 
 __all__ = ["LatentPanel", "MapPanel"]
@@ -38,21 +40,54 @@ class LatentPanel(QWidget):
 
 
 class MapPanel(QWidget):
-    """``map`` (the ``latentMap`` plot) over the verdict of the nearest neighbours."""
+    """``map`` (the ``latentMap`` plot) under a row to choose its view (``view_choice``:
+    ``viewChosen(name)``) and go back to its home range (``reset_view``), over the nearest
+    neighbours' verdict."""
+
+    viewChosen = Signal(str)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.map = LatentMap()
+        self.view_choice = QComboBox()
+        self.view_choice.setObjectName("mapView")
+        self.view_choice.setToolTip("Neighbour map: near codes stay near (the clusters are the digits).\n"
+                                    "Linear view: the code's two principal directions (most of the code hidden).")
+        self.view_choice.activated.connect(lambda i: self.viewChosen.emit(self.view_choice.itemData(i)))
+        self.reset_view = QPushButton("Reset view")
+        self.reset_view.setObjectName("resetMapView")
+        self.reset_view.setToolTip("Back to the whole map after zooming (wheel) or panning (drag)")
+        self.reset_view.clicked.connect(self.map.reset_view)
+        self.status = QLabel("")
+        self.status.setObjectName("mapStatus")
+        self.status.setEnabled(False)
         self.guess_label = TextLine("Draw a digit", "Looks like a 7: 10 of 10 neighbours")
         self.guess_label.setObjectName("guessLabel")
         font = self.guess_label.font()
         font.setPointSizeF(font.pointSizeF() * 1.25)
         font.setBold(True)
         self.guess_label.setFont(font)
-        _column(self, self.map, self.guess_label, "Click the map to decode that point.")
+        layout = _column(self, self.map, self.guess_label,
+                         "Wheel: zoom; drag: pan; hover a dot to see its digit; click to decode that point.")
+        layout.insertLayout(0, row(self.view_choice, self.status, 1, self.reset_view))
+
+    def set_layout(self, layout, waiting: bool = False) -> None:
+        """Show a model's map (None: none yet, ``waiting`` for it to be laid out)."""
+        self.map.set_layout(layout)
+        self.view_choice.clear()
+        for name, label in LatentMap.VIEWS.items():
+            if layout is not None and name in layout.views:
+                self.view_choice.addItem("Latent plane" if layout.views[name].kind == "plane" else label, name)
+        self.view_choice.setEnabled(self.view_choice.count() > 1)
+        self.view_choice.setCurrentIndex(max(self.view_choice.findData(self.map.view), 0))
+        current = self.map.current
+        text = (current.description if current is not None else
+                "Laying out the latent map…" if waiting else "No reference digits for this model")
+        self.status.setText(text)
+        self.status.setToolTip(text)
 
 
-def _column(box: QWidget, main: QWidget, below, hint: str) -> None:
+def _column(box: QWidget, main: QWidget, below, hint: str) -> QVBoxLayout:
     """Lay out ``main`` above ``below`` (a widget or a layout) and a muted hint line."""
     layout = QVBoxLayout(box)
     layout.setContentsMargins(6, 6, 6, 6)
@@ -62,3 +97,4 @@ def _column(box: QWidget, main: QWidget, below, hint: str) -> None:
     else:
         layout.addLayout(below)
     layout.addWidget(hint_label(hint))
+    return layout

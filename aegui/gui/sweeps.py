@@ -190,7 +190,7 @@ class Sweeps(QObject):
         self.traversal_panel.dimensionHovered.connect(lambda d: bars.set_highlight(d if d >= 0 else None))
         self.traversal_panel.valueChosen.connect(self._value_chosen)
         self.manifold_panel.settingsChanged.connect(self.request_manifold)
-        self.manifold_panel.pointPicked.connect(session.pick)
+        self.manifold_panel.pointPicked.connect(session.pick_plane)
         self.manifold_panel.exportRequested.connect(lambda: export_manifold())
         traversal_dock.visibilityChanged.connect(self._traversal_shown)
         manifold_dock.visibilityChanged.connect(lambda shown: shown and QTimer.singleShot(0, self.request_manifold))
@@ -223,7 +223,7 @@ class Sweeps(QObject):
     def _map_axes(self) -> None:
         layout = self.session.map
         if layout is not None:
-            self.manifold_panel.set_axes(layout.axis_names)
+            self.manifold_panel.set_axes(layout.plane.axis_names)
 
     def _code_changed(self) -> None:
         if not self.session.edit.is_edited:

@@ -63,6 +63,9 @@ class ModelInfo:
     labels: np.ndarray | None    # (N,) their digits
     z_limit: float               # symmetric range for the latent bars
     code_std: np.ndarray          # (Z,) spread of each dimension over the codes (1 if none)
+    map_xy: np.ndarray | None = None    # (N, 2) the codes' points on the neighbour map, if the model has them
+    map_cache: str | None = None        # where to keep a map laid out for it (None: nowhere)
+    reference_images: np.ndarray | None = None  # (N, 28, 28) the digits of the codes, when known
 
 
 @dataclass(frozen=True, eq=False)

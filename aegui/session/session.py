@@ -156,11 +156,28 @@ class Session:
         self._decode_edit()
         return True
 
+    def show_map_view(self, view: str) -> bool:
+        """Show another view of the latent map ("map" or "linear"); False if there is none."""
+        if self.map is None or view not in self.map.views:
+            return False
+        if view != self.map.view:
+            self.map = self.map.with_view(view)
+            self.map_changed.emit(self.map)
+        return True
+
     def pick(self, x: float, y: float) -> bool:
         """Decode the code at a point of the latent map."""
         if self.info is None or self.map is None:
             return False
         self.edit.replace(self.map.inverse([x, y]))
+        self._decode_edit()
+        return True
+
+    def pick_plane(self, x: float, y: float) -> bool:
+        """Decode the code at a point of the manifold's plane (the linear view's)."""
+        if self.info is None or self.map is None:
+            return False
+        self.edit.replace(self.map.plane.inverse([x, y]))
         self._decode_edit()
         return True
 
@@ -224,8 +241,8 @@ class Session:
         deviations of the reference digits each way (once the map is fitted)."""
         if self.info is None or self.map is None:
             return
-        extent = traversal.manifold_extent(self.map.points, reach)
-        _xy, codes = traversal.manifold_codes(self.map, size, extent)
+        extent = traversal.manifold_extent(self.map.plane.points, reach)
+        _xy, codes = traversal.manifold_codes(self.map.plane, size, extent)
         self._ask("manifold", codes)
 
     # ------------------------------------------------------------------ answers
@@ -256,7 +273,8 @@ class Session:
         self.interpolation.unpin()
         self._clear_views()
         self.model_changed.emit(info)
-        self._ask("map", (info.codes, info.labels, info.latent_dim))
+        self._ask("map", (info.codes, info.labels, info.latent_dim, info.map_xy, info.map_cache,
+                          info.reference_images))
         self.drawing_edited()
 
     def _drawing_done(self, result: DrawingResult) -> None:
@@ -294,5 +312,5 @@ class Session:
                 self.traversal_changed.emit(self.traversal)
         elif kind == "manifold":
             if self.map is not None and self._fresh("manifold", answer):
-                self.manifold = (self.map.forward(answer.codes), answer.images)
+                self.manifold = (self.map.plane.forward(answer.codes), answer.images)
                 self.manifold_changed.emit(*self.manifold)

@@ -17,13 +17,26 @@ import pytest  # noqa: E402
 import aegui.gui  # noqa: E402,F401  (first: protects None/True/False, see aegui/gui/__init__.py)
 from gui_helpers import make_model, settle  # noqa: E402
 from PySide6.QtCore import QStandardPaths, QtMsgType  # noqa: E402
-from PySide6.QtWidgets import QMessageBox  # noqa: E402
+from PySide6.QtWidgets import QInputDialog, QMessageBox  # noqa: E402
 
 # The offscreen platform says these whenever a main window lays out or a dialog is
 # raised; they are not ours.
 PLATFORM_NOISE = ("This plugin does not support propagateSizeHints()", "This plugin does not support raise()")
 
 QStandardPaths.setTestModeEnabled(True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def map_cache(tmp_path_factory):
+    """Latent maps laid out by the tests are cached in a folder of their own."""
+    folder = tmp_path_factory.mktemp("cache")
+    before = os.environ.get("AEGUI_CACHE_DIR")
+    os.environ["AEGUI_CACHE_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("AEGUI_CACHE_DIR", None)
+    else:
+        os.environ["AEGUI_CACHE_DIR"] = before
 
 
 @pytest.fixture(autouse=True)
@@ -47,6 +60,8 @@ def no_modal_dialogs(monkeypatch):
 
     for name in ("critical", "warning", "information", "question", "about"):
         monkeypatch.setattr(QMessageBox, name, refuse)
+    for name in ("getInt", "getDouble", "getText", "getItem"):
+        monkeypatch.setattr(QInputDialog, name, refuse)
 
 
 @pytest.fixture(scope="session")
@@ -62,6 +77,7 @@ def window(qtbot, tmp_path, model):
     win = create_window(model, settings=Settings(tmp_path / "settings.ini"), data_dir=tmp_path / "data")
     win.errors = []
     win.dialogs.show_error = lambda title, text: win.errors.append((title, text))
+    win.dialogs.ask_width = lambda title, default: default
     inference_errors = []
     win.worker.failed.connect(inference_errors.append)
     qtbot.addWidget(win)

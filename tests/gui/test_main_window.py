@@ -11,7 +11,8 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QWidget
 
 from aegui.gui.canvas import Canvas
-from aegui.gui.plots import LatentBars, LatentMap
+from aegui.gui.map_view import LatentMap
+from aegui.gui.plots import LatentBars
 from aegui.gui.views import ImageView
 
 NAMED = {"canvas": Canvas, "modelInput": ImageView, "reconstruction": ImageView,
@@ -193,18 +194,58 @@ def test_hovering_a_bar_reads_out_its_value(window, qtbot):
     assert float(bars.hover_text.split("=")[1]) == pytest.approx(bars.values[7], abs=1e-3)
 
 
-def test_clicking_the_map_decodes_that_point(window, qtbot):
-    latent_map = window.map_panel.map
+def isolated_point(latent_map, margin: float = 0.2) -> int:
+    """A reference digit well inside the view whose dot has no other within 6 pixels."""
     box = latent_map.getPlotItem().getViewBox()
-    x0, x1, y0, y1 = latent_map.range
-    xy = (x0 + 0.7 * (x1 - x0), y0 + 0.3 * (y1 - y0))
-    p = latent_map.mapFromScene(box.mapViewToScene(QPointF(*xy)))
+    width, height = box.viewPixelSize()
+    xy = latent_map.current.xy.astype(np.float64)
+    x0, x1, y0, y1 = latent_map.view_range()
+    inside = np.flatnonzero((xy[:, 0] > x0 + margin * (x1 - x0)) & (xy[:, 0] < x1 - margin * (x1 - x0))
+                            & (xy[:, 1] > y0 + margin * (y1 - y0)) & (xy[:, 1] < y1 - margin * (y1 - y0)))
+    pixels = xy / [width, height]
+    for i in inside:
+        d = np.sqrt(((pixels - pixels[i]) ** 2).sum(axis=1))
+        d[i] = np.inf
+        if d.min() > 6:
+            return int(i)
+    raise AssertionError("no isolated reference digit on the map")
+
+
+def click_at(latent_map, xy):
+    box = latent_map.getPlotItem().getViewBox()
+    p = latent_map.mapFromScene(box.mapViewToScene(QPointF(*map(float, xy))))
     QTest.mouseClick(latent_map.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, p)
+
+
+def test_clicking_a_digit_on_the_map_decodes_a_code_whose_nearest_reference_is_that_digit(window, qtbot):
+    latent_map = window.map_panel.map
+    assert latent_map.current.kind == "neighbours"
+    i = isolated_point(latent_map)
+    click_at(latent_map, latent_map.current.xy[i])
     assert window.session.edit.is_edited
+    codes = latent_map.current.codes
+    nearest = int(np.argmin(((codes - window.session.edit.current) ** 2).sum(axis=1)))
+    assert nearest == i
+    settle(qtbot, window)
+    assert window.network.reconstruction.pixels().any()
+    # The ring of the edited code lands on the clicked digit (within its dot's isolation).
+    width, height = latent_map.getPlotItem().getViewBox().viewPixelSize()
+    off = (np.array(latent_map.edit_xy) - latent_map.current.xy[i]) / [width, height]
+    assert np.hypot(*off) < 6
+
+
+def test_clicking_the_linear_view_decodes_the_point_of_its_plane(window, qtbot):
+    panel = window.map_panel
+    panel.view_choice.activated.emit(panel.view_choice.findData("linear"))
+    latent_map = panel.map
+    assert latent_map.view == "linear" and latent_map.current.kind == "linear"
+    assert "of the variance" in latent_map.getPlotItem().getAxis("bottom").labelText
+    x0, x1, y0, y1 = latent_map.view_range()
+    xy = (x0 + 0.7 * (x1 - x0), y0 + 0.3 * (y1 - y0))
+    click_at(latent_map, xy)
     picked = window.session.map.forward(window.session.edit.current)
     assert picked == pytest.approx(xy, abs=0.02 * (x1 - x0))
     settle(qtbot, window)
-    assert window.network.reconstruction.pixels().any()
     assert latent_map.edit_xy == pytest.approx(tuple(picked), abs=1e-4)
 
 
@@ -264,7 +305,9 @@ def test_switching_models_rebuilds_the_latent_views(window, qtbot, tmp_path):
     info = window.session.info
     assert (info.kind, info.latent_dim, info.source) == ("vae", 2, str(path))
     assert window.latent_panel.bars.values.shape == (2,)
-    assert window.map_panel.map.getPlotItem().getAxis("bottom").labelText == "z₀"
+    # The map comes apart from the model: the latent plane of a 2-D code.
+    qtbot.waitUntil(lambda: window.map_panel.map.getPlotItem().getAxis("bottom").labelText == "z₀")
+    assert window.map_panel.map.current.kind == "plane" and not window.map_panel.view_choice.isEnabled()
     assert window.models.combo.currentText() == "vae-2.pt"
     assert window.models.labels["statusLatent"].text() == "z: 2"
     settle(qtbot, window)

@@ -12,9 +12,9 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from aegui.gui.map_view import LatentMap, robust_range
+from aegui.gui.map_view import LatentMap
 from aegui.gui.plots import DIGIT_COLOURS, EDITED_COLOUR
-from aegui.latent_map import neighbour_map
+from aegui.latent_map import MapViews, neighbour_map, robust_range
 
 
 def made_up_map(n: int = 500, outliers: int = 3, seed: int = 0):
@@ -39,7 +39,7 @@ def latent_map(qtbot):
     widget.show()
     qtbot.waitExposed(widget)
     shown, images = made_up_map()
-    widget.set_maps({"map": shown}, images)
+    widget.set_layout(MapViews({"map": shown}, "map", images))
     qtbot.wait(20)
     return widget
 
@@ -130,15 +130,13 @@ def test_the_wheel_zooms_a_drag_pans_a_click_still_picks_and_reset_goes_home(lat
     assert latent_map.view_range() == pytest.approx(home, rel=1e-3)
 
 
-def test_the_map_exports_at_the_width_asked_for(latent_map, tmp_path):
-    path = tmp_path / "map.png"
-    width, height = latent_map.export_png(str(path), 1800)
-    image = QImage(str(path))
-    assert (image.width(), image.height()) == (width, height) == (1800, height)
+def test_the_map_renders_at_the_width_asked_for(latent_map):
+    image = latent_map.render(1800)
     ratio = latent_map.getPlotItem().sceneBoundingRect()
-    assert height == pytest.approx(1800 * ratio.height() / ratio.width(), abs=2)
+    assert image.width() == 1800
+    assert image.height() == pytest.approx(1800 * ratio.height() / ratio.width(), abs=2)
     with pytest.raises(ValueError, match="width"):
-        latent_map.export_png(str(tmp_path / "tiny.png"), 3)
+        latent_map.render(3)
 
 
 def test_an_edited_code_is_marked_in_a_colour_no_digit_has():
@@ -147,21 +145,25 @@ def test_an_edited_code_is_marked_in_a_colour_no_digit_has():
         assert np.abs(edited - np.array(QColor(colour).getRgb()[:3])).sum() > 120, colour
 
 
-def test_the_window_exports_the_map_at_a_chosen_width(window, tmp_path):
-    window.ask_export_width = lambda title, default: 1200
-    window.ask_save_path = lambda *args: str(tmp_path / "m.png")
-    assert window.export_map()
+def test_the_window_exports_the_map_at_a_chosen_width(window, qtbot, tmp_path):
+    draw_digit(window.canvas, "2")
+    settle(qtbot, window)
+    window.dialogs.ask_width = lambda title, default: 1200
+    window.dialogs.ask_save_path = lambda *args: str(tmp_path / "m.png")
+    assert window.exports.export_map()
     assert QImage(str(tmp_path / "m.png")).width() == 1200
-    window.ask_export_width = lambda title, default: 0     # cancelled
-    assert not window.export_map()
+    window.dialogs.ask_width = lambda title, default: 0     # cancelled
+    assert not window.exports.export_map(str(tmp_path / "n.png"))
+    assert not (tmp_path / "n.png").exists()
 
 
 def test_resizing_the_window_and_the_map_after_drawing_keeps_the_views_updating(window, qtbot):
     """Issue 10: a resize once overwrote the map's range with a QRectF; every update after
     it raised in a slot, and the verdict, the star and the traversals stopped."""
+    latent_map = window.map_panel.map
     draw_digit(window.canvas, "7")
     settle(qtbot, window)
-    first = window.map.marker_xy
+    first = latent_map.marker_xy
     assert first is not None
     for size in ((700, 520), (1500, 980), (1100, 760)):
         window.resize(*size)
@@ -170,9 +172,10 @@ def test_resizing_the_window_and_the_map_after_drawing_keeps_the_views_updating(
     window.document.clear()
     draw_digit(window.canvas, "0", seed=2)
     settle(qtbot, window)
-    assert window.map.marker_xy != first
-    assert window.map.marker_xy == pytest.approx(tuple(window.last_drawing.xy[window.map.view]))
-    assert window.guess_label.text().startswith("Looks like a ")
+    assert latent_map.marker_xy != first
+    z = window.session.drawing.z
+    assert latent_map.marker_xy == pytest.approx(tuple(window.session.map.forward(z)))
+    assert window.map_panel.guess_label.text().startswith("Looks like a ")
 
 
 def test_a_model_without_a_map_gets_one_laid_out_in_the_background_and_cached(window, qtbot, tmp_path,
@@ -181,21 +184,26 @@ def test_a_model_without_a_map_gets_one_laid_out_in_the_background_and_cached(wi
 
     path = tmp_path / "no-map.pt"
     models.save(make_model("ae", 6, references=200, seed=7), path)
-    with qtbot.waitSignal(window.worker.mapReady, timeout=300000) as ready:
-        window.open_model(str(path))
-        qtbot.waitUntil(lambda: window.info is not None and window.info.source == str(path), timeout=60000)
-        assert window.info.map_pending
-        assert "Laying out" in window.map_panel.status.text()
-    info = ready.args[0]
-    assert not info.map_pending and info.maps["map"].xy.shape == (5000, 2)
-    qtbot.waitUntil(lambda: window.map.current is info.maps["map"])
-    assert window.map.images is not None and len(window.map.images) == 5000
-    assert list((map_cache / "aegui" / "maps").glob("*.npz"))
-    # Opened again, it comes from the cache at once.
-    window.open_model(str(path))
-    qtbot.waitUntil(lambda: window.info.generation > info.generation, timeout=60000)
-    assert not window.info.map_pending and "map" in window.info.maps
+    session, panel = window.session, window.map_panel
+    with qtbot.waitSignal(window.worker.answered, timeout=300000,
+                          check_params_cb=lambda a: getattr(a, "layout", None) is not None
+                          and a.generation > 1) as ready:
+        window.models.open_model(str(path))
+        qtbot.waitUntil(lambda: session.info is not None and session.info.source == str(path), timeout=60000)
+        # The model's 200 made-up codes are replaced by its codes of the 5,000 shipped digits.
+        assert session.info.codes.shape == (5000, 6) and session.info.map_xy is None
+        assert "Laying out" in panel.status.text() or session.map is not None
+    layout = ready.args[0].layout
+    assert layout.points.shape == (5000, 2) and layout.view == "map"
+    qtbot.waitUntil(lambda: panel.map.current is layout.views["map"])
+    assert panel.map.images is not None and len(panel.map.images) == 5000
+    assert len(list((map_cache / "aegui" / "maps").glob("*.npz"))) == 1
+    # Opened again, it comes with its map from the cache: nothing to lay out.
+    generation = session.info.generation
+    window.models.open_model(str(path))
+    qtbot.waitUntil(lambda: session.info.generation > generation, timeout=60000)
+    np.testing.assert_array_equal(session.info.map_xy, layout.points)
     settle(qtbot, window)
     draw_digit(window.canvas, "3")
     settle(qtbot, window)
-    assert window.map.marker_xy is not None and window.guess_label.text().startswith("Looks like a ")
+    assert panel.map.marker_xy is not None and panel.guess_label.text().startswith("Looks like a ")

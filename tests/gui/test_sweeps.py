@@ -138,10 +138,11 @@ def show_manifold(window, qtbot):
 def test_the_manifold_grid_decodes_the_plane_of_the_latent_map(window, qtbot, model):
     panel = show_manifold(window, qtbot)
     assert panel.grid.shape == (12, 12) and panel.xy.shape == (12, 12, 2)
-    codes = window.session.map.inverse(panel.xy.reshape(-1, 2)).reshape(12, 12, -1)
+    plane = window.session.map.plane           # the linear view, not the neighbour map
+    codes = plane.inverse(panel.xy.reshape(-1, 2)).reshape(12, 12, -1)
     np.testing.assert_allclose(panel.grid.pixels().astype(int), as_shown(decode(model, codes)).astype(int), atol=1)
     assert panel.xy[0, 0, 1] > panel.xy[-1, 0, 1] and panel.xy[0, -1, 0] > panel.xy[0, 0, 0]  # y up, x right
-    share = window.info.projection.explained
+    share = plane.projection.explained
     assert panel.axes.text() == f"→ PC 1 ({share[0]:.0%} of the variance)   ↑ PC 2 ({share[1]:.0%} of the variance)"
 
 
@@ -161,7 +162,7 @@ def test_clicking_the_manifold_grid_decodes_that_point(window, qtbot):
     QTest.mouseClick(panel.grid, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                      panel.grid.cell_rect(3, 8).center().toPoint())
     assert window.session.edit.is_edited
-    np.testing.assert_allclose(window.session.map.forward(window.session.edit.current), panel.xy[3, 8], atol=1e-4)
+    np.testing.assert_allclose(window.session.map.plane.forward(window.session.edit.current), panel.xy[3, 8], atol=1e-4)
     settle(qtbot, window)
     shown = window.network.reconstruction.pixels().astype(int)
     assert np.abs(shown - panel.grid.pixels()[3, 8].astype(int)).max() <= 1

@@ -142,8 +142,8 @@ def test_the_latent_map_is_fitted_on_another_thread_and_every_answer_reaches_the
     received_on = []
     worker.answered.connect(lambda _answer: received_on.append(threading.current_thread()))
     info = answers(qtbot, worker, post, "load", (make_model(latent_dim=6), "cpu", False), 0)
-    ready = answers(qtbot, worker, post, "map", (info.codes, info.labels, info.latent_dim), info.generation)
-    assert isinstance(ready, MapReady) and ready.layout.points.shape == (400, 2)
+    ready = answers(qtbot, worker, post, "map", (info.codes, info.labels, info.latent_dim, info.map_xy, info.map_cache, info.reference_images), info.generation)
+    assert isinstance(ready, MapReady) and ready.layout.points.shape == (5000, 2)
     assert worker.served["map"] == 0            # not on the inference thread
     assert received_on == [threading.main_thread()] * 2
     qtbot.waitUntil(worker.is_idle)
