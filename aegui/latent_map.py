@@ -242,10 +242,10 @@ def linear_map(codes, labels) -> LatentMap:
                      f"{share:.0%} of their variance")
 
 
-def neighbour_map(codes, labels, xy, method: str = "") -> LatentMap:
+def neighbour_map(codes, labels, xy) -> LatentMap:
     """The neighbour-preserving map: ``xy`` (N, 2) computed by ``aegui.embedding``."""
     codes = np.ascontiguousarray(codes, np.float32)
     return LatentMap("neighbours", codes, np.asarray(labels), np.ascontiguousarray(xy, np.float32),
                      ("map x (no units: neighbours stay neighbours)", "map y"), None,
-                     f"neighbour map{f' ({method})' if method else ''}: nearby digits are similar codes; "
-                     f"distances between clusters mean little")
+                     "neighbour map: nearby dots are similar codes; the distances between clusters "
+                     "mean little")

@@ -152,5 +152,5 @@ def views(reference: Reference | None, latent_dim: int) -> dict[str, LatentMap]:
         return {"map": plane_map(codes, labels)}
     out = {"linear": linear_map(codes, labels)}
     if reference.xy is not None:
-        out["map"] = neighbour_map(codes, labels, reference.xy, reference.map_settings.get("method", ""))
+        out["map"] = neighbour_map(codes, labels, reference.xy)
     return out

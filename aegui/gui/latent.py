@@ -35,7 +35,7 @@ def fit_map(codes: np.ndarray | None, labels: np.ndarray | None, latent_dim: int
         return MapViews({"map": plane_map(codes, labels)}, "map", images)
     if xy is None:
         xy = _lay_out(codes, labels, cache)
-    views = {"map": neighbour_map(codes, labels, xy, "umap-cauchy"), "linear": linear_map(codes, labels)}
+    views = {"map": neighbour_map(codes, labels, xy), "linear": linear_map(codes, labels)}
     return MapViews(views, "map", images)
 
 

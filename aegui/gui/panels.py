@@ -5,7 +5,8 @@ wires them."""
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QLabel, QPushButton, QSizePolicy, QSpinBox, QVBoxLayout,
+                               QWidget)
 
 from .map_view import LatentMap
 from .plots import LatentBars
@@ -51,6 +52,7 @@ class MapPanel(QWidget):
         self.map = LatentMap()
         self.view_choice = QComboBox()
         self.view_choice.setObjectName("mapView")
+        self.view_choice.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.view_choice.setToolTip("Neighbour map: near codes stay near (the clusters are the digits).\n"
                                     "Linear view: the code's two principal directions (most of the code hidden).")
         self.view_choice.activated.connect(lambda i: self.viewChosen.emit(self.view_choice.itemData(i)))
@@ -61,6 +63,8 @@ class MapPanel(QWidget):
         self.status = QLabel("")
         self.status.setObjectName("mapStatus")
         self.status.setEnabled(False)
+        # The status line gives way (its full text is its tooltip); the view names never do.
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.guess_label = TextLine("Draw a digit", "Looks like a 7: 10 of 10 neighbours")
         self.guess_label.setObjectName("guessLabel")
         font = self.guess_label.font()
@@ -69,7 +73,9 @@ class MapPanel(QWidget):
         self.guess_label.setFont(font)
         layout = _column(self, self.map, self.guess_label,
                          "Wheel: zoom; drag: pan; hover a dot to see its digit; click to decode that point.")
-        layout.insertLayout(0, row(self.view_choice, self.status, 1, self.reset_view))
+        bar = row(self.view_choice, self.status, self.reset_view)
+        bar.setStretchFactor(self.status, 1)
+        layout.insertLayout(0, bar)
 
     def set_layout(self, layout, waiting: bool = False) -> None:
         """Show a model's map (None: none yet, ``waiting`` for it to be laid out)."""
