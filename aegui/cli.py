@@ -358,8 +358,7 @@ def _run_eval(args) -> int:
     metrics = evaluate(model, data) if data is not None else {}
     reference = stored_reference(model) if not args.update else None
     if reference is None:
-        print(f"aegui eval: laying out the latent map of {model.name} ...", file=sys.stderr, flush=True)
-        reference = map_reference(model)
+        reference = map_reference(model)     # seconds: the model carries no map yet
     metrics.update(map_metrics(reference))
     if data is None and (args.update or args.card):
         metrics = {**model.metrics, **metrics}    # the other metrics stay as recorded

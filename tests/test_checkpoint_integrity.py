@@ -83,14 +83,19 @@ def test_empty_tensors_are_covered_too(tmp_path):
     assert loaded.reference.indices.shape == (0,) and loaded.metadata["nothing"].numel() == 0
 
 
-def test_the_shipped_models_are_version_1_files_that_still_load():
+def test_the_shipped_models_load_and_a_version_1_copy_of_one_still_loads(tmp_path):
     shipped = [models.zoo.path_of(name) for name in models.zoo.SHIPPED if models.zoo.path_of(name).is_file()]
     if not shipped:
         pytest.skip("no shipped model files in resources/models")
     for path in shipped:
-        assert torch.load(path, weights_only=True)["version"] == 1
+        assert torch.load(path, weights_only=True)["version"] == 2     # rewritten with their latent maps
         model = models.load(path)
         assert model.reference is not None and len(model.reference.codes) == 5000
+    old = tmp_path / "old.pt"
+    old.write_bytes(shipped[0].read_bytes())
+    version_1(old)
+    assert torch.load(old, weights_only=True)["version"] == 1
+    assert len(models.load(old).reference.codes) == 5000
 
 
 def version_1(path) -> None:

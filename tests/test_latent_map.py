@@ -181,8 +181,11 @@ def test_the_map_is_stored_in_the_checkpoint_and_read_back(mapped, tmp_path):
     metrics = map_metrics(loaded.reference)
     assert set(metrics) == {"code_10nn_agreement", "map_10nn_agreement", "linear_10nn_agreement"}
 
+    from aegui.models.checkpoint import payload_digest
+
     raw = torch.load(path, weights_only=True)
     raw["map"]["xy"] = raw["map"]["xy"][:10]
+    raw["digest"] = payload_digest(raw)         # a consistent file whose map does not fit
     torch.save(raw, tmp_path / "bad.pt")
     with pytest.raises(CheckpointError, match="latent map"):
         models.load(tmp_path / "bad.pt")

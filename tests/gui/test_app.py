@@ -59,7 +59,10 @@ def test_bench_app_measures_the_real_window(qapp, tmp_path, monkeypatch):
     assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["max"]
     assert result["max_stall_ms"] > 0
     assert set(result["goals_met"]) == {"p95_ms", "max_stall_ms", "start_to_window_s", "ui_cpu_ms_per_move",
-                                      "inference_cpu_ms_per_drawing"}
+                                      "inference_cpu_ms_per_drawing", "place_star_p95_ms"}
+    # The star was placed on the shipped model's neighbour map while drawing, and timed.
+    place = result["place_star_ms"]
+    assert result["map_kind"] == "neighbours" and place["count"] > 0 and 0 < place["p50"] <= place["p95"]
     assert result["ui_thread_cpu_ms_per_move"] > result["replay_own_ui_cpu_ms_per_move"] > 0
     assert result["inference_thread_cpu_ms_per_drawing"] > 0 and result["other_threads_cpu_ms_per_move"] >= 0
 
