@@ -12,12 +12,14 @@ another, which is what makes it fast in Python; it starts from the codes' two pr
 components (or from a given layout: a fine-tuned model starts from its parent's map, so
 that the map keeps its shape).
 
-Why our own, chosen by measurement (``aegui bench map`` runs the comparison; 5,000
-reference codes of ae-16 on a 2-core AMD EPYC shared with other work, so times are rough):
+Why our own, chosen by measurement: each candidate laid out the 5,000 reference codes of
+ae-16 twice with one seed, in a scratch environment (the libraries are not dependencies of
+aegui), on a 2-core AMD EPYC shared with other work, so the times are rough; agreement is
+``aegui.evaluate.label_agreement`` (what ``aegui eval --map`` reports):
 
 | | extra install | time | same result for a seed | 10-NN label agreement in 2-D |
 |---|---|---|---|---|
-| this module (torch, already needed) | 0 MB | about 3 s of one core | yes | 96.8% |
+| this module (torch, already needed) | 0 MB | about 3.4 s of one core's CPU time | yes | 96.7% |
 | openTSNE 1.0 | scipy + scikit-learn: 210 MB | 40-50 s | yes | 96.9% |
 | scikit-learn TSNE (Barnes-Hut) | 200 MB | 165-175 s | yes | 96.9% |
 | umap-learn 0.5 | numba, llvmlite, scipy, scikit-learn: 420 MB | 190 s the first time (compiling), 11 s after | only on one thread | 97.0% |
