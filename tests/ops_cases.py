@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 import torch
 
+from aegui import ops
 from aegui.ops import _reference as ref
 
 KINK_MARGIN = {torch.float32: 1e-4, torch.float64: 1e-4, torch.float16: 1e-3, torch.bfloat16: 4e-3}
@@ -159,3 +161,39 @@ def assert_matches_reference(case: Case, namespace, dtype):
         a, b = grads[name], ref_grads[name]
         assert a is not None, f"{case.op}: no gradient for {name}"
         assert_close(a, b, dtype, f"{case.op} grad {name}")
+
+
+# ------------------------------------------------------------------ backends and ISAs
+
+
+def compiled_op_required(device="cpu"):
+    if ops.backend(device) == "reference":
+        pytest.skip(f"the compiled op is not loaded for {device}: {ops.library_status().reason}")
+
+
+def cpu_isas():
+    """Every CPU code path this processor can run ("generic" always)."""
+    if ops.backend("cpu") == "reference":
+        return ["generic"]
+    return ["generic"] + [isa for isa in ("avx2", "avx512") if _can_set(isa)]
+
+
+def _can_set(isa):
+    current = torch.ops.aegui.cpu_isa("")
+    try:
+        torch.ops.aegui.cpu_isa(isa)
+        return True
+    except ValueError:
+        return False
+    finally:
+        torch.ops.aegui.cpu_isa(current)
+
+
+@pytest.fixture(params=cpu_isas())
+def cpu_isa(request):
+    """Runs a CPU test once per SIMD code path, restoring the default afterwards. A test
+    module uses it by importing it."""
+    current = torch.ops.aegui.cpu_isa("")
+    torch.ops.aegui.cpu_isa(request.param)
+    yield request.param
+    torch.ops.aegui.cpu_isa(current)

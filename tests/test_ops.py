@@ -11,42 +11,11 @@ import torch
 from aegui import ops
 from aegui.ops import _reference as ref
 
-from ops_cases import OPS, assert_close, assert_matches_reference, make_case, outputs_and_grads
+from ops_cases import (OPS, assert_close, assert_matches_reference, compiled_op_required,  # noqa: F401
+                       cpu_isa, make_case, outputs_and_grads)
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
     not torch.cuda.is_available(), reason="no CUDA device on this machine"))]
-
-
-def compiled_op_required(device="cpu"):
-    if ops.backend(device) == "reference":
-        pytest.skip(f"the compiled op is not loaded for {device}: {ops.library_status().reason}")
-
-
-def cpu_isas():
-    """Every CPU code path this processor can run ("generic" always)."""
-    if ops.backend("cpu") == "reference":
-        return ["generic"]
-    return ["generic"] + [isa for isa in ("avx2", "avx512") if _can_set(isa)]
-
-
-def _can_set(isa):
-    current = torch.ops.aegui.cpu_isa("")
-    try:
-        torch.ops.aegui.cpu_isa(isa)
-        return True
-    except ValueError:
-        return False
-    finally:
-        torch.ops.aegui.cpu_isa(current)
-
-
-@pytest.fixture(params=cpu_isas())
-def cpu_isa(request):
-    """Runs a CPU test once per SIMD code path, restoring the default afterwards."""
-    current = torch.ops.aegui.cpu_isa("")
-    torch.ops.aegui.cpu_isa(request.param)
-    yield request.param
-    torch.ops.aegui.cpu_isa(current)
 
 
 def test_compiled_op_is_the_cpu_backend_here():

@@ -51,7 +51,7 @@ def activate(x: torch.Tensor, activation: str) -> torch.Tensor:
 def activation_grad(pre: torch.Tensor, activation: str) -> torch.Tensor:
     """d act(pre) / d pre, elementwise."""
     if activation == "relu":
-        return (pre > 0).to(pre.dtype)
+        return (~(pre <= 0)).to(pre.dtype)  # 1 at NaN: torch's relu passes the gradient on
     if activation == "gelu":
         cdf = 0.5 * (1.0 + torch.erf(pre * (1.0 / math.sqrt(2.0))))
         pdf = torch.exp(-0.5 * pre * pre) * (1.0 / math.sqrt(2.0 * math.pi))

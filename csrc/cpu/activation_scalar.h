@@ -30,7 +30,7 @@ template <typename T>
 inline T act_grad_scalar(Activation act, T x) {
   switch (act) {
     case Activation::Relu:
-      return x > T(0) ? T(1) : T(0);
+      return x <= T(0) ? T(0) : T(1);  // NaN passes the gradient on, as in torch
     case Activation::Gelu: {
       const T cdf = T(0.5) * (T(1) + std::erf(x * T(0.70710678118654752440)));
       const T pdf = std::exp(T(-0.5) * x * x) * T(0.39894228040143267794);

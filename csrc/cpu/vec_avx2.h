@@ -65,8 +65,10 @@ inline VecF8 copysign_of(VecF8 mag, VecF8 sign) {
 inline VecF8 select_lt(VecF8 a, VecF8 b, VecF8 if_less, VecF8 otherwise) {
   return {_mm256_blendv_ps(otherwise.v, if_less.v, _mm256_cmp_ps(a.v, b.v, _CMP_LT_OQ))};
 }
-inline VecF8 positive_as_one(VecF8 a) {
-  return {_mm256_and_ps(_mm256_cmp_ps(a.v, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_set1_ps(1.0f))};
+// relu's slope: 1 where a > 0 and where a is NaN (a gradient passes through NaN, as in
+// torch's relu backward), else 0.
+inline VecF8 relu_slope(VecF8 a) {
+  return {_mm256_and_ps(_mm256_cmp_ps(a.v, _mm256_setzero_ps(), _CMP_NLE_UQ), _mm256_set1_ps(1.0f))};
 }
 
 struct VecD4 {
@@ -107,8 +109,8 @@ inline VecD4 transpose_reduce(const VecD4* acc) {
 
 inline VecD4 fnma(VecD4 a, VecD4 b, VecD4 c) { return {_mm256_fnmadd_pd(a.v, b.v, c.v)}; }
 inline VecD4 vmax(VecD4 a, VecD4 b) { return {_mm256_max_pd(a.v, b.v)}; }
-inline VecD4 positive_as_one(VecD4 a) {
-  return {_mm256_and_pd(_mm256_cmp_pd(a.v, _mm256_setzero_pd(), _CMP_GT_OQ), _mm256_set1_pd(1.0))};
+inline VecD4 relu_slope(VecD4 a) {
+  return {_mm256_and_pd(_mm256_cmp_pd(a.v, _mm256_setzero_pd(), _CMP_NLE_UQ), _mm256_set1_pd(1.0))};
 }
 
 #include "vec_math.inl"

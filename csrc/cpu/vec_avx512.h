@@ -47,8 +47,8 @@ inline VecF16 copysign_of(VecF16 mag, VecF16 sign) {
 inline VecF16 select_lt(VecF16 a, VecF16 b, VecF16 if_less, VecF16 otherwise) {
   return {_mm512_mask_blend_ps(_mm512_cmp_ps_mask(a.v, b.v, _CMP_LT_OQ), otherwise.v, if_less.v)};
 }
-inline VecF16 positive_as_one(VecF16 a) {
-  return {_mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a.v, _mm512_setzero_ps(), _CMP_GT_OQ), _mm512_set1_ps(1.0f))};
+inline VecF16 relu_slope(VecF16 a) {
+  return {_mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a.v, _mm512_setzero_ps(), _CMP_NLE_UQ), _mm512_set1_ps(1.0f))};
 }
 inline float hsum(VecF16 a) { return _mm512_reduce_add_ps(a.v); }
 
@@ -92,8 +92,8 @@ inline VecD8 operator+(VecD8 a, VecD8 b) { return {_mm512_add_pd(a.v, b.v)}; }
 inline VecD8 operator-(VecD8 a, VecD8 b) { return {_mm512_sub_pd(a.v, b.v)}; }
 inline VecD8 operator*(VecD8 a, VecD8 b) { return {_mm512_mul_pd(a.v, b.v)}; }
 inline VecD8 vmax(VecD8 a, VecD8 b) { return {_mm512_max_pd(a.v, b.v)}; }
-inline VecD8 positive_as_one(VecD8 a) {
-  return {_mm512_maskz_mov_pd(_mm512_cmp_pd_mask(a.v, _mm512_setzero_pd(), _CMP_GT_OQ), _mm512_set1_pd(1.0))};
+inline VecD8 relu_slope(VecD8 a) {
+  return {_mm512_maskz_mov_pd(_mm512_cmp_pd_mask(a.v, _mm512_setzero_pd(), _CMP_NLE_UQ), _mm512_set1_pd(1.0))};
 }
 inline double hsum(VecD8 a) { return _mm512_reduce_add_pd(a.v); }
 

@@ -47,7 +47,7 @@ inline VecScalar<T> exp_vec(VecScalar<T> x) { return {std::exp(x.v)}; }
 // act'(pre) from y = act(pre), for the activations where that is possible.
 template <typename T>
 inline VecScalar<T> act_derivative_from_output(Activation act, VecScalar<T> y) {
-  if (act == Activation::Relu) return {y.v > T(0) ? T(1) : T(0)};
+  if (act == Activation::Relu) return {act_grad_scalar(act, y.v)};
   if (act == Activation::Tanh) return {T(1) - y.v * y.v};
   return {T(1)};
 }

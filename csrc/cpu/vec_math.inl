@@ -1,6 +1,6 @@
 // Activations for SIMD vectors, written once over the primitives every vector header
 // provides (fma, fnma, div, vmin, vmax, round_nearest, pow2_of, vabs, copysign_of,
-// select_lt, positive_as_one). float lanes get polynomial approximations accurate to a few
+// select_lt, relu_slope). float lanes get polynomial approximations accurate to a few
 // ulp; double lanes go through libm one lane at a time, since double precision is for
 // checking, not speed.
 //
@@ -9,11 +9,15 @@
 #ifndef AEGUI_VEC_MATH_INCLUDED
 #define AEGUI_VEC_MATH_INCLUDED
 
-// exp (Cephes' expf): relative error about 2 ulp. The input is clamped to [-87.3, 88.0]
-// so the result stays a normal float, which is all the activations need.
+// exp (Cephes' expf): relative error about 2 ulp where the result is a normal float, and
+// IEEE behaviour at the edges, as std::exp and torch give it: NaN stays NaN, overflow
+// (x > 88.72, +inf included) gives inf, underflow goes through the denormals to 0.
 template <class V>
 inline V exp_fast(V x) {
-  x = vmin(vmax(x, V::set1(-87.33654f)), V::set1(88.0f));
+  // vmin/vmax return their second operand when either is NaN: with x second, NaN passes
+  // the clamp. The clamp only keeps n below within what the scaling handles; it lies past
+  // both overflow and underflow, so it changes no result.
+  x = vmin(V::set1(89.0f), vmax(V::set1(-104.0f), x));
   const V n = round_nearest(x * V::set1(1.44269504088896341f));
   V r = fnma(n, V::set1(0.693359375f), x);
   r = fnma(n, V::set1(-2.12194440e-4f), r);
@@ -24,7 +28,10 @@ inline V exp_fast(V x) {
   p = fma(p, r, V::set1(1.6666665459e-1f));
   p = fma(p, r, V::set1(5.0000001201e-1f));
   p = fma(p, r * r, r + V::set1(1.0f));
-  return p * pow2_of(n);
+  // 2^n in two factors: n runs from -150 to 128, past the exponents one float can hold,
+  // and the second multiplication rounds to inf or a denormal exactly once.
+  const V n1 = round_nearest(n * V::set1(0.5f));
+  return (p * pow2_of(n1)) * pow2_of(n - n1);
 }
 
 // erf (Abramowitz & Stegun 7.1.26): absolute error below 1.5e-7, enough for float GELU.
@@ -86,7 +93,7 @@ inline V act_derivative_fast(Activation act, V x) {
   const V one = V::set1(1.0f);
   switch (act) {
     case Activation::Relu:
-      return positive_as_one(x);
+      return relu_slope(x);
     case Activation::Gelu: {
       const V cdf = V::set1(0.5f) * (one + erf_fast(x * V::set1(0.70710678f)));
       const V pdf = exp_fast(V::set1(-0.5f) * (x * x)) * V::set1(0.39894228f);
@@ -111,7 +118,7 @@ template <class V>
 inline V act_derivative_from_y(Activation act, V y) {
   using T = typename V::scalar_t;
   const V one = V::set1(T(1));
-  if (act == Activation::Relu) return positive_as_one(y);
+  if (act == Activation::Relu) return relu_slope(y);
   if (act == Activation::Tanh) return fnma(y, y, one);
   return one;
 }
@@ -133,7 +140,7 @@ inline V act_forward_lanewise(Activation act, V x) {
 
 template <class V>
 inline V act_derivative_lanewise(Activation act, V x) {
-  if (act == Activation::Relu) return positive_as_one(x);
+  if (act == Activation::Relu) return relu_slope(x);
   if (act == Activation::Identity) return V::set1(typename V::scalar_t(1));
   return lanewise(x, &act_grad_scalar<typename V::scalar_t>, act);
 }
