@@ -6,6 +6,7 @@
 #include <type_traits>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "../bottleneck.h"
@@ -62,15 +63,33 @@ Isa& current_isa() {
   return isa;
 }
 
-// Scratch for one thread's row blocks, kept between calls so that the hot path at batch
-// size 1 allocates nothing.
+// Scratch for one thread's row blocks. A small one is kept between calls, so that the hot
+// path at batch size 1 allocates nothing; a larger one (a hidden layer of tens of
+// thousands) is allocated for the call and freed after it: kept, one call at H = 4M would
+// hold hundreds of MB per thread for the life of the process.
+constexpr size_t kKeptScratchBytes = size_t(1) << 20;
+
 template <typename T>
-T* thread_scratch(int64_t n) {
-  thread_local std::vector<double> buf;
-  const size_t words = static_cast<size_t>((n * static_cast<int64_t>(sizeof(T)) + 7) / 8);
-  if (buf.size() < words) buf.resize(words);
-  return reinterpret_cast<T*>(buf.data());
-}
+class Scratch {
+ public:
+  explicit Scratch(int64_t n) {
+    const size_t bytes = static_cast<size_t>(n) * sizeof(T);
+    if (bytes > kKeptScratchBytes) {
+      owned_.reset(new T[static_cast<size_t>(n)]);
+      ptr_ = owned_.get();
+      return;
+    }
+    thread_local std::vector<double> kept;
+    const size_t words = (bytes + sizeof(double) - 1) / sizeof(double);
+    if (kept.size() < words) kept.resize(words);
+    ptr_ = reinterpret_cast<T*>(kept.data());
+  }
+  T* get() const { return ptr_; }
+
+ private:
+  std::unique_ptr<T[]> owned_;
+  T* ptr_ = nullptr;
+};
 
 // One switch per entry point; the compiler turns each into a jump on current_isa().
 #if AEGUI_HAVE_AVX512_PATH
@@ -92,13 +111,13 @@ void forward_f32(const ForwardParams& p, int64_t r0, int64_t r1) { AEGUI_ON_ISA(
 void forward_f64(const ForwardParams& p, int64_t r0, int64_t r1) { AEGUI_ON_ISA(forward_f64(p, r0, r1)) }
 
 void backward_f32(const BackwardParams& p, int64_t r0, int64_t r1, float* acc) {
-  float* scratch = thread_scratch<float>(generic::backward_scratch_size(p.H, p.Z));
-  AEGUI_ON_ISA(backward_f32(p, r0, r1, acc, scratch))
+  const Scratch<float> scratch(generic::backward_scratch_size(p.H, p.Z));
+  AEGUI_ON_ISA(backward_f32(p, r0, r1, acc, scratch.get()))
 }
 
 void backward_f64(const BackwardParams& p, int64_t r0, int64_t r1, double* acc) {
-  double* scratch = thread_scratch<double>(generic::backward_scratch_size(p.H, p.Z));
-  AEGUI_ON_ISA(backward_f64(p, r0, r1, acc, scratch))
+  const Scratch<double> scratch(generic::backward_scratch_size(p.H, p.Z));
+  AEGUI_ON_ISA(backward_f64(p, r0, r1, acc, scratch.get()))
 }
 
 template <typename T>

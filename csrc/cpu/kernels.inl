@@ -395,7 +395,8 @@ inline bool derivative_from_output(Activation act) {
   return act == Activation::Relu || act == Activation::Tanh || act == Activation::Identity;
 }
 
-inline idx backward_scratch_size(idx H, idx Z) { return kMaxRowBlock * (H + 4 * Z); }
+// One row block's intermediates: (RB, H) and four (RB, Z).
+inline idx backward_scratch_size(idx H, idx Z) { return row_block(H) * (H + 4 * Z); }
 
 template <class V>
 void backward_rows(const BackwardParams& p, idx row_begin, idx row_end, scalar_of<V>* acc_block,
@@ -404,10 +405,10 @@ void backward_rows(const BackwardParams& p, idx row_begin, idx row_end, scalar_o
   const idx H = p.H, Z = p.Z, RB = row_block(H);
   const AccLayout lay(p.mode, H, Z);
   T* g_pre = scratch;                 // (rows, H) gradient at the decoder's pre-activation
-  T* g_z = g_pre + kMaxRowBlock * H;  // (rows, Z) gradient at z
-  T* g_mu = g_z + kMaxRowBlock * Z;
-  T* g_lv = g_mu + kMaxRowBlock * Z;
-  T* std_ = g_lv + kMaxRowBlock * Z;
+  T* g_z = g_pre + RB * H;  // (rows, Z) gradient at z
+  T* g_mu = g_z + RB * Z;
+  T* g_lv = g_mu + RB * Z;
+  T* std_ = g_lv + RB * Z;
   const T* w_dec = static_cast<const T*>(p.w_dec);
   const T* w_dec_t = static_cast<const T*>(p.w_dec_t);
   const bool from_y = p.y != nullptr && derivative_from_output(p.act);
