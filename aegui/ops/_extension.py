@@ -5,7 +5,9 @@ The fallback chain, tried once per process on first use:
 1. the library built ahead of time when the package was installed (``aegui._C``);
 2. if it is missing or fails to load (an ABI mismatch after a torch upgrade, say), a
    ninja build from ``csrc/`` into a cache folder, run in a child process with a time
-   limit so that a hung compiler or a stale lock can never hang the app;
+   limit so that a hung compiler or a stale lock can never hang the app; a library
+   already in the cache is loaded only after it is checked against what its build
+   recorded (``_jit``);
 3. if that fails too (no compiler, for instance), nothing: the caller runs the
    pure-PyTorch reference, after one warning that says why.
 
@@ -15,21 +17,19 @@ backend is unavailable.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import importlib
 import os
 import shutil
-import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import torch
 
 from ..errors import first_line as _first_line
+from . import _jit
 
 BACKEND_ENV = "AEGUI_BACKEND"
 _CHOICES = ("reference", "cpu", "cuda")
@@ -151,6 +151,23 @@ def _jit_build_and_load() -> None:
     root = source_dir()
     if not (root / "bindings.cpp").is_file():
         raise RuntimeError(f"no sources to build from ({root} not found)")
+    with_cuda = cuda_buildable()
+    folder = build_dir(with_cuda)
+    lib = _library_path(folder)
+    if _jit.entry_problem(lib):
+        folder.mkdir(parents=True, exist_ok=True)
+        with _jit.exclusive(folder / _jit.LOCK_NAME, LOCK_TIMEOUT_S):
+            problem = _jit.entry_problem(lib)  # another process may have built it meanwhile
+            if problem:
+                _check_toolchain()
+                why = "" if not lib.exists() else f"; the cached one is not loaded: {problem}"
+                print(f"aegui: compiling the bottleneck op for torch {torch.__version__} into {folder} "
+                      f"(once; about a minute{why})", file=sys.stderr, flush=True)
+                _jit.build(folder, lib, with_cuda, BUILD_TIMEOUT_S)
+    torch.ops.load_library(str(lib))
+
+
+def _check_toolchain() -> None:
     compiler = os.environ.get("CXX", "c++")
     if shutil.which(compiler) is None:
         raise RuntimeError(f"no C++ compiler found ('{compiler}' is not on PATH)")
@@ -158,49 +175,3 @@ def _jit_build_and_load() -> None:
 
     if not is_ninja_available():
         raise RuntimeError("ninja is not installed (pip install ninja)")
-    with_cuda = cuda_buildable()
-    folder = build_dir(with_cuda)
-    folder.mkdir(parents=True, exist_ok=True)
-    lib = _library_path(folder)
-    with _exclusive(folder / ".aegui-build-lock", LOCK_TIMEOUT_S):
-        if not lib.is_file():
-            print(f"aegui: compiling the bottleneck op for torch {torch.__version__} into {folder} "
-                  "(once; about a minute)", file=sys.stderr, flush=True)
-            # torch's own lock file, left behind by a build that was killed, would make the
-            # next build wait forever; we hold the real lock, so it is stale by definition.
-            with contextlib.suppress(FileNotFoundError):
-                (folder / "lock").unlink()
-            cmd = [sys.executable, "-m", "aegui.ops._build", str(folder), "1" if with_cuda else "0"]
-            try:
-                done = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                raise RuntimeError(f"the compiler ran past {BUILD_TIMEOUT_S:.0f} s and was stopped") from None
-            if done.returncode != 0 or not lib.is_file():
-                tail = (done.stderr or done.stdout).strip().splitlines()[-12:]
-                raise RuntimeError("compiler error: " + " | ".join(tail))
-    torch.ops.load_library(str(lib))
-
-
-@contextlib.contextmanager
-def _exclusive(path: Path, timeout_s: float):
-    """An OS file lock: released by the kernel if the holder dies, so never stale."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: builds in one process at a time are the user's job
-        yield
-        return
-    with open(path, "a+") as f:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"another process held the build lock {path} for over "
-                                       f"{timeout_s:.0f} s") from None
-                time.sleep(0.2)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
