@@ -1,155 +1,196 @@
 // Autograd for the bottleneck ops, registered in C++ (the Autograd dispatch key) so that a
 // training step pays a few microseconds for it, not the ~10 us of a Python autograd.Function:
-// that is most of the op's time at small batch sizes. Each forward calls the op below
-// autograd and saves what its backward op needs; each backward is one call of the op's own
-// backward kernel (CPU or CUDA). torch.compile traces through these like through any
-// native op with a derivative; the fake kernels are registered from Python.
+// that is most of the op's time at small batch sizes. One kernel serves every op, wired by
+// its table (op_table.h): the forward calls the op below autograd and keeps what the
+// backward op needs; the backward is one call of that op (CPU or CUDA), asking only for
+// the gradients autograd needs (its output mask). torch.compile traces through it like
+// through any native op with a derivative; the fake kernels are registered from Python.
+//
+// Double backward is refused, with an error that says so when it is attempted (not when
+// create_graph=True merely builds a graph that is never differentiated): the backward op
+// is a kernel with no derivative of its own, and giving it one would be a second backward
+// implementation to keep exact, for something nothing in aegui needs (training is first
+// order). The pure-PyTorch reference (AEGUI_BACKEND=reference) differentiates twice.
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/functions/basic_ops.h>
 #include <torch/library.h>
 
+#include <initializer_list>
+#include <memory>
 #include <string>
-#include <tuple>
+#include <vector>
+
+#include "op_table.h"
 
 namespace aegui {
 namespace {
 
 using at::Tensor;
-using c10::optional;
-using c10::string_view;
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
+using torch::jit::Stack;
 
 // act'(pre) can be read off y = act(pre) for these, so y is kept for the backward instead
 // of recomputing pre; for the others y is not kept alive.
-bool derivative_from_output(string_view activation) {
+bool derivative_from_output(const std::string& activation) {
   return activation == "relu" || activation == "tanh" || activation == "identity";
 }
 
-optional<Tensor> maybe(const Tensor& t) { return t.defined() ? optional<Tensor>(t) : c10::nullopt; }
+// Which forward tensor each argument of the backward op is: its index among the op's
+// inputs or outputs.
+struct Wiring {
+  struct Saved {
+    bool is_output;
+    size_t index;
+    Keep keep;
+  };
+  std::vector<Saved> saved;
+  c10::OperatorHandle forward, backward;
+};
 
-template <typename Signature>
-c10::TypedOperatorHandle<Signature> op_handle(const char* name) {
-  return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Signature>();
+const Wiring& wiring(size_t op_index) {
+  static const std::vector<Wiring> all = [] {
+    std::vector<Wiring> w;
+    for (const OpTable* op : kOps) {
+      std::vector<size_t> index(op->n_rows);
+      size_t n_in = 0, n_out = 0;
+      for (size_t i = 0; i < op->n_rows; ++i) index[i] = op->rows[i].is_output ? n_out++ : n_in++;
+      std::vector<Wiring::Saved> saved;
+      for_each_backward_arg(*op, [&](BackwardArg a) {
+        const TensorRow& r = op->rows[a.row];
+        if (!a.is_grad) saved.push_back({r.is_output, index[a.row], r.keep});
+      });
+      auto& d = c10::Dispatcher::singleton();
+      w.push_back({std::move(saved), d.findSchemaOrThrow((std::string("aegui::") + op->name).c_str(), ""),
+                   d.findSchemaOrThrow(("aegui::" + backward_name(*op)).c_str(), "")});
+    }
+    return w;
+  }();
+  return all[op_index];
 }
 
-class BottleneckFunction : public torch::autograd::Function<BottleneckFunction> {
+c10::IValue none_if_undefined(const Tensor& t) { return t.defined() ? c10::IValue(t) : c10::IValue(); }
+
+// The gradients of a backward that create_graph=True asked to make differentiable: they get
+// a grad_fn that raises when a second backward reaches it, connected to what they were
+// computed from (`sources`), so that differentiating them towards any of it does reach it.
+void refuse_double_backward(const OpTable& op, variable_list& grads, const variable_list& sources) {
+  const std::string msg = std::string("aegui.") + op.name +
+                          ": double backward (differentiating a gradient that create_graph=True built) is "
+                          "not supported by the compiled op; its first derivatives are exact. For higher "
+                          "derivatives run the pure-PyTorch reference (AEGUI_BACKEND=reference).";
+  auto error = c10::make_intrusive<torch::autograd::Error>(msg, torch::autograd::collect_next_edges(sources));
+  for (Tensor& g : grads)
+    if (g.defined()) torch::autograd::create_gradient_edge(g, error);
+}
+
+class OpFunction : public torch::autograd::Function<OpFunction> {
  public:
-  static variable_list forward(AutogradContext* ctx, const Tensor& h, const Tensor& w_enc, const Tensor& b_enc,
-                               const Tensor& w_dec, const Tensor& b_dec, string_view activation) {
+  // `given` holds the inputs that are not None (autograd takes no undefined tensor), and bit
+  // i of `present` says whether input i is one of them.
+  static variable_list forward(AutogradContext* ctx, int64_t op_index, int64_t present, at::TensorList given,
+                               const std::string& activation) {
     at::AutoDispatchBelowADInplaceOrView below;
-    static const auto op = op_handle<std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&,
-                                                                const Tensor&, const Tensor&, string_view)>(
-        "aegui::bottleneck");
-    auto [z, y] = op.call(h, w_enc, b_enc, w_dec, b_dec, activation);
-    ctx->saved_data["activation"] = std::string(activation);
-    ctx->save_for_backward({h, w_enc, z, derivative_from_output(activation) ? y : Tensor(), w_dec, b_dec});
+    const Wiring& w = wiring(static_cast<size_t>(op_index));
+    const size_t n_in = kOps[op_index]->n_inputs();
+    variable_list inputs(n_in);
+    for (size_t i = 0, k = 0; i < n_in; ++i)
+      if (present >> i & 1) inputs[i] = given[k++];
+    Stack stack;
+    stack.reserve(n_in + 1);
+    for (const Tensor& t : inputs) stack.push_back(none_if_undefined(t));
+    stack.emplace_back(activation);
+    w.forward.callBoxed(&stack);
+    variable_list outputs;
+    for (c10::IValue& v : stack) outputs.push_back(std::move(v).toTensor());
+    variable_list saved;
+    const bool keep_y = derivative_from_output(activation);
+    for (const Wiring::Saved& s : w.saved) {
+      const bool kept = s.keep == Keep::Yes || keep_y;
+      saved.push_back(kept ? (s.is_output ? outputs[s.index] : inputs[s.index]) : Tensor());
+    }
+    ctx->saved_data["op"] = op_index;
+    ctx->saved_data["present"] = present;
+    ctx->saved_data["activation"] = activation;
+    ctx->save_for_backward(saved);
     ctx->set_materialize_grads(false);  // an unused output's gradient stays undefined: zero
-    return {z, y};
+    return outputs;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    static const auto op =
-        op_handle<std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor>(
-            const optional<Tensor>&, const optional<Tensor>&, const Tensor&, const Tensor&, const Tensor&,
-            const optional<Tensor>&, const Tensor&, const Tensor&, string_view)>("aegui::bottleneck_backward");
-    const variable_list s = ctx->get_saved_variables();
-    const std::string activation = ctx->saved_data["activation"].toStringRef();
-    auto [g_h, g_we, g_be, g_wd, g_bd] =
-        op.call(maybe(grads[0]), maybe(grads[1]), s[0], s[1], s[2], maybe(s[3]), s[4], s[5], activation);
-    return {g_h, g_we, g_be, g_wd, g_bd, Tensor()};
+    const size_t op_index = static_cast<size_t>(ctx->saved_data["op"].toInt());
+    const OpTable& op = *kOps[op_index];
+    const variable_list saved = ctx->get_saved_variables();
+    Stack stack;
+    variable_list sources;  // what requires grad here, when create_graph=True
+    const bool create_graph = at::GradMode::is_enabled();
+    for (const variable_list* list : std::initializer_list<const variable_list*>{&grads, &saved})
+      for (const Tensor& t : *list) {
+        stack.push_back(none_if_undefined(t));
+        if (create_graph && t.defined() && t.requires_grad()) sources.push_back(t);
+      }
+    stack.emplace_back(ctx->saved_data["activation"]);
+    const int64_t present = ctx->saved_data["present"].toInt();
+    c10::List<bool> mask;
+    for (size_t i = 0, k = 0; i < op.n_inputs(); ++i) mask.push_back((present >> i & 1) && ctx->needs_input_grad(k++));
+    stack.emplace_back(std::move(mask));
+    {
+      at::AutoDispatchBelowADInplaceOrView below;
+      wiring(op_index).backward.callBoxed(&stack);
+    }
+    variable_list input_grads;
+    for (c10::IValue& v : stack) input_grads.push_back(v.isNone() ? Tensor() : std::move(v).toTensor());
+    if (!sources.empty()) refuse_double_backward(op, input_grads, sources);
+    variable_list result{Tensor(), Tensor()};  // for op_index and present
+    for (size_t i = 0; i < input_grads.size(); ++i)
+      if (present >> i & 1) result.push_back(std::move(input_grads[i]));
+    result.emplace_back();  // for the activation
+    return result;
   }
 };
 
-class VariationalFunction : public torch::autograd::Function<VariationalFunction> {
+// The Autograd kernel of one op. Without grad mode or any input that requires grad it goes
+// straight to the kernel below, on the same stack.
+class AutogradKernel final : public c10::OperatorKernel {
  public:
-  static variable_list forward(AutogradContext* ctx, const Tensor& h, const Tensor& w_mu, const Tensor& b_mu,
-                               const Tensor& w_logvar, const Tensor& b_logvar, const Tensor& w_dec,
-                               const Tensor& b_dec, const optional<Tensor>& eps, string_view activation) {
-    at::AutoDispatchBelowADInplaceOrView below;
-    static const auto op =
-        op_handle<std::tuple<Tensor, Tensor, Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&,
-                                                             const Tensor&, const Tensor&, const Tensor&,
-                                                             const Tensor&, const optional<Tensor>&, string_view)>(
-            "aegui::variational_bottleneck");
-    auto [mu, logvar, z, y] = op.call(h, w_mu, b_mu, w_logvar, b_logvar, w_dec, b_dec, eps, activation);
-    const Tensor eps_t = eps.has_value() ? *eps : Tensor();
-    ctx->saved_data["activation"] = std::string(activation);
-    ctx->saved_data["has_eps"] = eps_t.defined();
-    ctx->save_for_backward(
-        {h, w_mu, w_logvar, eps_t, logvar, z, derivative_from_output(activation) ? y : Tensor(), w_dec, b_dec});
-    ctx->set_materialize_grads(false);
-    return {mu, logvar, z, y};
+  explicit AutogradKernel(size_t op_index) : op_index_(op_index) {}
+
+  void operator()(const c10::OperatorHandle& handle, c10::DispatchKeySet keys, Stack* stack) {
+    const size_t n_in = kOps[op_index_]->n_inputs();
+    const auto values = torch::jit::last(stack, n_in + 1);
+    bool requires_grad = false;
+    if (at::GradMode::is_enabled())
+      for (size_t i = 0; i < n_in; ++i) requires_grad |= values[i].isTensor() && values[i].toTensor().requires_grad();
+    if (!requires_grad) {
+      at::AutoDispatchBelowADInplaceOrView below;
+      handle.redispatchBoxed(keys & c10::after_autograd_keyset, stack);
+      return;
+    }
+    std::vector<Tensor> given;
+    int64_t present = 0;
+    for (size_t i = 0; i < n_in; ++i) {
+      if (values[i].isNone()) continue;
+      given.push_back(values[i].toTensor());
+      present |= int64_t(1) << i;
+    }
+    const std::string activation(values[n_in].toStringRef());
+    torch::jit::drop(stack, n_in + 1);
+    for (Tensor& t : OpFunction::apply(static_cast<int64_t>(op_index_), present, at::TensorList(given), activation))
+      torch::jit::push(stack, std::move(t));
   }
 
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    static const auto op =
-        op_handle<std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor>(
-            const optional<Tensor>&, const optional<Tensor>&, const optional<Tensor>&, const optional<Tensor>&,
-            const Tensor&, const Tensor&, const Tensor&, const optional<Tensor>&, const Tensor&, const Tensor&,
-            const optional<Tensor>&, const Tensor&, const Tensor&, string_view)>(
-            "aegui::variational_bottleneck_backward");
-    const variable_list s = ctx->get_saved_variables();
-    const std::string activation = ctx->saved_data["activation"].toStringRef();
-    auto [g_h, g_wm, g_bm, g_wl, g_bl, g_eps, g_wd, g_bd] =
-        op.call(maybe(grads[0]), maybe(grads[1]), maybe(grads[2]), maybe(grads[3]), s[0], s[1], s[2], maybe(s[3]),
-                s[4], s[5], maybe(s[6]), s[7], s[8], activation);
-    const bool has_eps = ctx->saved_data["has_eps"].toBool();
-    return {g_h, g_wm, g_bm, g_wl, g_bl, g_wd, g_bd, has_eps ? g_eps : Tensor(), Tensor()};
-  }
+ private:
+  const size_t op_index_;
 };
-
-class DecodeHeadFunction : public torch::autograd::Function<DecodeHeadFunction> {
- public:
-  static variable_list forward(AutogradContext* ctx, const Tensor& z, const Tensor& w_dec, const Tensor& b_dec,
-                               string_view activation) {
-    at::AutoDispatchBelowADInplaceOrView below;
-    static const auto op =
-        op_handle<Tensor(const Tensor&, const Tensor&, const Tensor&, string_view)>("aegui::decode_head");
-    Tensor y = op.call(z, w_dec, b_dec, activation);
-    ctx->saved_data["activation"] = std::string(activation);
-    ctx->save_for_backward({z, derivative_from_output(activation) ? y : Tensor(), w_dec, b_dec});
-    ctx->set_materialize_grads(false);
-    return {y};
-  }
-
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    static const auto op = op_handle<std::tuple<Tensor, Tensor, Tensor>(
-        const optional<Tensor>&, const Tensor&, const optional<Tensor>&, const Tensor&, const Tensor&,
-        string_view)>("aegui::decode_head_backward");
-    const variable_list s = ctx->get_saved_variables();
-    const std::string activation = ctx->saved_data["activation"].toStringRef();
-    auto [g_z, g_wd, g_bd] = op.call(maybe(grads[0]), s[0], maybe(s[1]), s[2], s[3], activation);
-    return {g_z, g_wd, g_bd, Tensor()};
-  }
-};
-
-std::tuple<Tensor, Tensor> bottleneck_autograd(const Tensor& h, const Tensor& w_enc, const Tensor& b_enc,
-                                               const Tensor& w_dec, const Tensor& b_dec, string_view activation) {
-  variable_list out = BottleneckFunction::apply(h, w_enc, b_enc, w_dec, b_dec, activation);
-  return {out[0], out[1]};
-}
-
-std::tuple<Tensor, Tensor, Tensor, Tensor> variational_autograd(const Tensor& h, const Tensor& w_mu,
-                                                                const Tensor& b_mu, const Tensor& w_logvar,
-                                                                const Tensor& b_logvar, const Tensor& w_dec,
-                                                                const Tensor& b_dec, const optional<Tensor>& eps,
-                                                                string_view activation) {
-  variable_list out = VariationalFunction::apply(h, w_mu, b_mu, w_logvar, b_logvar, w_dec, b_dec, eps, activation);
-  return {out[0], out[1], out[2], out[3]};
-}
-
-Tensor decode_head_autograd(const Tensor& z, const Tensor& w_dec, const Tensor& b_dec, string_view activation) {
-  return DecodeHeadFunction::apply(z, w_dec, b_dec, activation)[0];
-}
 
 }  // namespace
 
 TORCH_LIBRARY_IMPL(aegui, Autograd, m) {
-  m.impl("bottleneck", &bottleneck_autograd);
-  m.impl("variational_bottleneck", &variational_autograd);
-  m.impl("decode_head", &decode_head_autograd);
+  for (size_t i = 0; i < sizeof(kOps) / sizeof(kOps[0]); ++i)
+    m.impl(kOps[i]->name, torch::CppFunction::makeFromBoxedFunctor(std::make_unique<AutogradKernel>(i)));
 }
 
 }  // namespace aegui

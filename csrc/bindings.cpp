@@ -1,6 +1,6 @@
-// The torch side of the bottleneck ops: schemas (declared once), input checks (checks.h),
-// allocation, streams, and one registration per backend. The kernels themselves take
-// plain pointers (bottleneck.h).
+// The torch side of the bottleneck ops: their schemas and kernels' marshalling, derived from
+// the op tables (op_table.h), input checks (checks.h), allocation, streams, and one
+// registration per backend. The kernels themselves take plain pointers (bottleneck.h).
 #include <Python.h>
 
 #include <ATen/ATen.h>
@@ -9,12 +9,13 @@
 #include <torch/library.h>
 
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
-#include <tuple>
 
 #include "bottleneck.h"
 #include "checks.h"
+#include "op_table.h"
 
 #ifdef WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -31,21 +32,13 @@ namespace aegui {
 namespace {
 
 using at::Tensor;
-using c10::optional;
 using c10::string_view;
-
-const void* ptr_or_null(const c10::MaybeOwned<Tensor>& t) { return t->defined() ? t->data_ptr() : nullptr; }
 
 // An uninitialised tensor like `like`. On the CPU this skips the dispatcher: at batch
 // size 1 the op's own overhead is what it is measured by.
 Tensor new_like(const Tensor& like, at::IntArrayRef sizes) {
   if (like.is_cpu()) return at::detail::empty_cpu(sizes, like.scalar_type());
   return at::empty(sizes, like.options());
-}
-
-c10::MaybeOwned<Tensor> contiguous_or_undefined(const optional<Tensor>& t) {
-  if (t.has_value() && t->defined()) return t->expect_contiguous();
-  return c10::MaybeOwned<Tensor>::owned(Tensor());
 }
 
 // Rows per parallel chunk: enough multiply-adds (~64K) that a thread's start-up cost is
@@ -56,8 +49,7 @@ int64_t grain_rows(int64_t H, int64_t Z) {
   return g < 1 ? 1 : g;
 }
 
-void run_forward(const Tensor& like, ForwardParams& p) {
-  if (p.B == 0) return;
+void run(const Tensor& like, ForwardParams& p) {
   const DType dt = to_dtype(like.scalar_type());
   if (like.is_cuda()) {
 #ifdef WITH_CUDA
@@ -85,8 +77,8 @@ void run_forward(const Tensor& like, ForwardParams& p) {
   at::parallel_for(0, p.B, grain, [&](int64_t b0, int64_t b1) { cpu::forward(dt, p, b0, b1); });
 }
 
-// Runs the backward; the caller has allocated every output and points `p` at them.
-void run_backward(const Tensor& like, BackwardParams& p) {
+// Runs the backward; the caller has allocated every wanted output and points `p` at them.
+void run(const Tensor& like, BackwardParams& p) {
   const DType dt = to_dtype(like.scalar_type());
   if (like.is_cuda()) {
 #ifdef WITH_CUDA
@@ -111,9 +103,9 @@ void run_backward(const Tensor& like, BackwardParams& p) {
   // threads never write to the same memory, and the sum does not depend on timing.
   const int64_t grain = grain_rows(p.H, p.Z);
   const int64_t n_blocks = p.B <= grain ? 1 : at::get_num_threads();
-  const int64_t acc_size = cpu::backward_accumulator_size(p.mode, p.H, p.Z);
+  const int64_t acc_size = cpu::backward_accumulator_size(p);
   Tensor acc = new_like(like, {n_blocks, acc_size});
-  std::memset(acc.data_ptr(), 0, acc.nbytes());
+  if (acc.nbytes()) std::memset(acc.data_ptr(), 0, acc.nbytes());  // none when no weight gradient is wanted
   char* base = static_cast<char*>(acc.data_ptr());
   const int64_t stride = acc_size * static_cast<int64_t>(acc.element_size());
   if (n_blocks == 1) {
@@ -126,199 +118,155 @@ void run_backward(const Tensor& like, BackwardParams& p) {
   cpu::backward_finish(dt, p, base, n_blocks);
 }
 
-// ------------------------------------------------------------------------------ ops
+// ------------------------------------------------------ tensors -> kernel parameters
+// Every op and every backward goes through run_kernel below, driven by a signature derived
+// from the op's table (op_table.h): no op has marshalling code of its own.
 
-std::tuple<Tensor, Tensor> bottleneck(const Tensor& h, const Tensor& w_enc, const Tensor& b_enc,
-                                      const Tensor& w_dec, const Tensor& b_dec, string_view activation) {
-  const char* op = "aegui.bottleneck";
-  const Activation act = parse_activation(op, activation);
-  ArgChecker c(op);
-  c.check("h", h, "BH");
-  c.check("w_enc", w_enc, "ZH");
-  c.check("b_enc", b_enc, "Z");
-  c.check("w_dec", w_dec, "HZ");
-  c.check("b_dec", b_dec, "H");
-  const int64_t B = c.size('B'), H = c.size('H'), Z = c.size('Z');
-  auto hc = h.expect_contiguous(), wec = w_enc.expect_contiguous(), bec = b_enc.expect_contiguous();
-  auto wdc = w_dec.expect_contiguous(), bdc = b_dec.expect_contiguous();
-  Tensor z = new_like(h, {B, Z});
-  Tensor y = new_like(h, {B, H});
-  ForwardParams p;
-  p.mode = Mode::Plain;
-  p.act = act;
-  p.B = B; p.H = H; p.Z = Z;
-  p.h = hc->data_ptr(); p.w_enc = wec->data_ptr(); p.b_enc = bec->data_ptr();
-  p.w_dec = wdc->data_ptr(); p.b_dec = bdc->data_ptr();
-  p.z = z.data_ptr(); p.y = y.data_ptr();
-  run_forward(h, p);
-  return {z, y};
+// A tensor argument, as the kernel sees it.
+template <class Params>
+struct ArgSlot {
+  std::string name;  // as the schema names it: "h", "grad_y"
+  const char* dims;
+  bool required;
+  const void* Params::*field;
+};
+
+// A tensor result, allocated with `dims`; its data pointer goes to `field`.
+template <class Params>
+struct ResultSlot {
+  const char* dims;
+  void* Params::*field;
+  int absent_with = -1;  // an argument whose None makes this result undefined (the gradient of an absent input)
+};
+
+template <class Params>
+struct KernelSignature {
+  std::string qualified;  // "aegui.bottleneck", for messages
+  Mode mode = Mode::Plain;
+  std::vector<ArgSlot<Params>> args;  // schema order; then `str activation`, then (backward) the mask
+  std::vector<size_t> check_order;    // required ones first: they fix the sizes a message quotes
+  std::vector<ResultSlot<Params>> results;
+  bool masked = false;
+};
+
+template <class Params>
+void order_checks(KernelSignature<Params>& sig) {
+  for (bool required : {true, false})
+    for (size_t i = 0; i < sig.args.size(); ++i)
+      if (sig.args[i].required == required) sig.check_order.push_back(i);
 }
 
-std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> bottleneck_backward(
-    const optional<Tensor>& grad_z, const optional<Tensor>& grad_y, const Tensor& h, const Tensor& w_enc,
-    const Tensor& z, const optional<Tensor>& y, const Tensor& w_dec, const Tensor& b_dec, string_view activation) {
-  const char* op = "aegui.bottleneck_backward";
-  const Activation act = parse_activation(op, activation);
-  ArgChecker c(op);
-  c.check("h", h, "BH");
-  c.check("w_enc", w_enc, "ZH");
-  c.check("z", z, "BZ");
-  c.check("w_dec", w_dec, "HZ");
-  c.check("b_dec", b_dec, "H");
-  c.check_optional("y", y, "BH");
-  c.check_optional("grad_z", grad_z, "BZ");
-  c.check_optional("grad_y", grad_y, "BH");
-  const int64_t B = c.size('B'), H = c.size('H'), Z = c.size('Z');
-  auto gzc = contiguous_or_undefined(grad_z), gyc = contiguous_or_undefined(grad_y);
-  auto yc = contiguous_or_undefined(y);
-  auto hc = h.expect_contiguous(), wec = w_enc.expect_contiguous(), zc = z.expect_contiguous();
-  auto wdc = w_dec.expect_contiguous(), bdc = b_dec.expect_contiguous();
-  Tensor g_h = new_like(h, {B, H});
-  Tensor g_we = new_like(h, {Z, H}), g_be = new_like(h, {Z});
-  Tensor g_wd = new_like(h, {H, Z}), g_bd = new_like(h, {H});
-  BackwardParams p;
-  p.mode = Mode::Plain;
-  p.act = act;
-  p.B = B; p.H = H; p.Z = Z;
-  p.grad_z = ptr_or_null(gzc); p.grad_y = ptr_or_null(gyc);
-  p.h = hc->data_ptr(); p.w_enc = wec->data_ptr(); p.z = zc->data_ptr(); p.y = ptr_or_null(yc);
-  p.w_dec = wdc->data_ptr(); p.b_dec = bdc->data_ptr();
-  p.grad_h = g_h.data_ptr(); p.grad_w_enc = g_we.data_ptr(); p.grad_b_enc = g_be.data_ptr();
-  p.grad_w_dec = g_wd.data_ptr(); p.grad_b_dec = g_bd.data_ptr();
-  run_backward(h, p);
-  return {g_h, g_we, g_be, g_wd, g_bd};
+KernelSignature<ForwardParams> forward_signature(const OpTable& op) {
+  KernelSignature<ForwardParams> sig;
+  sig.qualified = std::string("aegui.") + op.name;
+  sig.mode = op.mode;
+  for (size_t i = 0; i < op.n_rows; ++i) {
+    const TensorRow& r = op.rows[i];
+    if (r.is_output)
+      sig.results.push_back({r.dims, r.out});
+    else
+      sig.args.push_back({r.name, r.dims, !r.optional, r.in});
+  }
+  order_checks(sig);
+  return sig;
 }
 
-std::tuple<Tensor, Tensor, Tensor, Tensor> variational_bottleneck(
-    const Tensor& h, const Tensor& w_mu, const Tensor& b_mu, const Tensor& w_logvar, const Tensor& b_logvar,
-    const Tensor& w_dec, const Tensor& b_dec, const optional<Tensor>& eps, string_view activation) {
-  const char* op = "aegui.variational_bottleneck";
-  const Activation act = parse_activation(op, activation);
-  ArgChecker c(op);
-  c.check("h", h, "BH");
-  c.check("w_mu", w_mu, "ZH");
-  c.check("b_mu", b_mu, "Z");
-  c.check("w_logvar", w_logvar, "ZH");
-  c.check("b_logvar", b_logvar, "Z");
-  c.check("w_dec", w_dec, "HZ");
-  c.check("b_dec", b_dec, "H");
-  c.check_optional("eps", eps, "BZ");
-  const int64_t B = c.size('B'), H = c.size('H'), Z = c.size('Z');
-  auto hc = h.expect_contiguous(), wmc = w_mu.expect_contiguous(), bmc = b_mu.expect_contiguous();
-  auto wlc = w_logvar.expect_contiguous(), blc = b_logvar.expect_contiguous();
-  auto wdc = w_dec.expect_contiguous(), bdc = b_dec.expect_contiguous();
-  auto epsc = contiguous_or_undefined(eps);
-  Tensor mu = new_like(h, {B, Z}), logvar = new_like(h, {B, Z});
-  Tensor z = new_like(h, {B, Z}), y = new_like(h, {B, H});
-  ForwardParams p;
-  p.mode = Mode::Variational;
-  p.act = act;
-  p.B = B; p.H = H; p.Z = Z;
-  p.h = hc->data_ptr(); p.w_enc = wmc->data_ptr(); p.b_enc = bmc->data_ptr();
-  p.w_lv = wlc->data_ptr(); p.b_lv = blc->data_ptr(); p.eps = ptr_or_null(epsc);
-  p.w_dec = wdc->data_ptr(); p.b_dec = bdc->data_ptr();
-  p.mu = mu.data_ptr(); p.logvar = logvar.data_ptr(); p.z = z.data_ptr(); p.y = y.data_ptr();
-  run_forward(h, p);
-  return {mu, logvar, z, y};
+KernelSignature<BackwardParams> backward_signature(const OpTable& op) {
+  KernelSignature<BackwardParams> sig;
+  sig.qualified = "aegui." + backward_name(op);
+  sig.mode = op.mode;
+  sig.masked = true;
+  std::vector<int> saved_at(op.n_rows, -1);  // row -> its argument
+  for_each_backward_arg(op, [&](BackwardArg a) {
+    const TensorRow& r = op.rows[a.row];
+    if (a.is_grad) {
+      sig.args.push_back({std::string("grad_") + r.name, r.dims, false, r.grad_in});
+    } else {
+      saved_at[a.row] = static_cast<int>(sig.args.size());
+      sig.args.push_back({r.name, r.dims, !r.optional && r.keep == Keep::Yes, r.saved});
+    }
+  });
+  for (size_t i = 0; i < op.n_rows; ++i) {
+    const TensorRow& r = op.rows[i];
+    if (!r.is_output) sig.results.push_back({r.dims, r.grad_out, r.optional ? saved_at[i] : -1});
+  }
+  order_checks(sig);
+  return sig;
 }
 
-std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> variational_bottleneck_backward(
-    const optional<Tensor>& grad_mu, const optional<Tensor>& grad_logvar, const optional<Tensor>& grad_z,
-    const optional<Tensor>& grad_y, const Tensor& h, const Tensor& w_mu, const Tensor& w_logvar,
-    const optional<Tensor>& eps, const Tensor& logvar, const Tensor& z, const optional<Tensor>& y,
-    const Tensor& w_dec, const Tensor& b_dec, string_view activation) {
-  const char* op = "aegui.variational_bottleneck_backward";
-  const Activation act = parse_activation(op, activation);
+template <class Params>
+void run_kernel(const KernelSignature<Params>& sig, torch::jit::Stack* stack) {
+  const size_t n_args = sig.args.size(), n_values = n_args + (sig.masked ? 2 : 1);
+  const auto values = torch::jit::last(stack, n_values);
+  const char* op = sig.qualified.c_str();
+  Params p;
+  p.mode = sig.mode;
+  p.act = parse_activation(op, values[n_args].toStringView());
   ArgChecker c(op);
-  c.check("h", h, "BH");
-  c.check("w_mu", w_mu, "ZH");
-  c.check("w_logvar", w_logvar, "ZH");
-  c.check("logvar", logvar, "BZ");
-  c.check("z", z, "BZ");
-  c.check("w_dec", w_dec, "HZ");
-  c.check("b_dec", b_dec, "H");
-  c.check_optional("eps", eps, "BZ");
-  c.check_optional("y", y, "BH");
-  c.check_optional("grad_mu", grad_mu, "BZ");
-  c.check_optional("grad_logvar", grad_logvar, "BZ");
-  c.check_optional("grad_z", grad_z, "BZ");
-  c.check_optional("grad_y", grad_y, "BH");
-  const int64_t B = c.size('B'), H = c.size('H'), Z = c.size('Z');
-  auto gmc = contiguous_or_undefined(grad_mu), glc = contiguous_or_undefined(grad_logvar);
-  auto gzc = contiguous_or_undefined(grad_z), gyc = contiguous_or_undefined(grad_y);
-  auto epsc = contiguous_or_undefined(eps), yc = contiguous_or_undefined(y);
-  auto hc = h.expect_contiguous(), wmc = w_mu.expect_contiguous(), wlc = w_logvar.expect_contiguous();
-  auto lvc = logvar.expect_contiguous(), zc = z.expect_contiguous();
-  auto wdc = w_dec.expect_contiguous(), bdc = b_dec.expect_contiguous();
-  const auto o = h.options();
-  Tensor g_h = new_like(h, {B, H});
-  Tensor g_wm = new_like(h, {Z, H}), g_bm = new_like(h, {Z});
-  Tensor g_wl = new_like(h, {Z, H}), g_bl = new_like(h, {Z});
-  Tensor g_wd = new_like(h, {H, Z}), g_bd = new_like(h, {H});
-  // Without eps, z does not depend on eps: its gradient is zero (the schema has no optional
-  // outputs).
-  Tensor g_eps = epsc->defined() ? new_like(h, {B, Z}) : at::zeros({B, Z}, o);
-  BackwardParams p;
-  p.mode = Mode::Variational;
-  p.act = act;
-  p.B = B; p.H = H; p.Z = Z;
-  p.grad_mu = ptr_or_null(gmc); p.grad_logvar = ptr_or_null(glc);
-  p.grad_z = ptr_or_null(gzc); p.grad_y = ptr_or_null(gyc);
-  p.h = hc->data_ptr(); p.w_enc = wmc->data_ptr(); p.w_lv = wlc->data_ptr(); p.eps = ptr_or_null(epsc);
-  p.logvar = lvc->data_ptr(); p.z = zc->data_ptr(); p.y = ptr_or_null(yc);
-  p.w_dec = wdc->data_ptr(); p.b_dec = bdc->data_ptr();
-  p.grad_h = g_h.data_ptr(); p.grad_w_enc = g_wm.data_ptr(); p.grad_b_enc = g_bm.data_ptr();
-  p.grad_w_lv = g_wl.data_ptr(); p.grad_b_lv = g_bl.data_ptr();
-  p.grad_eps = epsc->defined() ? g_eps.data_ptr() : nullptr;
-  p.grad_w_dec = g_wd.data_ptr(); p.grad_b_dec = g_bd.data_ptr();
-  run_backward(h, p);
-  return {g_h, g_wm, g_bm, g_wl, g_bl, g_eps, g_wd, g_bd};
+  const Tensor* like = nullptr;  // the first required tensor: its dtype and device are the op's
+  for (size_t i : sig.check_order) {
+    if (values[i].isNone()) continue;  // only a Tensor? can be None: the schema sees to that
+    c.check(sig.args[i].name.c_str(), values[i].toTensor(), sig.args[i].dims);
+    if (!like) like = &values[i].toTensor();
+  }
+  p.B = c.size('B');
+  p.H = c.size('H');
+  p.Z = c.size('Z');
+  uint32_t wanted = ~0u;  // bit k: result k is wanted (the output mask; all for a forward)
+  if (sig.masked) {
+    const c10::List<bool> mask = values[n_args + 1].toBoolList();
+    TORCH_CHECK_VALUE(mask.size() == sig.results.size(), op, ": output_mask has ", mask.size(),
+                      " flags; expected ", sig.results.size());
+    for (size_t k = 0; k < mask.size(); ++k)
+      if (!mask.get(k)) wanted &= ~(1u << k);
+  }
+  // An empty batch is no work: the outputs are empty or zero (a weight gradient summed over
+  // no rows), and nothing is made contiguous, so weights that are stride-0 views of a huge
+  // declared size cost nothing, as in the reference.
+  const bool no_work = p.B == 0;
+  c10::SmallVector<Tensor, kMaxRows> results(sig.results.size());
+  for (size_t k = 0; k < sig.results.size(); ++k) {
+    const ResultSlot<Params>& r = sig.results[k];
+    if (!(wanted >> k & 1u) || (r.absent_with >= 0 && values[r.absent_with].isNone())) continue;
+    c10::SmallVector<int64_t, 2> sizes;
+    for (const char* d = r.dims; *d; ++d) sizes.push_back(c.size(*d));
+    results[k] = no_work ? at::zeros(sizes, like->options()) : new_like(*like, sizes);
+    p.*r.field = results[k].data_ptr();
+  }
+  if (!no_work) {
+    c10::SmallVector<c10::MaybeOwned<Tensor>, kMaxRows> contiguous;
+    contiguous.reserve(n_args);
+    for (size_t i = 0; i < n_args; ++i) {
+      if (values[i].isNone()) continue;
+      contiguous.push_back(values[i].toTensor().expect_contiguous());
+      p.*sig.args[i].field = contiguous.back()->const_data_ptr();
+    }
+    run(*like, p);
+  }
+  torch::jit::drop(stack, n_values);
+  for (Tensor& t : results) torch::jit::push(stack, std::move(t));
 }
 
-Tensor decode_head(const Tensor& z, const Tensor& w_dec, const Tensor& b_dec, string_view activation) {
-  const char* op = "aegui.decode_head";
-  const Activation act = parse_activation(op, activation);
-  ArgChecker c(op);
-  c.check("z", z, "BZ");
-  c.check("w_dec", w_dec, "HZ");
-  c.check("b_dec", b_dec, "H");
-  const int64_t B = c.size('B'), H = c.size('H'), Z = c.size('Z');
-  auto zc = z.expect_contiguous(), wdc = w_dec.expect_contiguous(), bdc = b_dec.expect_contiguous();
-  Tensor y = new_like(z, {B, H});
-  ForwardParams p;
-  p.mode = Mode::DecodeOnly;
-  p.act = act;
-  p.B = B; p.H = H; p.Z = Z;
-  p.z_in = zc->data_ptr(); p.w_dec = wdc->data_ptr(); p.b_dec = bdc->data_ptr(); p.y = y.data_ptr();
-  run_forward(z, p);
-  return y;
-}
+// A boxed kernel for one op (or its backward), for the CPU and CUDA dispatch keys.
+template <class Params>
+class Kernel final : public c10::OperatorKernel {
+ public:
+  explicit Kernel(KernelSignature<Params> sig) : sig_(std::move(sig)) {}
+  void operator()(const c10::OperatorHandle&, c10::DispatchKeySet, torch::jit::Stack* stack) {
+    run_kernel(sig_, stack);
+  }
 
-std::tuple<Tensor, Tensor, Tensor> decode_head_backward(const optional<Tensor>& grad_y, const Tensor& z,
-                                                        const optional<Tensor>& y, const Tensor& w_dec,
-                                                        const Tensor& b_dec, string_view activation) {
-  const char* op = "aegui.decode_head_backward";
-  const Activation act = parse_activation(op, activation);
-  ArgChecker c(op);
-  c.check("z", z, "BZ");
-  c.check("w_dec", w_dec, "HZ");
-  c.check("b_dec", b_dec, "H");
-  c.check_optional("y", y, "BH");
-  c.check_optional("grad_y", grad_y, "BH");
-  const int64_t B = c.size('B'), H = c.size('H'), Z = c.size('Z');
-  auto gyc = contiguous_or_undefined(grad_y), yc = contiguous_or_undefined(y);
-  auto zc = z.expect_contiguous(), wdc = w_dec.expect_contiguous(), bdc = b_dec.expect_contiguous();
-  Tensor g_z = new_like(z, {B, Z});
-  Tensor g_wd = new_like(z, {H, Z}), g_bd = new_like(z, {H});
-  BackwardParams p;
-  p.mode = Mode::DecodeOnly;
-  p.act = act;
-  p.B = B; p.H = H; p.Z = Z;
-  p.grad_y = ptr_or_null(gyc);
-  p.z = zc->data_ptr(); p.y = ptr_or_null(yc); p.w_dec = wdc->data_ptr(); p.b_dec = bdc->data_ptr();
-  p.grad_z_in = g_z.data_ptr(); p.grad_w_dec = g_wd.data_ptr(); p.grad_b_dec = g_bd.data_ptr();
-  run_backward(z, p);
-  return {g_z, g_wd, g_bd};
+ private:
+  const KernelSignature<Params> sig_;
+};
+
+void register_kernels(torch::Library& m) {
+  for (const OpTable* op : kOps) {
+    m.impl(op->name, torch::CppFunction::makeFromBoxedFunctor(
+                         std::make_unique<Kernel<ForwardParams>>(forward_signature(*op))));
+    m.impl(backward_name(*op).c_str(), torch::CppFunction::makeFromBoxedFunctor(
+                                           std::make_unique<Kernel<BackwardParams>>(backward_signature(*op))));
+  }
 }
 
 // Which CPU instruction set the kernels use; a non-empty request switches to it (tests use
@@ -343,44 +291,18 @@ bool has_cuda_kernels() {
 }  // namespace
 
 TORCH_LIBRARY(aegui, m) {
-  m.def("bottleneck(Tensor h, Tensor w_enc, Tensor b_enc, Tensor w_dec, Tensor b_dec, str activation='relu')"
-        " -> (Tensor z, Tensor y)");
-  m.def("bottleneck_backward(Tensor? grad_z, Tensor? grad_y, Tensor h, Tensor w_enc, Tensor z, Tensor? y,"
-        " Tensor w_dec, Tensor b_dec, str activation)"
-        " -> (Tensor grad_h, Tensor grad_w_enc, Tensor grad_b_enc, Tensor grad_w_dec, Tensor grad_b_dec)");
-  m.def("variational_bottleneck(Tensor h, Tensor w_mu, Tensor b_mu, Tensor w_logvar, Tensor b_logvar,"
-        " Tensor w_dec, Tensor b_dec, Tensor? eps=None, str activation='relu')"
-        " -> (Tensor mu, Tensor logvar, Tensor z, Tensor y)");
-  m.def("variational_bottleneck_backward(Tensor? grad_mu, Tensor? grad_logvar, Tensor? grad_z, Tensor? grad_y,"
-        " Tensor h, Tensor w_mu, Tensor w_logvar, Tensor? eps, Tensor logvar, Tensor z, Tensor? y,"
-        " Tensor w_dec, Tensor b_dec, str activation)"
-        " -> (Tensor grad_h, Tensor grad_w_mu, Tensor grad_b_mu, Tensor grad_w_logvar, Tensor grad_b_logvar,"
-        " Tensor grad_eps, Tensor grad_w_dec, Tensor grad_b_dec)");
-  m.def("decode_head(Tensor z, Tensor w_dec, Tensor b_dec, str activation='relu') -> Tensor");
-  m.def("decode_head_backward(Tensor? grad_y, Tensor z, Tensor? y, Tensor w_dec, Tensor b_dec, str activation)"
-        " -> (Tensor grad_z, Tensor grad_w_dec, Tensor grad_b_dec)");
+  for (const OpTable* op : kOps) {
+    m.def(schema(*op, false).c_str());
+    m.def(schema(*op, true).c_str());
+  }
   m.def("cpu_isa(str request='') -> str", &cpu_isa);
   m.def("has_cuda_kernels() -> bool", &has_cuda_kernels);
 }
 
-TORCH_LIBRARY_IMPL(aegui, CPU, m) {
-  m.impl("bottleneck", &bottleneck);
-  m.impl("bottleneck_backward", &bottleneck_backward);
-  m.impl("variational_bottleneck", &variational_bottleneck);
-  m.impl("variational_bottleneck_backward", &variational_bottleneck_backward);
-  m.impl("decode_head", &decode_head);
-  m.impl("decode_head_backward", &decode_head_backward);
-}
+TORCH_LIBRARY_IMPL(aegui, CPU, m) { register_kernels(m); }
 
 #ifdef WITH_CUDA
-TORCH_LIBRARY_IMPL(aegui, CUDA, m) {
-  m.impl("bottleneck", &bottleneck);
-  m.impl("bottleneck_backward", &bottleneck_backward);
-  m.impl("variational_bottleneck", &variational_bottleneck);
-  m.impl("variational_bottleneck_backward", &variational_bottleneck_backward);
-  m.impl("decode_head", &decode_head);
-  m.impl("decode_head_backward", &decode_head_backward);
-}
+TORCH_LIBRARY_IMPL(aegui, CUDA, m) { register_kernels(m); }
 #endif
 
 }  // namespace aegui

@@ -102,12 +102,13 @@ void backward_prepare(DType dtype, BackwardParams& p, void* workspace);
 // Forward over the rows [row_begin, row_end) of the batch. float and double.
 void forward(DType dtype, const ForwardParams& p, int64_t row_begin, int64_t row_end);
 
-// Backward, in three steps. Each thread owns an accumulator block for the weight and bias
-// gradients (backward_accumulator_size() elements, zeroed by the caller); backward_rows
+// Backward, in three steps. Each thread owns an accumulator block for the wanted weight and
+// bias gradients (backward_accumulator_size() elements, zeroed by the caller); backward_rows
 // writes the per-row gradients (grad_h, grad_eps, grad_z_in) of rows [row_begin, row_end)
 // and adds their weight gradients into the thread's block; backward_finish sums the blocks
-// into the weight and bias gradient outputs of `p`.
-int64_t backward_accumulator_size(Mode mode, int64_t H, int64_t Z);
+// into the weight and bias gradient outputs of `p`. Work for a gradient that is not wanted
+// (a null output) is skipped.
+int64_t backward_accumulator_size(const BackwardParams& p);
 void backward_rows(DType dtype, const BackwardParams& p, int64_t row_begin, int64_t row_end, void* acc_block);
 void backward_finish(DType dtype, const BackwardParams& p, const void* acc_blocks, int64_t n_blocks);
 

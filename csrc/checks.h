@@ -86,12 +86,7 @@ class ArgChecker {
     }
   }
 
-  void check_optional(const char* name, const c10::optional<at::Tensor>& t, const char* dims) {
-    if (t.has_value() && t->defined()) check(name, *t, dims);
-  }
-
   int64_t size(char letter) const { return size_[slot_of(letter)]; }
-  at::ScalarType dtype() const { return dtype_; }
 
  private:
   static int slot_of(char c) { return c == 'B' ? 0 : c == 'H' ? 1 : 2; }

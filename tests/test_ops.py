@@ -10,6 +10,7 @@ import torch
 
 from aegui import ops
 from aegui.ops import _reference as ref
+from aegui.ops.bottleneck import OPS as OP_TABLES
 
 from ops_cases import (OPS, assert_close, assert_matches_reference, compiled_op_required,  # noqa: F401
                        cpu_isa, make_case, outputs_and_grads)
@@ -144,12 +145,102 @@ def test_gradcheck_in_float64(device, op, activation):
     assert torch.autograd.gradcheck(f, leaves, eps=1e-6, atol=1e-6)
 
 
-def call_op(case, xs):
+def call_op(case, xs, namespace=ops):
     i = dict(zip(case.inputs, xs))
     if case.op == "variational_bottleneck":
-        return ops.variational_bottleneck(i["h"], i["w_mu"], i["b_mu"], i["w_logvar"], i["b_logvar"],
-                                          i["w_dec"], i["b_dec"], i.get("eps"), case.activation)
-    return getattr(ops, case.op)(*xs, activation=case.activation)
+        return namespace.variational_bottleneck(i["h"], i["w_mu"], i["b_mu"], i["w_logvar"], i["b_logvar"],
+                                                i["w_dec"], i["b_dec"], i.get("eps"), case.activation)
+    return getattr(namespace, case.op)(*xs, activation=case.activation)
+
+
+def squares(outs):
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    return sum(o.square().sum() for o in outs)
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_double_backward_is_refused_with_an_error_that_says_so(op):
+    """The compiled backward has no derivative of its own (see aegui/ops/bottleneck.py): a
+    gradient built with create_graph=True is exact, and differentiating it raises, naming
+    the way out, instead of silently giving zeros."""
+    compiled_op_required()
+    case = make_case(op, 3, 6, 4, "gelu", dtype=torch.float64, seed=12)
+    leaves = [t.clone().requires_grad_() for t in case.args()]
+    grads = torch.autograd.grad(squares(call_op(case, leaves)), leaves, create_graph=True)
+    ref_leaves = [t.detach().clone().requires_grad_() for t in leaves]
+    ref_grads = torch.autograd.grad(squares(call_op(case, ref_leaves, ref)), ref_leaves)
+    for a, b in zip(grads, ref_grads):
+        assert_close(a, b, torch.float64, "first derivative")
+    with pytest.raises(RuntimeError, match=rf"aegui.{op}: double backward .*\(AEGUI_BACKEND=reference\)"):
+        torch.autograd.grad(sum(g.sum() for g in grads), leaves)
+    with pytest.raises(RuntimeError, match="double backward"):
+        torch.autograd.gradgradcheck(lambda *xs: call_op(case, xs), leaves)
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_the_reference_differentiates_twice(op):
+    """The way out the error names."""
+    case = make_case(op, 3, 6, 4, "gelu", dtype=torch.float64, seed=12)
+    leaves = [t.clone().requires_grad_() for t in case.args()]
+    assert torch.autograd.gradgradcheck(lambda *xs: call_op(case, xs, ref), leaves)
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_the_python_and_cpp_tables_declare_the_same_op(op):
+    """bottleneck.py and csrc/op_table.h each declare the op; both derive the same schemas."""
+    compiled_op_required()
+    table = OP_TABLES[op]
+    for backward in (False, True):
+        registered = getattr(torch.ops.aegui, op + ("_backward" if backward else "")).default._schema
+        assert str(registered) == str(torch._C.parse_schema("aegui::" + table.schema(backward)))
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("B", [1, 40])
+def test_the_backward_op_computes_only_what_its_output_mask_asks_for(op, B, cpu_isa):
+    compiled_op_required()
+    table = OP_TABLES[op]
+    case = make_case(op, B, 21, 5, "silu", seed=13)
+    outs, _grads, out_grads = outputs_and_grads(case, ops)
+    named = {**case.inputs, **dict(zip((r.name for r in table.outputs), outs))}
+    named.update({"grad_" + r.name: g for r, g in zip(table.outputs, out_grads)})
+    args = [named[name] for name, _row, _is_grad in table.backward_args] + ["silu"]
+    backward = getattr(torch.ops.aegui, op + "_backward")
+    n = len(table.inputs)
+    full = backward(*args, [True] * n)
+    for k in range(n):
+        part = backward(*args, [i == k for i in range(n)])
+        assert [p is not None for p in part] == [i == k for i in range(n)]
+        torch.testing.assert_close(part[k], full[k], rtol=0, atol=0)
+
+
+class BackwardMasks(torch.utils._python_dispatch.TorchDispatchMode):
+    """Records the output_mask of every backward op that runs."""
+
+    def __init__(self):
+        super().__init__()
+        self.masks = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func.name().endswith("_backward"):
+            self.masks.append(list(args[-1]))
+        return func(*args, **(kwargs or {}))
+
+
+def test_autograd_asks_the_backward_only_for_the_gradients_it_needs():
+    compiled_op_required()
+    case = make_case("bottleneck", 9, 12, 4, "gelu", seed=14)
+    names = list(case.inputs)
+    for wanted in (["w_enc", "b_enc", "w_dec", "b_dec"], ["w_dec", "b_dec"], ["h"], ["b_enc"]):
+        leaves = {k: v.clone().requires_grad_(k in wanted or k == "w_dec") for k, v in case.inputs.items()}
+        ref_leaves = {k: v.detach().clone().requires_grad_(v.requires_grad) for k, v in leaves.items()}
+        with BackwardMasks() as seen:
+            grads = torch.autograd.grad(squares(call_op(case, list(leaves.values()))), [leaves[k] for k in wanted])
+        assert seen.masks == [[k in wanted for k in names]], wanted
+        ref_grads = torch.autograd.grad(squares(call_op(case, list(ref_leaves.values()), ref)),
+                                        [ref_leaves[k] for k in wanted])
+        for a, b in zip(grads, ref_grads):
+            assert_close(a, b, torch.float32, f"gradient of {wanted}")
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -189,14 +280,18 @@ class Bottlenecks(torch.nn.Module):
 def test_torch_compile_fullgraph_gives_the_same_results_and_gradients():
     compiled_op_required()
     torch._dynamo.reset()
-    module = Bottlenecks()
-    g = torch.Generator().manual_seed(10)
-    h, eps = torch.randn(7, 12, generator=g), torch.randn(7, 3, generator=g)
-    eager_loss = module(h, eps)
-    eager_grads = torch.autograd.grad(eager_loss, list(module.parameters()))
-    compiled = torch.compile(module, fullgraph=True)
-    loss = compiled(h, eps)
-    grads = torch.autograd.grad(loss, list(module.parameters()))
+    # torch's compile caches do not key on a custom op's schema: an artefact compiled against
+    # an earlier build of the op (another backward signature) must not stand in for this one.
+    with torch._inductor.config.patch(fx_graph_cache=False), \
+            torch._functorch.config.patch(enable_autograd_cache=False):
+        module = Bottlenecks()
+        g = torch.Generator().manual_seed(10)
+        h, eps = torch.randn(7, 12, generator=g), torch.randn(7, 3, generator=g)
+        eager_loss = module(h, eps)
+        eager_grads = torch.autograd.grad(eager_loss, list(module.parameters()))
+        compiled = torch.compile(module, fullgraph=True)
+        loss = compiled(h, eps)
+        grads = torch.autograd.grad(loss, list(module.parameters()))
     torch.testing.assert_close(loss, eager_loss, rtol=1e-5, atol=1e-5)
     for a, b in zip(grads, eager_grads):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
@@ -218,6 +313,6 @@ def test_reference_backward_functions_match_autograd_of_the_reference():
         else:
             got = ref.variational_bottleneck_backward(*out_grads, i["h"], i["w_mu"], i["w_logvar"], i["eps"],
                                                       outs[1], outs[2], i["w_dec"], i["b_dec"], act)
-            want = [grads[k] for k in ("h", "w_mu", "b_mu", "w_logvar", "b_logvar", "eps", "w_dec", "b_dec")]
+            want = [grads[k] for k in ("h", "w_mu", "b_mu", "w_logvar", "b_logvar", "w_dec", "b_dec", "eps")]
         for a, b in zip(got, want):
             assert_close(a, b, torch.float64, "gradient")

@@ -81,7 +81,7 @@ GRADS_IN = {"bottleneck": ("grad_z", "grad_y"), "decode_head": ("grad_y",),
 ALL_WANTED = {"bottleneck": ["grad_h", "grad_w_enc", "grad_b_enc", "grad_w_dec", "grad_b_dec"],
               "decode_head": ["grad_z_in", "grad_w_dec", "grad_b_dec"],
               "variational_bottleneck": ["grad_h", "grad_w_enc", "grad_b_enc", "grad_w_lv", "grad_b_lv",
-                                         "grad_eps", "grad_w_dec", "grad_b_dec"]}
+                                         "grad_w_dec", "grad_b_dec", "grad_eps"]}
 
 
 def saved_for_backward(case, outs):

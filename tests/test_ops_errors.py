@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from aegui import ops
-from aegui.ops import _checks
+from aegui.ops.bottleneck import BOTTLENECK
 
 
 def good(B=4, H=6, Z=3, dtype=torch.float32):
@@ -22,8 +22,10 @@ def compiled(**kw):
 
 
 def reference(**kw):
+    """The pure-PyTorch path, as it runs when the compiled op is unavailable."""
     a = {**good(), **kw}
-    _checks.check_bottleneck(a["h"], a["w_enc"], a["b_enc"], a["w_dec"], a["b_dec"], kw.get("activation", "relu"))
+    return BOTTLENECK.checked_reference(a["h"], a["w_enc"], a["b_enc"], a["w_dec"], a["b_dec"],
+                                        kw.get("activation", "relu"))
 
 
 PATHS = {"compiled": compiled, "reference": reference}
@@ -84,8 +86,11 @@ def test_the_backward_op_checks_its_arguments():
     a = good()
     z = torch.randn(4, 3)
     with pytest.raises(ValueError, match="grad_y"):
-        torch.ops.aegui.bottleneck_backward(None, torch.randn(4, 5), a["h"], a["w_enc"], z, None, a["w_dec"],
-                                            a["b_dec"], "relu")
+        torch.ops.aegui.bottleneck_backward(None, torch.randn(4, 5), a["h"], a["w_enc"], a["w_dec"], a["b_dec"], z,
+                                            None, "relu", [True] * 5)
+    with pytest.raises(ValueError, match="output_mask"):
+        torch.ops.aegui.bottleneck_backward(None, None, a["h"], a["w_enc"], a["w_dec"], a["b_dec"], z, None, "relu",
+                                            [True] * 4)
 
 
 def test_a_failed_call_leaves_the_op_usable():

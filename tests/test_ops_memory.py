@@ -62,3 +62,38 @@ def test_the_backward_gives_its_scratch_memory_back(batch):
     """)
     # What may stay: allocator caches of the step's own tensors (16 MB each), not scratch.
     assert result["grown_mb"] < 100, result
+
+
+def test_an_empty_batch_allocates_nothing_from_declared_sizes():
+    """Weights of a declared H = 2^31 + 1 that are stride-0 views of one number: with no rows
+    there is no work, and the op returns empty outputs at once as the reference does, instead
+    of making the weights contiguous (8.6 GB each). The probe runs under an address-space
+    limit of 1 GiB above what it has mapped, so such an allocation fails instead of swapping."""
+    result = run_probe("""
+        H, Z = 2**31 + 1, 2
+        def wide(*shape):
+            return torch.zeros(1, requires_grad=True).expand(*shape)
+        h, z_in, eps = torch.empty(0, H), torch.empty(0, Z), torch.empty(0, Z)
+        ops.bottleneck(torch.randn(2, 3), torch.randn(2, 3), torch.randn(2), torch.randn(3, 2), torch.randn(3))
+        resource.setrlimit(resource.RLIMIT_AS, (vm_size() + 2**30, resource.RLIM_INFINITY))
+        shapes, errors = {}, []
+        for name, call in {
+            "bottleneck": lambda: ops.bottleneck(h, wide(Z, H), wide(Z), wide(H, Z), wide(H)),
+            "variational_bottleneck": lambda: ops.variational_bottleneck(
+                h, wide(Z, H), wide(Z), wide(Z, H), wide(Z), wide(H, Z), wide(H), eps),
+            "decode_head": lambda: (ops.decode_head(z_in, wide(H, Z), wide(H)),),
+        }.items():
+            for grad in (False, True):
+                try:
+                    with torch.set_grad_enabled(grad):
+                        shapes[f"{name} grad={grad}"] = [list(t.shape) for t in call()]
+                except Exception as e:
+                    errors.append(f"{name} grad={grad}: {type(e).__name__}: {str(e)[:200]}")
+        print("RESULT" + json.dumps({"shapes": shapes, "errors": errors}))
+    """)
+    assert result["errors"] == []
+    H, Z = 2**31 + 1, 2
+    for grad in (False, True):
+        assert result["shapes"][f"bottleneck grad={grad}"] == [[0, Z], [0, H]]
+        assert result["shapes"][f"variational_bottleneck grad={grad}"] == [[0, Z]] * 3 + [[0, H]]
+        assert result["shapes"][f"decode_head grad={grad}"] == [[0, H]]

@@ -78,7 +78,7 @@ out = {{}}
 h, we, be, wd, bd = torch.randn(3, 5), torch.randn(2, 5), torch.randn(2), torch.randn(5, 2), torch.randn(5)
 ops.bottleneck(h, we, be, wd, bd)  # CPU tensors pass the gate without a check
 out["after_cpu_use"] = ops.cuda_check().state
-out["gated"] = B._impl_bottleneck is not B._COMPILED["bottleneck"]
+out["gated"] = B.BOTTLENECK.eager is not B.BOTTLENECK.compiled
 out["cuda_kernel_before"] = torch._C._dispatch_has_kernel_for_dispatch_key("aegui::bottleneck", "CUDA")
 check = lambda device: _trust.check("cpu", {compare})
 with warnings.catch_warnings(record=True) as caught:
@@ -88,7 +88,7 @@ with warnings.catch_warnings(record=True) as caught:
     out["backend"] = ops.backend("cuda")
 out["warnings"] = [str(w.message) for w in caught]
 out["state"], out["detail"] = ops.cuda_check().state, ops.cuda_check().detail
-out["ungated"] = B._impl_bottleneck is B._COMPILED["bottleneck"]
+out["ungated"] = B.BOTTLENECK.eager is B.BOTTLENECK.compiled
 out["cuda_kernel_after"] = torch._C._dispatch_has_kernel_for_dispatch_key("aegui::bottleneck", "CUDA")
 print("RESULT" + json.dumps(out))
 """

@@ -1,8 +1,10 @@
-"""Input checks for the pure-PyTorch path, with the same messages as csrc/checks.h.
+"""Input checks for the pure-PyTorch path and the fake kernels, with the same messages as
+csrc/checks.h.
 
 The compiled ops check their inputs in C++; when they are not available the reference
 runs, and a bad argument must still raise an exception that names it (not a shape error
-from deep inside ``F.linear``).
+from deep inside ``F.linear``). Which tensors an op takes comes from its table
+(bottleneck.py).
 """
 
 from __future__ import annotations
@@ -67,43 +69,21 @@ class ArgChecker:
                 raise ValueError(f"{op}: {name} has shape {_shape(t)} but must be {_letters(dims)} "
                                  f"with {letter} = {want} (from {owner})")
 
-    def check_optional(self, name: str, t, dims: str) -> None:
-        if t is not None:
-            self.check(name, t, dims)
+    def size(self, letter: str):
+        return self.sizes[letter][0]
 
 
-def check_bottleneck(h, w_enc, b_enc, w_dec, b_dec, activation) -> None:
-    op = "aegui.bottleneck"
+def check_args(op: str, tensors, activation) -> ArgChecker:
+    """Checks an op's activation and its tensors, given as (name, dims, required, value) in
+    schema order, the way csrc/bindings.cpp does: required ones first, so that they fix the
+    sizes a message quotes. Returns the checker, which knows the sizes."""
     _check_activation(op, activation)
     c = ArgChecker(op)
-    c.check("h", h, "BH")
-    c.check("w_enc", w_enc, "ZH")
-    c.check("b_enc", b_enc, "Z")
-    c.check("w_dec", w_dec, "HZ")
-    c.check("b_dec", b_dec, "H")
-
-
-def check_variational(h, w_mu, b_mu, w_logvar, b_logvar, w_dec, b_dec, eps, activation) -> None:
-    op = "aegui.variational_bottleneck"
-    _check_activation(op, activation)
-    c = ArgChecker(op)
-    c.check("h", h, "BH")
-    c.check("w_mu", w_mu, "ZH")
-    c.check("b_mu", b_mu, "Z")
-    c.check("w_logvar", w_logvar, "ZH")
-    c.check("b_logvar", b_logvar, "Z")
-    c.check("w_dec", w_dec, "HZ")
-    c.check("b_dec", b_dec, "H")
-    c.check_optional("eps", eps, "BZ")
-
-
-def check_decode_head(z, w_dec, b_dec, activation) -> None:
-    op = "aegui.decode_head"
-    _check_activation(op, activation)
-    c = ArgChecker(op)
-    c.check("z", z, "BZ")
-    c.check("w_dec", w_dec, "HZ")
-    c.check("b_dec", b_dec, "H")
+    for required in (True, False):
+        for name, dims, is_required, value in tensors:
+            if is_required == required and (required or value is not None):
+                c.check(name, value, dims)
+    return c
 
 
 def _check_activation(op: str, activation) -> None:

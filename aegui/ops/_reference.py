@@ -2,8 +2,9 @@
 
 Written straight from the definition with ``F.linear`` so that a reader can check it by
 eye; the compiled kernels are tested against it. The ``*_backward`` functions are the
-analytic gradients that the compiled backward ops compute, in plain PyTorch; they are
-themselves tested against autograd of the forward functions here.
+analytic gradients that the compiled backward ops compute, in plain PyTorch, returned in
+the order of the op's inputs; they are themselves tested against autograd of the forward
+functions here.
 """
 
 from __future__ import annotations
@@ -118,8 +119,8 @@ def bottleneck_backward(grad_z, grad_y, h, w_enc, z, w_dec, b_dec, activation):
 
 def variational_bottleneck_backward(grad_mu, grad_logvar, grad_z, grad_y, h, w_mu, w_logvar,
                                     eps, logvar, z, w_dec, b_dec, activation):
-    """Returns (grad_h, grad_w_mu, grad_b_mu, grad_w_logvar, grad_b_logvar, grad_eps,
-    grad_w_dec, grad_b_dec); grad_eps is None when eps is None."""
+    """Returns (grad_h, grad_w_mu, grad_b_mu, grad_w_logvar, grad_b_logvar, grad_w_dec,
+    grad_b_dec, grad_eps), the inputs' order; grad_eps is None when eps is None."""
     g_z, g_w_dec, g_b_dec = decode_head_backward(grad_y, z, w_dec, b_dec, activation)
     if grad_z is not None:
         g_z = g_z + grad_z
@@ -131,5 +132,5 @@ def variational_bottleneck_backward(grad_mu, grad_logvar, grad_z, grad_y, h, w_m
         g_lv = g_lv + g_z * eps * 0.5 * std
         g_eps = g_z * std
     g_h = g_mu @ w_mu + g_lv @ w_logvar
-    return (g_h, g_mu.t() @ h, g_mu.sum(0), g_lv.t() @ h, g_lv.sum(0), g_eps,
-            g_w_dec, g_b_dec)
+    return (g_h, g_mu.t() @ h, g_mu.sum(0), g_lv.t() @ h, g_lv.sum(0), g_w_dec, g_b_dec,
+            g_eps)

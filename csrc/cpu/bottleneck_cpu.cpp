@@ -122,24 +122,20 @@ void backward_f64(const BackwardParams& p, int64_t r0, int64_t r1, double* acc) 
 
 template <typename T>
 void finish_typed(const BackwardParams& p, const T* acc, int64_t n_blocks) {
-  const generic::AccLayout lay(p.mode, p.H, p.Z);
+  const generic::AccLayout lay(p);
   const int64_t H = p.H, Z = p.Z;
   auto sum = [&](int64_t offset, int64_t n, T* out) {
-    if (!out) return;
+    if (!out) return;  // not wanted: it has no section
     for (int64_t i = 0; i < n; ++i) out[i] = acc[offset + i];
     for (int64_t b = 1; b < n_blocks; ++b) {
       const T* blk = acc + b * lay.total + offset;
       for (int64_t i = 0; i < n; ++i) out[i] += blk[i];
     }
   };
-  if (p.mode != Mode::DecodeOnly) {
-    sum(lay.w_enc, Z * H, static_cast<T*>(p.grad_w_enc));
-    sum(lay.b_enc, Z, static_cast<T*>(p.grad_b_enc));
-  }
-  if (p.mode == Mode::Variational) {
-    sum(lay.w_lv, Z * H, static_cast<T*>(p.grad_w_lv));
-    sum(lay.b_lv, Z, static_cast<T*>(p.grad_b_lv));
-  }
+  sum(lay.w_enc, Z * H, static_cast<T*>(p.grad_w_enc));
+  sum(lay.b_enc, Z, static_cast<T*>(p.grad_b_enc));
+  sum(lay.w_lv, Z * H, static_cast<T*>(p.grad_w_lv));
+  sum(lay.b_lv, Z, static_cast<T*>(p.grad_b_lv));
   sum(lay.b_dec, H, static_cast<T*>(p.grad_b_dec));
   if (T* out = static_cast<T*>(p.grad_w_dec)) {  // accumulated as (Z, H); the output is (H, Z)
     for (int64_t j = 0; j < Z; ++j)
@@ -216,7 +212,7 @@ void forward(DType dtype, const ForwardParams& p, int64_t row_begin, int64_t row
     forward_f32(p, row_begin, row_end);
 }
 
-int64_t backward_accumulator_size(Mode mode, int64_t H, int64_t Z) { return generic::AccLayout(mode, H, Z).total; }
+int64_t backward_accumulator_size(const BackwardParams& p) { return generic::AccLayout(p).total; }
 
 void backward_rows(DType dtype, const BackwardParams& p, int64_t row_begin, int64_t row_end, void* acc_block) {
   if (dtype == DType::F64)

@@ -371,24 +371,35 @@ void forward_rows(const ForwardParams& p, idx row_begin, idx row_end) {
 
 // --------------------------------------------------------------------------- backward
 
-// Per-thread accumulator block: w_enc (Z, H), b_enc (Z), w_lv (Z, H), b_lv (Z), then the
-// decoder's weight gradient TRANSPOSED, (Z, H), and b_dec (H). Transposed because summing
-// over the batch with H as the vector dimension keeps the register tiles full when Z is
-// small; backward_finish transposes it back.
+// Per-thread accumulator block, a section per weight or bias gradient that is wanted (none
+// for one that is not): w_enc (Z, H), b_enc (Z), w_lv (Z, H), b_lv (Z), then the decoder's
+// weight gradient TRANSPOSED, (Z, H), and b_dec (H). Transposed because summing over the
+// batch with H as the vector dimension keeps the register tiles full when Z is small;
+// backward_finish transposes it back.
 struct AccLayout {
   idx w_enc, b_enc, w_lv, b_lv, w_dec_t, b_dec, total;
-  AccLayout(Mode mode, idx H, idx Z) {
-    const idx enc = (mode == Mode::DecodeOnly) ? 0 : 1;
-    const idx lv = (mode == Mode::Variational) ? 1 : 0;
-    w_enc = 0;
-    b_enc = w_enc + enc * Z * H;
-    w_lv = b_enc + enc * Z;
-    b_lv = w_lv + lv * Z * H;
-    w_dec_t = b_lv + lv * Z;
-    b_dec = w_dec_t + Z * H;
-    total = b_dec + H;
+  explicit AccLayout(const BackwardParams& p) {
+    idx at = 0;
+    auto take = [&at](const void* wanted, idx n) {
+      const idx here = at;
+      at += wanted ? n : 0;
+      return here;
+    };
+    w_enc = take(p.grad_w_enc, p.Z * p.H);
+    b_enc = take(p.grad_b_enc, p.Z);
+    w_lv = take(p.grad_w_lv, p.Z * p.H);
+    b_lv = take(p.grad_b_lv, p.Z);
+    w_dec_t = take(p.grad_w_dec, p.Z * p.H);
+    b_dec = take(p.grad_b_dec, p.H);
+    total = at;
   }
 };
+
+// Whether any wanted gradient lies upstream of z (the encoder's, h's, eps's, or z's own
+// when it is an input): only then is the gradient at z computed.
+inline bool wants_grad_z(const BackwardParams& p) {
+  return p.grad_z_in || p.grad_h || p.grad_w_enc || p.grad_b_enc || p.grad_w_lv || p.grad_b_lv || p.grad_eps;
+}
 
 // Whether act'(pre) can be read off y = act(pre) (so pre need not be recomputed).
 inline bool derivative_from_output(Activation act) {
@@ -398,109 +409,128 @@ inline bool derivative_from_output(Activation act) {
 // One row block's intermediates: (RB, H) and four (RB, Z).
 inline idx backward_scratch_size(idx H, idx Z) { return row_block(H) * (H + 4 * Z); }
 
+// The scratch of one row block (backward_scratch_size): (rows, H) then four (rows, Z).
+template <typename T>
+struct RowScratch {
+  T *g_pre, *g_z, *g_mu, *g_lv, *std_;
+  RowScratch(T* scratch, idx RB, idx H, idx Z)
+      : g_pre(scratch), g_z(g_pre + RB * H), g_mu(g_z + RB * Z), g_lv(g_mu + RB * Z), std_(g_lv + RB * Z) {}
+};
+
+// The decoder's part of a row block: its weight gradients, and (when wanted) the gradient at
+// z, g_z = (grad_y * act'(pre)) @ w_dec + grad_z.
+template <class V>
+void backward_decoder(const BackwardParams& p, idx r0, idx rows, const AccLayout& lay, scalar_of<V>* acc,
+                      RowScratch<scalar_of<V>>& s, bool want_gz) {
+  using T = scalar_of<V>;
+  const idx H = p.H, Z = p.Z, nz = rows * Z;
+  const T* z = static_cast<const T*>(p.z) + r0 * Z;
+  const T* gz = p.grad_z ? static_cast<const T*>(p.grad_z) + r0 * Z : nullptr;
+  if (!p.grad_y || !(want_gz || p.grad_w_dec || p.grad_b_dec)) {
+    if (want_gz)
+      for (idx i = 0; i < nz; ++i) s.g_z[i] = gz ? gz[i] : T(0);
+    return;
+  }
+  const T* gy = static_cast<const T*>(p.grad_y) + r0 * H;
+  const T* w_dec = static_cast<const T*>(p.w_dec);
+  const T* w_dec_t = static_cast<const T*>(p.w_dec_t);
+  const Activation act = p.act;
+  T* g_pre = s.g_pre;
+  if (p.y != nullptr && derivative_from_output(act)) {
+    const T* y = static_cast<const T*>(p.y) + r0 * H;
+    for_each_vec<V>(rows * H, [&](idx i, int n) {
+      store_n(load_n<V>(gy + i, n) * act_derivative_from_output(act, load_n<V>(y + i, n)), g_pre + i, n);
+    });
+  } else {
+    // Recompute the pre-activation from z rather than keep a (B, H) tensor alive between
+    // forward and backward: Z multiply-adds per element.
+    if (w_dec_t)
+      gemm<V, Init::Bias>(rows, Z, H, z, Strided{Z, 1}, w_dec_t, H, static_cast<const T*>(p.b_dec), g_pre, H);
+    else
+      linear_dot<V, Activation::Identity>(rows, Z, H, z, Z, w_dec, static_cast<const T*>(p.b_dec), g_pre, H);
+    for_each_vec<V>(rows * H, [&](idx i, int n) {
+      store_n(load_n<V>(gy + i, n) * act_derivative(act, load_n<V>(g_pre + i, n)), g_pre + i, n);
+    });
+  }
+  if (p.grad_w_dec) weight_grad_acc<V>(rows, Z, H, z, Z, g_pre, H, acc + lay.w_dec_t);
+  if (p.grad_b_dec) colsum_acc<V>(rows, H, g_pre, H, acc + lay.b_dec);
+  if (!want_gz) return;
+  if (w_dec_t)
+    dot_blocked<V>(rows, H, Z, g_pre, H, w_dec_t, nullptr, s.g_z, Z);
+  else
+    gemm<V, Init::Zero>(rows, H, Z, g_pre, Strided{H, 1}, w_dec, Z, nullptr, s.g_z, Z);
+  if (gz)
+    for (idx i = 0; i < nz; ++i) s.g_z[i] += gz[i];
+}
+
+// The VAE's part of a row block, from g_z: z = mu + eps * std, std = exp(logvar / 2), so
+// g_mu = g_z (+ grad_mu), g_logvar = g_z * eps * std / 2 (+ grad_logvar), g_eps = g_z * std.
+template <class V>
+void backward_reparameterize(const BackwardParams& p, idx r0, idx rows, RowScratch<scalar_of<V>>& s) {
+  using T = scalar_of<V>;
+  const idx nz = rows * p.Z;
+  const T* gmu_in = p.grad_mu ? static_cast<const T*>(p.grad_mu) + r0 * p.Z : nullptr;
+  const T* glv_in = p.grad_logvar ? static_cast<const T*>(p.grad_logvar) + r0 * p.Z : nullptr;
+  for (idx i = 0; i < nz; ++i) {
+    s.g_mu[i] = gmu_in ? s.g_z[i] + gmu_in[i] : s.g_z[i];
+    s.g_lv[i] = glv_in ? glv_in[i] : T(0);
+  }
+  if (!p.eps) return;
+  const T* eps = static_cast<const T*>(p.eps) + r0 * p.Z;
+  const T* lv = static_cast<const T*>(p.logvar) + r0 * p.Z;
+  for (idx i = 0; i < nz; ++i) s.std_[i] = std::exp(T(0.5) * lv[i]);
+  T* geps = p.grad_eps ? static_cast<T*>(p.grad_eps) + r0 * p.Z : nullptr;
+  for (idx i = 0; i < nz; ++i) {
+    const T gs = s.g_z[i] * s.std_[i];
+    s.g_lv[i] += T(0.5) * gs * eps[i];
+    if (geps) geps[i] = gs;
+  }
+}
+
+// The encoder's part of a row block: grad_h and the encoder's weight gradients, from the
+// gradient at its output g_enc (z, or mu) and, for the VAE, at logvar.
+template <class V>
+void backward_encoder(const BackwardParams& p, idx r0, idx rows, const AccLayout& lay, scalar_of<V>* acc,
+                      const scalar_of<V>* g_enc, const scalar_of<V>* g_lv) {
+  using T = scalar_of<V>;
+  const idx H = p.H, Z = p.Z;
+  const T* h = static_cast<const T*>(p.h) + r0 * H;
+  if (p.grad_h) {
+    T* gh = static_cast<T*>(p.grad_h) + r0 * H;
+    gemm<V, Init::Zero>(rows, Z, H, g_enc, Strided{Z, 1}, static_cast<const T*>(p.w_enc), H, nullptr, gh, H);
+    if (g_lv) gemm<V, Init::Accumulate>(rows, Z, H, g_lv, Strided{Z, 1}, static_cast<const T*>(p.w_lv), H, nullptr, gh, H);
+  }
+  if (p.grad_w_enc) weight_grad_acc<V>(rows, Z, H, g_enc, Z, h, H, acc + lay.w_enc);
+  if (p.grad_b_enc) colsum_acc<V>(rows, Z, g_enc, Z, acc + lay.b_enc);
+  if (p.grad_w_lv) weight_grad_acc<V>(rows, Z, H, g_lv, Z, h, H, acc + lay.w_lv);
+  if (p.grad_b_lv) colsum_acc<V>(rows, Z, g_lv, Z, acc + lay.b_lv);
+}
+
+// Gradients of rows [row_begin, row_end), block by block; only the gradients `p` asks for
+// (non-null outputs) are computed, and only the intermediates they need.
 template <class V>
 void backward_rows(const BackwardParams& p, idx row_begin, idx row_end, scalar_of<V>* acc_block,
                    scalar_of<V>* scratch) {
   using T = scalar_of<V>;
-  const idx H = p.H, Z = p.Z, RB = row_block(H);
-  const AccLayout lay(p.mode, H, Z);
-  T* g_pre = scratch;                 // (rows, H) gradient at the decoder's pre-activation
-  T* g_z = g_pre + RB * H;  // (rows, Z) gradient at z
-  T* g_mu = g_z + RB * Z;
-  T* g_lv = g_mu + RB * Z;
-  T* std_ = g_lv + RB * Z;
-  const T* w_dec = static_cast<const T*>(p.w_dec);
-  const T* w_dec_t = static_cast<const T*>(p.w_dec_t);
-  const bool from_y = p.y != nullptr && derivative_from_output(p.act);
   if constexpr (!std::is_same<V, typename V::Narrow>::value) {
-    if (!w_dec_t) return backward_rows<typename V::Narrow>(p, row_begin, row_end, acc_block, scratch);
+    if (!p.w_dec_t) return backward_rows<typename V::Narrow>(p, row_begin, row_end, acc_block, scratch);
   }
-
+  const idx H = p.H, Z = p.Z, RB = row_block(H);
+  const AccLayout lay(p);
+  RowScratch<T> s(scratch, RB, H, Z);
+  const bool want_gz = wants_grad_z(p);
   for (idx r0 = row_begin; r0 < row_end; r0 += RB) {
     const idx rows = (row_end - r0 < RB) ? row_end - r0 : RB;
-    const idx nz = rows * Z;
-    const T* z = static_cast<const T*>(p.z) + r0 * Z;
-
-    if (p.grad_y) {
-      const T* gy = static_cast<const T*>(p.grad_y) + r0 * H;
-      const Activation act = p.act;
-      if (from_y) {
-        const T* y = static_cast<const T*>(p.y) + r0 * H;
-        for_each_vec<V>(rows * H, [&](idx i, int n) {
-          store_n(load_n<V>(gy + i, n) * act_derivative_from_output(act, load_n<V>(y + i, n)), g_pre + i, n);
-        });
-      } else {
-        // Recompute the pre-activation from z rather than keep a (B, H) tensor alive
-        // between forward and backward: Z multiply-adds per element.
-        if (w_dec_t)
-          gemm<V, Init::Bias>(rows, Z, H, z, Strided{Z, 1}, w_dec_t, H, static_cast<const T*>(p.b_dec), g_pre, H);
-        else
-          linear_dot<V, Activation::Identity>(rows, Z, H, z, Z, w_dec, static_cast<const T*>(p.b_dec), g_pre, H);
-        for_each_vec<V>(rows * H, [&](idx i, int n) {
-          store_n(load_n<V>(gy + i, n) * act_derivative(act, load_n<V>(g_pre + i, n)), g_pre + i, n);
-        });
-      }
-      weight_grad_acc<V>(rows, Z, H, z, Z, g_pre, H, acc_block + lay.w_dec_t);
-      colsum_acc<V>(rows, H, g_pre, H, acc_block + lay.b_dec);
-      if (w_dec_t)
-        dot_blocked<V>(rows, H, Z, g_pre, H, w_dec_t, nullptr, g_z, Z);
-      else
-        gemm<V, Init::Zero>(rows, H, Z, g_pre, Strided{H, 1}, w_dec, Z, nullptr, g_z, Z);
-      if (p.grad_z) {
-        const T* gz = static_cast<const T*>(p.grad_z) + r0 * Z;
-        for (idx i = 0; i < nz; ++i) g_z[i] += gz[i];
-      }
-    } else if (p.grad_z) {
-      const T* gz = static_cast<const T*>(p.grad_z) + r0 * Z;
-      for (idx i = 0; i < nz; ++i) g_z[i] = gz[i];
-    } else {
-      for (idx i = 0; i < nz; ++i) g_z[i] = T(0);
-    }
-
+    backward_decoder<V>(p, r0, rows, lay, acc_block, s, want_gz);
+    if (!want_gz) continue;
     if (p.mode == Mode::DecodeOnly) {
-      if (p.grad_z_in) {
-        T* out = static_cast<T*>(p.grad_z_in) + r0 * Z;
-        for (idx i = 0; i < nz; ++i) out[i] = g_z[i];
-      }
-      continue;
+      T* out = static_cast<T*>(p.grad_z_in) + r0 * Z;
+      for (idx i = 0; i < rows * Z; ++i) out[i] = s.g_z[i];
+    } else if (p.mode == Mode::Plain) {
+      backward_encoder<V>(p, r0, rows, lay, acc_block, s.g_z, nullptr);
+    } else {
+      backward_reparameterize<V>(p, r0, rows, s);
+      backward_encoder<V>(p, r0, rows, lay, acc_block, s.g_mu, s.g_lv);
     }
-
-    const T* h = static_cast<const T*>(p.h) + r0 * H;
-    const T* w_enc = static_cast<const T*>(p.w_enc);
-    T* gh = p.grad_h ? static_cast<T*>(p.grad_h) + r0 * H : nullptr;
-    if (p.mode == Mode::Plain) {
-      if (gh) gemm<V, Init::Zero>(rows, Z, H, g_z, Strided{Z, 1}, w_enc, H, nullptr, gh, H);
-      weight_grad_acc<V>(rows, Z, H, g_z, Z, h, H, acc_block + lay.w_enc);
-      colsum_acc<V>(rows, Z, g_z, Z, acc_block + lay.b_enc);
-      continue;
-    }
-
-    // Variational: z = mu + eps * std, std = exp(logvar / 2).
-    const T* gmu_in = p.grad_mu ? static_cast<const T*>(p.grad_mu) + r0 * Z : nullptr;
-    const T* glv_in = p.grad_logvar ? static_cast<const T*>(p.grad_logvar) + r0 * Z : nullptr;
-    for (idx i = 0; i < nz; ++i) {
-      g_mu[i] = gmu_in ? g_z[i] + gmu_in[i] : g_z[i];
-      g_lv[i] = glv_in ? glv_in[i] : T(0);
-    }
-    if (p.eps) {
-      const T* eps = static_cast<const T*>(p.eps) + r0 * Z;
-      const T* lv = static_cast<const T*>(p.logvar) + r0 * Z;
-      for (idx i = 0; i < nz; ++i) std_[i] = std::exp(T(0.5) * lv[i]);
-      T* geps = p.grad_eps ? static_cast<T*>(p.grad_eps) + r0 * Z : nullptr;
-      for (idx i = 0; i < nz; ++i) {
-        const T gs = g_z[i] * std_[i];
-        g_lv[i] += T(0.5) * gs * eps[i];
-        if (geps) geps[i] = gs;
-      }
-    }
-    const T* w_lv = static_cast<const T*>(p.w_lv);
-    if (gh) {
-      gemm<V, Init::Zero>(rows, Z, H, g_mu, Strided{Z, 1}, w_enc, H, nullptr, gh, H);
-      gemm<V, Init::Accumulate>(rows, Z, H, g_lv, Strided{Z, 1}, w_lv, H, nullptr, gh, H);
-    }
-    weight_grad_acc<V>(rows, Z, H, g_mu, Z, h, H, acc_block + lay.w_enc);
-    colsum_acc<V>(rows, Z, g_mu, Z, acc_block + lay.b_enc);
-    weight_grad_acc<V>(rows, Z, H, g_lv, Z, h, H, acc_block + lay.w_lv);
-    colsum_acc<V>(rows, Z, g_lv, Z, acc_block + lay.b_lv);
   }
 }
