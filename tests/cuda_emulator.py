@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from aegui.ops import _extension
+from aegui.ops import _extension, _jit
 
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS = Path(__file__).resolve().with_name("cuda_emulator_harness.cpp")
@@ -86,7 +86,7 @@ def library() -> ctypes.CDLL:
     folder = _extension.cache_root() / "emulated-cuda" / digest.hexdigest()[:16]
     folder.mkdir(parents=True, exist_ok=True)
     lib = folder / "cuda_emulator.so"
-    with _extension._exclusive(folder / ".lock", BUILD_TIMEOUT_S + 60):
+    with _jit.exclusive(folder / ".lock", BUILD_TIMEOUT_S + 60):
         if not lib.is_file():
             tmp = folder / f"cuda_emulator.{os.getpid()}.so"
             done = subprocess.run([*cmd, "-o", str(tmp)], capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
