@@ -13,6 +13,7 @@
 // order). The pure-PyTorch reference (AEGUI_BACKEND=reference) differentiates twice.
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>
+#include <c10/util/SmallVector.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/basic_ops.h>
@@ -87,41 +88,50 @@ void refuse_double_backward(const OpTable& op, variable_list& grads, const varia
     if (g.defined()) torch::autograd::create_gradient_edge(g, error);
 }
 
+// What the Autograd kernel hands the forward besides the tensors.
+struct Call {
+  size_t op_index;
+  int64_t present;            // bit i: input i is not None (autograd takes no undefined tensor)
+  c10::DispatchKeySet keys;   // of this call, to redispatch below autograd
+  const c10::IValue* activation;
+};
+
 class OpFunction : public torch::autograd::Function<OpFunction> {
  public:
-  // `given` holds the inputs that are not None (autograd takes no undefined tensor), and bit
-  // i of `present` says whether input i is one of them.
-  static variable_list forward(AutogradContext* ctx, int64_t op_index, int64_t present, at::TensorList given,
-                               const std::string& activation) {
+  // `given` holds the inputs that are not None, in order.
+  static variable_list forward(AutogradContext* ctx, const Call& call, at::TensorList given) {
     at::AutoDispatchBelowADInplaceOrView below;
-    const Wiring& w = wiring(static_cast<size_t>(op_index));
-    const size_t n_in = kOps[op_index]->n_inputs();
-    variable_list inputs(n_in);
+    const Wiring& w = wiring(call.op_index);
+    const size_t n_in = kOps[call.op_index]->n_inputs();
+    c10::SmallVector<Tensor, kMaxRows> inputs(n_in);  // (no heap: this runs for every training step)
     for (size_t i = 0, k = 0; i < n_in; ++i)
-      if (present >> i & 1) inputs[i] = given[k++];
+      if (call.present >> i & 1) inputs[i] = given[k++];
     Stack stack;
     stack.reserve(n_in + 1);
     for (const Tensor& t : inputs) stack.push_back(none_if_undefined(t));
-    stack.emplace_back(activation);
-    w.forward.callBoxed(&stack);
+    stack.push_back(*call.activation);
+    w.forward.redispatchBoxed(call.keys & c10::after_autograd_keyset, &stack);
     variable_list outputs;
+    outputs.reserve(stack.size());
     for (c10::IValue& v : stack) outputs.push_back(std::move(v).toTensor());
     variable_list saved;
-    const bool keep_y = derivative_from_output(activation);
+    saved.reserve(w.saved.size());
+    const bool keep_y = derivative_from_output(call.activation->toStringRef());
     for (const Wiring::Saved& s : w.saved) {
       const bool kept = s.keep == Keep::Yes || keep_y;
       saved.push_back(kept ? (s.is_output ? outputs[s.index] : inputs[s.index]) : Tensor());
     }
-    ctx->saved_data["op"] = op_index;
-    ctx->saved_data["present"] = present;
-    ctx->saved_data["activation"] = activation;
+    ctx->saved_data["call"] = static_cast<int64_t>(call.op_index) | call.present << 8;
+    ctx->saved_data["activation"] = *call.activation;
     ctx->save_for_backward(saved);
     ctx->set_materialize_grads(false);  // an unused output's gradient stays undefined: zero
     return outputs;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const size_t op_index = static_cast<size_t>(ctx->saved_data["op"].toInt());
+    const int64_t packed = ctx->saved_data["call"].toInt();
+    const size_t op_index = static_cast<size_t>(packed & 0xff);
+    const int64_t present = packed >> 8;
     const OpTable& op = *kOps[op_index];
     const variable_list saved = ctx->get_saved_variables();
     Stack stack;
@@ -133,7 +143,6 @@ class OpFunction : public torch::autograd::Function<OpFunction> {
         if (create_graph && t.defined() && t.requires_grad()) sources.push_back(t);
       }
     stack.emplace_back(ctx->saved_data["activation"]);
-    const int64_t present = ctx->saved_data["present"].toInt();
     c10::List<bool> mask;
     for (size_t i = 0, k = 0; i < op.n_inputs(); ++i) mask.push_back((present >> i & 1) && ctx->needs_input_grad(k++));
     stack.emplace_back(std::move(mask));
@@ -144,10 +153,9 @@ class OpFunction : public torch::autograd::Function<OpFunction> {
     variable_list input_grads;
     for (c10::IValue& v : stack) input_grads.push_back(v.isNone() ? Tensor() : std::move(v).toTensor());
     if (!sources.empty()) refuse_double_backward(op, input_grads, sources);
-    variable_list result{Tensor(), Tensor()};  // for op_index and present
+    variable_list result{Tensor()};  // for the Call
     for (size_t i = 0; i < input_grads.size(); ++i)
       if (present >> i & 1) result.push_back(std::move(input_grads[i]));
-    result.emplace_back();  // for the activation
     return result;
   }
 };
@@ -169,17 +177,17 @@ class AutogradKernel final : public c10::OperatorKernel {
       handle.redispatchBoxed(keys & c10::after_autograd_keyset, stack);
       return;
     }
-    std::vector<Tensor> given;
+    c10::SmallVector<Tensor, kMaxRows> given;
     int64_t present = 0;
     for (size_t i = 0; i < n_in; ++i) {
       if (values[i].isNone()) continue;
       given.push_back(values[i].toTensor());
       present |= int64_t(1) << i;
     }
-    const std::string activation(values[n_in].toStringRef());
+    const c10::IValue activation = values[n_in];
     torch::jit::drop(stack, n_in + 1);
-    for (Tensor& t : OpFunction::apply(static_cast<int64_t>(op_index_), present, at::TensorList(given), activation))
-      torch::jit::push(stack, std::move(t));
+    const Call call{op_index_, present, keys, &activation};
+    for (Tensor& t : OpFunction::apply(call, at::TensorList(given))) torch::jit::push(stack, std::move(t));
   }
 
  private:

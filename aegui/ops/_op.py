@@ -53,6 +53,10 @@ class Op:
     ``eager`` may be a gate in front of ``compiled`` until the CUDA kernels are checked.
     """
 
+    # Slots: the wrapper reads `eager` on every call, and a slot is the quickest attribute.
+    __slots__ = ("name", "rows", "reference", "backward_reference", "inputs", "outputs", "backward_args",
+                 "_backward_reference_takes", "eager", "traced", "compiled", "loader")
+
     def __init__(self, name: str, rows: tuple[Row, ...], reference: Callable, backward_reference: Callable):
         self.name = name
         self.rows = rows
