@@ -148,7 +148,8 @@ inline std::string schema(const OpTable& op, bool backward) {
   if (!backward) {
     for (size_t i = 0; i < op.n_rows; ++i) {
       const TensorRow& r = op.rows[i];
-      if (!r.is_output) s += std::string(r.optional ? "Tensor? " : "Tensor ") + r.name + (r.optional ? "=None, " : ", ");
+      if (r.is_output) continue;
+      s += std::string(r.optional ? "Tensor? " : "Tensor ") + r.name + (r.optional ? "=None, " : ", ");
     }
     s += "str activation='relu') -> ";
   } else {

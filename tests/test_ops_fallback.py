@@ -206,8 +206,13 @@ def test_a_build_that_runs_too_long_is_stopped_with_every_process_it_started(tmp
     """The child, ninja and every compiler: none is left running, nor torch's lock file."""
     cache, bin_dir = tmp_path / "cache", tmp_path / "bin"
     compiler = fake_compiler(bin_dir, "exec sleep 600")
+    # The limit must let the build reach its compilers first: its child starts Python and
+    # imports torch, which takes seconds on a busy machine. Measured here, not guessed.
+    t0 = time.monotonic()
+    subprocess.run([sys.executable, "-c", "import torch"], check=True)
+    limit = max(8.0, 4 * (time.monotonic() - t0) + 2)
     try:
-        result, _ = probe({"AEGUI_CACHE_DIR": str(cache), "CXX": str(compiler), "AEGUI_BUILD_TIMEOUT": "20"},
+        result, _ = probe({"AEGUI_CACHE_DIR": str(cache), "CXX": str(compiler), "AEGUI_BUILD_TIMEOUT": f"{limit:.0f}"},
                           setup=HIDE_PREBUILT, timeout=120)
         pids = (bin_dir / "pids").read_text().split() if (bin_dir / "pids").exists() else []
         assert pids, "the build never reached the compiler: nothing was tested"

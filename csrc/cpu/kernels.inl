@@ -498,7 +498,8 @@ void backward_encoder(const BackwardParams& p, idx r0, idx rows, const AccLayout
   if (p.grad_h) {
     T* gh = static_cast<T*>(p.grad_h) + r0 * H;
     gemm<V, Init::Zero>(rows, Z, H, g_enc, Strided{Z, 1}, static_cast<const T*>(p.w_enc), H, nullptr, gh, H);
-    if (g_lv) gemm<V, Init::Accumulate>(rows, Z, H, g_lv, Strided{Z, 1}, static_cast<const T*>(p.w_lv), H, nullptr, gh, H);
+    if (g_lv)
+      gemm<V, Init::Accumulate>(rows, Z, H, g_lv, Strided{Z, 1}, static_cast<const T*>(p.w_lv), H, nullptr, gh, H);
   }
   if (p.grad_w_enc) weight_grad_acc<V>(rows, Z, H, g_enc, Z, h, H, acc + lay.w_enc);
   if (p.grad_b_enc) colsum_acc<V>(rows, Z, g_enc, Z, acc + lay.b_enc);
