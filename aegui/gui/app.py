@@ -77,7 +77,10 @@ def run_app(model: str | None = None) -> int:
     settings = Settings(os.path.join(scratch.name, "settings.ini")) if scratch else None
     data_dir = os.path.join(scratch.name, "data") if scratch else None   # the user's folder stays untouched
     window = create_window(model, settings=settings, data_dir=data_dir)
+    # From here on, an exception anywhere is logged and told, and the app goes on.
+    window.reporter.install()
     app.aboutToQuit.connect(window.shutdown)
+    app.aboutToQuit.connect(window.reporter.uninstall)
     window.show()
     if probe:
         _probe_startup(app, window)

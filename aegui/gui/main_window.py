@@ -19,11 +19,12 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox, QWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QWidget
 
 from aegui.document import DrawingDocument
 from aegui.session import Session
 
+from .about import AboutDialog
 from .actions import make_action
 from .canvas import Canvas
 from .dialogs import Dialogs
@@ -31,6 +32,8 @@ from .drawing_tools import DrawingTools
 from .export_menu import ExportMenu
 from .handwriting import Handwriting, default_data_dir
 from .icon import app_icon
+from .incident_view import IncidentView
+from .incidents import ErrorReporter, log_path_in
 from .interpolation import InterpolationPanel, InterpolationView
 from .latent_views import SECONDARY_INTERVAL_MS, LatentViews
 from .model_chooser import ModelChooser
@@ -51,20 +54,24 @@ class MainWindow(QMainWindow):
     modelChanged = Signal(object)   # ModelInfo, once the window shows the new model
 
     def __init__(self, model=None, settings: Settings | None = None, device: str = "cpu",
-                 parent: QWidget | None = None, data_dir: str | Path | None = None):
+                 parent: QWidget | None = None, data_dir: str | Path | None = None,
+                 reporter: ErrorReporter | None = None):
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.setWindowTitle("aegui: see what an autoencoder learns")
         self.setWindowIcon(app_icon())     # About shows it too
         self.settings = settings if settings is not None else Settings()
         self.data_dir = Path(data_dir if data_dir is not None else default_data_dir())
+        self.reporter = reporter if reporter is not None else ErrorReporter(log_path_in(self.data_dir), self)
+        self.incident_view = IncidentView(self, self.reporter, self.tell)
+        self.about_dialog: AboutDialog | None = None
         self.dialogs = Dialogs(self, self.settings)
         self.document = DrawingDocument()
         self.canvas = Canvas(self.document)
         self.worker = InferenceThread(self)
         self.session = Session(self.worker.post, self.document.raster, device=device)
         self.worker.answered.connect(self.session.receive)
-        self.worker.failed.connect(lambda message: self.tell(message, 10000))
+        self.worker.failed.connect(self.reporter.report)
         self.canvas.drawingChanged.connect(self.session.drawing_edited)
         self.session.model_changed.connect(self.modelChanged.emit)
 
@@ -167,7 +174,9 @@ class MainWindow(QMainWindow):
         self.handwriting_menu.addMenu("&Save Drawing as").addActions(hand.digit_actions)
         self.handwriting_menu.addSeparator()
         self.handwriting_menu.addAction(hand.fine_tune_action)
-        self.help_menu.addAction(make_action(self, "About aegui", self.about))
+        self.shortcuts_action = make_action(self, "Keyboard Shortcuts", lambda: self.about(1), ["Ctrl+/", "F1"],
+                                            "Every keyboard shortcut of the app")
+        self.help_menu.addActions([self.shortcuts_action, make_action(self, "About aegui", lambda: self.about(0))])
 
     def create_toolbar(self) -> None:
         bar = self.addToolBar("Tools")
@@ -187,12 +196,16 @@ class MainWindow(QMainWindow):
 
     def create_status_bar(self) -> None:
         status = self.statusBar()
+        status.addPermanentWidget(self.incident_view.button)
         for label in (self.handwriting.collect_label, *self.models.labels.values(), self.latent_views.latency_label):
             status.addPermanentWidget(label)
 
-    def about(self) -> None:
-        QMessageBox.about(self, "About aegui", "<b>aegui</b>: draw a digit and watch an autoencoder frame, "
-                                               "encode and reconstruct it, live.")
+    def about(self, tab: int = 0) -> AboutDialog:
+        """Help ▸ About (``tab`` 0) or its keyboard-shortcut sheet (1), non-modal."""
+        if self.about_dialog is None:
+            self.about_dialog = AboutDialog(self)
+        self.about_dialog.open_at(tab)
+        return self.about_dialog
 
     # ------------------------------------------------------------------ settings and closing
 
@@ -220,6 +233,7 @@ class MainWindow(QMainWindow):
         """Cancel fine-tuning and stop the inference thread (idempotent)."""
         self.handwriting.stop_fine_tuning()
         self.worker.stop()
+        self.reporter.close()
 
 
 def create_window(model=None, **kwargs) -> MainWindow:
