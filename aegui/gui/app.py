@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 
-from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
+from PySide6.QtCore import QCoreApplication, QEventLoop, QSize, QTimer
 from PySide6.QtWidgets import QApplication
 
 from aegui.desktop_entry import APP_ID
@@ -155,7 +155,7 @@ def screenshot(path: str, model: str | None = None) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         window = create_window(model, settings=Settings(os.path.join(scratch, "settings.ini")),
                                data_dir=os.path.join(scratch, "data"))
-        window.resize(*SCREENSHOT_SIZE)
+        window.lay_out(QSize(*SCREENSHOT_SIZE))
         window.show()
         if not wait_until(lambda: window.session.info is not None, timeout=120):
             print("aegui screenshot: the model did not load in time", file=sys.stderr)

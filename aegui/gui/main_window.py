@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QWidget
 
@@ -36,6 +36,7 @@ from .incident_view import IncidentView
 from .incidents import ErrorReporter, log_path_in
 from .interpolation import InterpolationPanel, InterpolationView
 from .latent_views import SECONDARY_INTERVAL_MS, LatentViews
+from .layout import arrange, default_geometry
 from .model_chooser import ModelChooser
 from .panels import LatentPanel, MapPanel
 from .settings import Settings
@@ -132,17 +133,12 @@ class MainWindow(QMainWindow):
         (self.network_dock, self.bars_dock, self.map_dock, self.interpolation_dock, self.traversal_dock,
          self.manifold_dock, self.drawings_dock) = built = [self._dock(*spec) for spec in docks]
         self.handwriting.dock = self.drawings_dock
-        right = Qt.DockWidgetArea.RightDockWidgetArea
-        self.addDockWidget(right, self.network_dock)
-        self.splitDockWidget(self.network_dock, self.map_dock, Qt.Orientation.Horizontal)
-        self.splitDockWidget(self.network_dock, self.bars_dock, Qt.Orientation.Vertical)
-        self.splitDockWidget(self.map_dock, self.interpolation_dock, Qt.Orientation.Vertical)
-        self.resizeDocks([self.network_dock, self.map_dock], [330, 420], Qt.Orientation.Horizontal)
-        # Tabs beside the interpolation: one shows at a time, and only a showing sweep is computed.
-        for dock in (self.traversal_dock, self.manifold_dock, self.drawings_dock):
-            self.tabifyDockWidget(self.interpolation_dock, dock)
-        self.interpolation_dock.raise_()
+        arrange(self, QSize(*DEFAULT_SIZE))     # read_settings lays them out for the screen
         self.view_menu.addActions([dock.toggleViewAction() for dock in built])
+        self.view_menu.addSeparator()
+        self.reset_layout_action = make_action(self, "Reset Layout", self.reset_layout, [],
+                                               "Size the window for this screen and put every panel back")
+        self.view_menu.addAction(self.reset_layout_action)
         self.sweeps = Sweeps(self, self.session, self.traversal_dock, self.manifold_dock, self.latent_panel.bars,
                              self.exports.export_manifold, SECONDARY_INTERVAL_MS)
 
@@ -210,13 +206,30 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ settings and closing
 
     def read_settings(self) -> None:
-        geometry = self.settings.geometry
-        if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(*DEFAULT_SIZE)
-        state = self.settings.window_state
-        if state is not None:
-            self.restoreState(state)
+        if not self._restore_layout():
+            self.reset_layout()
         self.tools.set_pen_width(self.settings.pen_width)
+
+    def _restore_layout(self) -> bool:
+        geometry, state = self.settings.geometry, self.settings.window_state
+        if state is None or geometry is None or not self.restoreState(state):
+            return False
+        # The docks first, laid out: the window's minimum size is their arrangement's.
+        self.layout().activate()
+        return self.restoreGeometry(geometry)
+
+    def reset_layout(self) -> None:
+        """The default size for the screen the window is on, and every dock back in place
+        (``aegui.gui.layout``)."""
+        if self.isMaximized() or self.isFullScreen():
+            self.showNormal()
+        frame = default_geometry(self.screen().availableGeometry())
+        self.move(frame.topLeft())
+        self.lay_out(frame.size())
+
+    def lay_out(self, size: QSize) -> None:
+        """Resize the window to ``size`` and put the docks where they go at that size."""
+        arrange(self, size)
 
     def write_settings(self) -> None:
         self.settings.geometry = self.saveGeometry()

@@ -24,7 +24,7 @@ import pytest  # noqa: E402
 
 import aegui.gui  # noqa: E402,F401  (first: protects None/True/False, see aegui/gui/__init__.py)
 from gui_helpers import make_model, settle  # noqa: E402
-from PySide6.QtCore import QStandardPaths, QtMsgType  # noqa: E402
+from PySide6.QtCore import QSize, QStandardPaths, QtMsgType  # noqa: E402
 from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox  # noqa: E402
 
 # The offscreen platform says these whenever a main window lays out or a dialog is
@@ -99,7 +99,7 @@ def window(qtbot, tmp_path, model):
     win.dialogs.show_error = lambda title, text: win.errors.append((title, text))
     win.dialogs.ask_width = lambda title, default: default
     qtbot.addWidget(win)
-    win.resize(1200, 800)
+    win.lay_out(QSize(1200, 800))
     win.show()
     qtbot.waitExposed(win)
     qtbot.waitUntil(lambda: win.session.info is not None, timeout=60000)
