@@ -331,6 +331,7 @@ class Monkey:
         _same("the bars vs the code shown", window.latent_panel.bars.values, session.edit.current, 1e-6)
         self._check_map_and_verdict()
         self._check_traversal()
+        self._check_pins()
         self._check_hover()
         return took
 
@@ -378,6 +379,22 @@ class Monkey:
             raise MonkeyFailure("the traversal is of another code than the drawing's")
         if panel.status.text().startswith("Draw a digit"):
             raise MonkeyFailure(f"the traversal says {panel.status.text()!r} while it shows a traversal")
+
+    def _check_pins(self) -> None:
+        session, panel = self.window.session, self.window.interpolation_panel
+        mix = session.interpolation
+        for which, pin, view, end in (("A", mix.a, panel.view_a, 0), ("B", mix.b, panel.view_b, -1)):
+            if pin is None:
+                _same(f"the empty pin {which}", view.pixels(), np.zeros((28, 28), np.uint8))
+                continue
+            if pin.frame is None:
+                raise MonkeyFailure(f"the edited pin {which} never got its thumbnail")
+            _same(f"pin {which}'s thumbnail", view.pixels(), to_uint8(pin.frame))
+            if pin.edited and session.strip is not None:
+                _same(f"the strip's end at the edited pin {which}", session.strip[end], pin.frame, 2e-3)
+        if mix.ready and session.strip is not None:
+            for i, step in enumerate(panel.strip):
+                _same(f"step {i} of the strip", step.pixels(), to_uint8(session.strip[i]))
 
     def _check_hover(self) -> None:
         bars = self.window.latent_panel.bars
