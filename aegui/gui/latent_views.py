@@ -15,6 +15,8 @@ import time
 import numpy as np
 from PySide6.QtCore import QObject
 
+from aegui import traversal
+
 from .actions import Throttle, make_action
 from .views import TextLine
 
@@ -32,6 +34,7 @@ class LatentViews(QObject):
         self.session, self.network = session, network
         self.bars, self.dim_spin, self.value_spin = latent.bars, latent.dim_spin, latent.value_spin
         self.map_panel = map_panel
+        self.warning = latent.warning
         self.map, self.guess_label = map_panel.map, map_panel.guess_label
         # Seconds each placing of the drawing's code on the map took (``aegui bench app``).
         self.place_seconds: list[float] = []
@@ -62,7 +65,9 @@ class LatentViews(QObject):
 
     def _model_changed(self, info) -> None:
         self.bars.set_dimensions(info.latent_dim, info.z_limit)
+        self.bars.set_usual_range(traversal.usual_range(info.codes))
         self.bars.set_highlight(None)
+        self.warning.setText("")
         self.dim_spin.setRange(0, info.latent_dim - 1)
         self.map_panel.set_layout(None, waiting=info.codes is not None)
         sse = info.metrics.get("sse")
@@ -94,6 +99,7 @@ class LatentViews(QObject):
     def _code_changed(self) -> None:
         edit = self.session.edit
         self.bars.set_values(edit.current, edit.edited, edit.drawing)
+        self._warn(edit)
         if not edit.is_edited:
             self.map.set_edit_marker(None)
             output = self.session.output
@@ -111,6 +117,7 @@ class LatentViews(QObject):
         if session.info is None:
             return
         self.bars.set_values(edit.current, edit.edited, edit.drawing)
+        self._warn(edit)
         layout = session.map
         z = drawing.z if drawing is not None else None
         self.map.set_marker(self._place(layout, z) if layout is not None and z is not None else None)
@@ -138,6 +145,18 @@ class LatentViews(QObject):
         if len(self.place_seconds) > 100_000:
             del self.place_seconds[:50_000]
         return xy
+
+    def _warn(self, edit) -> None:
+        """Say so when an edited value lies outside its dimension's usual range."""
+        usual = self.bars.usual
+        far = traversal.far_out(edit.current, usual, edit.edited) if edit.is_edited else []
+        if not far:
+            self.warning.setText("")
+            return
+        d = far[0]
+        more = f" (and {len(far) - 1} more)" if len(far) > 1 else ""
+        self.warning.setText(f"⚠ z[{d}] = {edit.current[d]:+.2f} is outside what 99% of the digits use "
+                             f"({usual[0][d]:+.2f} to {usual[1][d]:+.2f}){more}: the decoding may be noise")
 
     def _sync_value_spin(self, *_args) -> None:
         dim, edit = self.dim_spin.value(), self.session.edit

@@ -4,7 +4,7 @@ wires them."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QLabel, QPushButton, QSizePolicy, QSpinBox, QVBoxLayout,
                                QWidget)
 
@@ -36,8 +36,14 @@ class LatentPanel(QWidget):
         self.value_spin.setToolTip("Type a value for the chosen dimension")
         self.reset = QPushButton("Reset to drawing")
         self.reset.setObjectName("resetLatent")
+        # Says when an edited value lies outside what the data set's digits use.
+        self.warning = TextLine("", "⚠ z[12] = −4.00 is outside what 99% of the digits use (−1.23 to 1.05)",
+                                alignment=Qt.AlignmentFlag.AlignLeft)
+        self.warning.setObjectName("latentWarning")
         editor = row(QLabel("Edit"), self.dim_spin, QLabel("="), self.value_spin, 1, self.reset)
-        _column(self, self.bars, editor, "Drag a bar to change one dimension; hover to read it.")
+        layout = _column(self, self.bars, editor, "Drag a bar to change one dimension; hover to read it. The grey "
+                                                  "box behind each bar: the values 99% of the data set's digits have.")
+        layout.insertWidget(2, self.warning)
 
 
 class MapPanel(QWidget):

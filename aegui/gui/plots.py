@@ -117,6 +117,11 @@ class LatentBars(_PalettePlot):
         self._band = pg.BarGraphItem(x=[0], y0=[-1], height=[2], width=0.96, pen=pg.mkPen(None))
         self._band.setVisible(False)
         self.addItem(self._band)
+        # Each dimension's usual range (``set_usual_range``): a pale box behind its bar.
+        self._usual = pg.BarGraphItem(x=[], y0=[], height=[], width=0.9, pen=pg.mkPen(None))
+        self._usual.setVisible(False)
+        self.addItem(self._usual)
+        self.usual: tuple[np.ndarray, np.ndarray] | None = None
         self._ghost = pg.BarGraphItem(x=[], height=[], width=0.72, brush=None,
                                       pen=pg.mkPen("#888888", width=1, style=Qt.PenStyle.DashLine))
         self._bars = pg.BarGraphItem(x=[], height=[], width=0.72)
@@ -145,6 +150,20 @@ class LatentBars(_PalettePlot):
         self.getPlotItem().getAxis("bottom").setTicks([[(i, str(i)) for i in range(0, count, step)]])
         self._set_hovered(None)
         self.set_highlight(None)
+        self.set_usual_range(None)
+
+    def set_usual_range(self, usual: tuple[np.ndarray, np.ndarray] | None) -> None:
+        """Show each dimension's usual range (low, high), (Z,) each, behind its bar (None: none)."""
+        self.usual = usual
+        if usual is None:
+            self._usual.setVisible(False)
+            return
+        low, high = (np.asarray(v, np.float32) for v in usual)
+        self._usual.setOpts(x=np.arange(low.size), y0=low, height=high - low)
+        self._usual.setVisible(True)
+        peak = float(max(np.abs(low).max(), np.abs(high).max())) if low.size else 0.0
+        if peak > self.limit:
+            self._set_limit(nice_limit(peak * 1.05))
 
     def set_highlight(self, dim: int | None) -> None:
         """Mark dimension ``dim`` with a band behind its bar (None: no mark)."""
@@ -192,6 +211,9 @@ class LatentBars(_PalettePlot):
         band = QColor(palette.color(QPalette.ColorRole.Highlight))
         band.setAlpha(60)
         self._band.setOpts(brush=pg.mkBrush(band))
+        usual = QColor(palette.color(QPalette.ColorRole.Text))
+        usual.setAlpha(28)
+        self._usual.setOpts(brush=pg.mkBrush(usual))
         self._hover.setColor(palette.color(QPalette.ColorRole.Text))
 
     def mouseMoveEvent(self, event) -> None:
