@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 from aegui.document import PAGE, DrawingDocument, Segment
 from aegui.raster import paint_segments
 
-__all__ = ["Canvas", "ImageFileError", "gray_table", "picture_from_file", "picture_from_image"]
+__all__ = ["Canvas", "ImageFileError", "gray_table", "paper_and_ink", "picture_from_file", "picture_from_image"]
 
 MARGIN = 8  # logical pixels between the widget's edge and the page
 
@@ -195,6 +195,14 @@ def _resized(pixels: np.ndarray, size: int) -> np.ndarray:
 
 class ImageFileError(ValueError):
     """An image file could not be read; the message names the file and the reason."""
+
+
+def paper_and_ink(widget: QWidget) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """The (paper, ink) colours ``widget`` shows drawings in, as RGB: what exports use, so
+    that a file looks like the screen."""
+    palette = widget.palette()
+    paper, ink = palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Text)
+    return (paper.red(), paper.green(), paper.blue()), (ink.red(), ink.green(), ink.blue())
 
 
 def gray_table(paper: QColor, ink: QColor) -> list[int]:

@@ -24,7 +24,12 @@ class Dialogs:
         return QFileDialog.getOpenFileName(self.parent, title, self.settings.last_folder, filter_)[0]
 
     def ask_save_path(self, title: str, filter_: str, suggestion: str = "") -> str:
-        return QFileDialog.getSaveFileName(self.parent, title, suggestion, filter_)[0]
+        """A path to save to; the dialog adds the suggestion's extension to a name without
+        one (and asks before replacing that file)."""
+        dialog = QFileDialog(self.parent, title, suggestion, filter_)
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setDefaultSuffix(os.path.splitext(suggestion)[1].lstrip("."))
+        return dialog.selectedFiles()[0] if dialog.exec() and dialog.selectedFiles() else ""
 
     def ask_width(self, title: str, default: int) -> int:
         """A width in pixels for an image export; 0 when cancelled."""
