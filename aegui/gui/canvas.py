@@ -1,7 +1,8 @@
 """The drawing canvas: shows a ``DrawingDocument`` and forwards pointer events to it.
 
 The document holds the drawing and its page raster (what the network gets); the widget
-keeps only its *view*: the same strokes rasterised by the same renderer
+keeps only its *view*, the pointer's outline (a circle of the pen's real width where the
+next stroke would go, dashed for the eraser) and a first-run hint on the empty page: the same strokes rasterised by the same renderer
 (``aegui.raster``) at the widget's device pixels, so it is crisp on high-DPI screens,
 and coloured with the palette (ink in the text colour on the base colour), so it follows
 a light or dark theme. The view is an 8-bit ink image plus its colours: new segments
@@ -23,6 +24,7 @@ from aegui.raster import paint_segments
 __all__ = ["Canvas", "ImageFileError", "gray_table", "paper_and_ink", "picture_from_file", "picture_from_image"]
 
 MARGIN = 8  # logical pixels between the widget's edge and the page
+HINT = "Draw a digit here"
 
 
 class Canvas(QWidget):
@@ -34,8 +36,11 @@ class Canvas(QWidget):
         super().__init__(parent)
         self.setObjectName("canvas")
         self.document = document or DrawingDocument()
-        self.pen_width = 32.0     # page units; MNIST-like strokes are 5-8 % of the page
-        self.eraser = False
+        self._pen_width = 32.0    # page units; MNIST-like strokes are 5-8 % of the page
+        self._eraser = False
+        self._pointer: QPointF | None = None     # where the pointer is over the widget, if it is
+        self.hint = ""            # painted on an empty page (``set_hint``)
+        self._was_empty = True
         self._ink = np.zeros((1, 1), np.uint8)      # the view's ink, device pixels
         self._colours = np.zeros(256, np.uint32)    # ink level -> 0xAARRGGBB
         self._rgb = np.zeros((1, 1), np.uint32)     # the view in colour, what is painted
@@ -43,12 +48,58 @@ class Canvas(QWidget):
         self._page = QRectF()     # where the page lies in the widget, logical pixels
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setCursor(Qt.CursorShape.CrossCursor)
+        self.setMouseTracking(True)     # the outline follows the pointer with no button held
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(160, 160)
         self.setToolTip("Draw a digit (left button or pen). Undo: Ctrl+Z")
         self.document.observe(self._document_changed)
         self._redraw_view()
+
+    # ------------------------------------------------------------------ the tool
+
+    @property
+    def pen_width(self) -> float:
+        """The pen's width in page units; the outline shows it."""
+        return self._pen_width
+
+    @pen_width.setter
+    def pen_width(self, width: float) -> None:
+        old = self.outline_rect()
+        self._pen_width = float(width)
+        self._update_outline(old)
+
+    @property
+    def eraser(self) -> bool:
+        return self._eraser
+
+    @eraser.setter
+    def eraser(self, on: bool) -> None:
+        self._eraser = bool(on)
+        self._update_outline(self.outline_rect())
+
+    def outline_rect(self) -> QRectF:
+        """Where the pointer's outline is painted (empty when it is not over the page)."""
+        if self._pointer is None or not self._page.contains(self._pointer):
+            return QRectF()
+        diameter = self._pen_width * self._page.width() / self.document.size
+        return QRectF(self._pointer.x() - diameter / 2, self._pointer.y() - diameter / 2, diameter, diameter)
+
+    def set_hint(self, text: str) -> None:
+        """A line painted in the middle of the page while nothing is drawn ("" for none)."""
+        self.hint = text
+        self._was_empty = self.document.is_empty()
+        self.update()
+
+    def _update_outline(self, old: QRectF) -> None:
+        for rect in (old, self.outline_rect()):
+            if not rect.isEmpty():
+                self.update(rect.toAlignedRect().adjusted(-3, -3, 3, 3))
+
+    def _point_at(self, pos: QPointF | None) -> None:
+        old = self.outline_rect()
+        self._pointer = QPointF(pos) if pos is not None else None
+        self._update_outline(old)
 
     # ------------------------------------------------------------------ reading
 
@@ -78,6 +129,7 @@ class Canvas(QWidget):
         event.accept()
 
     def mouseMoveEvent(self, event) -> None:
+        self._point_at(event.position())
         if event.buttons() & Qt.MouseButton.LeftButton and self.document.in_stroke:
             self.document.extend_stroke(*self.to_page(event.position()))
             event.accept()
@@ -88,6 +140,7 @@ class Canvas(QWidget):
             event.accept()
 
     def tabletEvent(self, event) -> None:
+        self._point_at(event.position())
         x, y = self.to_page(event.position())
         pressure = event.pressure()
         kind = event.type()
@@ -100,6 +153,10 @@ class Canvas(QWidget):
             self.document.end_stroke()
         # Accepted tablet events are not repeated as synthesised mouse events.
         event.accept()
+
+    def leaveEvent(self, event) -> None:
+        self._point_at(None)
+        super().leaveEvent(event)
 
     def resizeEvent(self, event) -> None:
         self._redraw_view()
@@ -129,9 +186,36 @@ class Canvas(QWidget):
         pen.setCosmetic(True)
         painter.setPen(pen)
         painter.drawRect(self._page.adjusted(-0.5, -0.5, 0.5, 0.5))
+        if self.hint and self.document.is_empty():
+            painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+            font = painter.font()
+            font.setPointSizeF(font.pointSizeF() * 1.6)
+            painter.setFont(font)
+            painter.drawText(self._page, Qt.AlignmentFlag.AlignCenter, self.hint)
+        self._paint_outline(painter)
         painter.end()
 
+    def _paint_outline(self, painter: QPainter) -> None:
+        """The pen's real width around the pointer: a dark and a light ring, seen on any
+        ink or paper; dashed for the eraser."""
+        rect = self.outline_rect()
+        if rect.isEmpty():
+            return
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        style = Qt.PenStyle.DashLine if self._eraser else Qt.PenStyle.SolidLine
+        for colour, inset in ((QColor(0, 0, 0, 170), 0.0), (QColor(255, 255, 255, 170), 1.0)):
+            pen = QPen(colour, 1.0, style)
+            pen.setCosmetic(True)
+            painter.setPen(pen)
+            painter.drawEllipse(rect.adjusted(inset, inset, -inset, -inset))
+
     def _document_changed(self, segments: list[Segment] | None) -> None:
+        if self.hint:        # the hint shows on an empty page only: repaint it all when that changes
+            empty = self.document.is_empty()
+            if empty != self._was_empty:
+                self._was_empty = empty
+                segments = None
         if segments is None:
             self._redraw_view()
             self.update()

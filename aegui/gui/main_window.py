@@ -26,7 +26,7 @@ from aegui.session import Session
 
 from .about import AboutDialog
 from .actions import make_action
-from .canvas import Canvas
+from .canvas import HINT, Canvas
 from .dialogs import Dialogs
 from .drawing_tools import DrawingTools
 from .export_menu import ExportMenu
@@ -209,6 +209,16 @@ class MainWindow(QMainWindow):
         if not self._restore_layout():
             self.reset_layout()
         self.tools.set_pen_width(self.settings.pen_width)
+        if not self.settings.drawn_before:
+            self.canvas.set_hint(HINT)
+            self.canvas.drawingChanged.connect(self._first_drawing)
+
+    def _first_drawing(self) -> None:
+        """The first-run hint goes once something is drawn, for good."""
+        if not self.document.is_empty():
+            self.settings.drawn_before = True
+            self.canvas.set_hint("")
+            self.canvas.drawingChanged.disconnect(self._first_drawing)
 
     def _restore_layout(self) -> bool:
         geometry, state = self.settings.geometry, self.settings.window_state
