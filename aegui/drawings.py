@@ -20,7 +20,9 @@ and transparency is laid on white); a ``<name>.28.png`` is used as it is and mus
 Names starting with a dot are ignored (they are the temporary files of a save in progress):
 every file is written to a temporary file first and renamed into place, so a crash never
 leaves half a PNG under a real name (and the next save removes what a killed one left).
-Suffixes are matched in any case (``SCAN.PNG`` is a drawing). An image larger than
+Suffixes are matched in any case (``SCAN.PNG`` is a drawing). Deleting from the app moves
+a drawing's files into ``DIR/.deleted/`` (``move_to_trash``), from where Undo puts them
+back (``Trashed.restore``); the app empties it when it starts and when it closes. An image larger than
 ``MAX_PIXELS`` is refused from its header, before it is decoded (a large JPEG photo is
 decoded at a reduced scale instead), so a 144-Mpx PNG costs nothing to refuse.
 
@@ -44,8 +46,9 @@ from aegui.errors import InputError
 from aegui.exports import png_bytes
 from aegui.preprocess import mnist_style, to_uint8
 
-__all__ = ["DrawingsError", "FRAME_SUFFIX", "LABELS", "MAX_PIXELS", "Sample", "counts", "delete_drawing",
-           "list_drawings", "load_training_set", "read_grey", "save_drawing", "write_png"]
+__all__ = ["DrawingsError", "FRAME_SUFFIX", "LABELS", "MAX_PIXELS", "Sample", "TRASH", "Trashed", "counts",
+           "delete_drawing", "empty_trash", "list_drawings", "load_training_set", "move_to_trash", "read_grey",
+           "save_drawing", "write_png"]
 
 LABELS = tuple(range(10))
 FRAME_SUFFIX = ".28.png"
@@ -133,6 +136,62 @@ def delete_drawing(sample: Sample) -> None:
             path.unlink()
         except FileNotFoundError:
             pass
+
+
+TRASH = ".deleted"      # in the drawings folder: no digit's folder, so nothing reads it as drawings
+
+
+@dataclass(frozen=True)
+class Trashed:
+    """Drawings moved to the trash together: ``moves`` (where each file was, where it is)."""
+
+    samples: tuple[Sample, ...]
+    moves: tuple[tuple[Path, Path], ...]
+
+    def restore(self) -> list[Sample]:
+        """Put the files back where they were (a name taken meanwhile gets a new id);
+        returns the drawings as they are now. OSError when a file cannot be moved."""
+        restored = []
+        moved = dict(self.moves)
+        for sample in self.samples:
+            folder = sample.root / str(sample.label)
+            folder.mkdir(parents=True, exist_ok=True)
+            taken = any((folder / f"{sample.id}{suffix}").exists() for suffix in sample.suffixes)
+            back = Sample(sample.root, sample.label, _new_id(folder) if taken else sample.id, sample.suffixes)
+            for old, new in ((sample.original_path, back.original_path), (sample.frame_path, back.frame_path)):
+                if old in moved and moved[old].exists():
+                    os.replace(moved[old], new)
+            restored.append(back)
+        return restored
+
+
+def move_to_trash(samples, root: str | os.PathLike) -> Trashed:
+    """Move the drawings' files into ``root/.deleted`` (a batch folder of their own), where
+    ``Trashed.restore`` finds them. All or nothing: on an OSError the files moved so far go
+    back before it is raised."""
+    batch = Path(root) / TRASH / datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
+    samples = tuple(samples)
+    moves: list[tuple[Path, Path]] = []
+    try:
+        for sample in samples:
+            for path in (sample.original_path, sample.frame_path):
+                if path.exists():
+                    target = batch / str(sample.label) / path.name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(path, target)
+                    moves.append((path, target))
+    except OSError:
+        for old, new in reversed(moves):
+            os.replace(new, old)
+        raise
+    return Trashed(samples, tuple(moves))
+
+
+def empty_trash(root: str | os.PathLike) -> None:
+    """Remove what deleting left in ``root/.deleted`` (Undo can no longer bring it back)."""
+    import shutil
+
+    shutil.rmtree(Path(root) / TRASH, ignore_errors=True)
 
 
 def write_png(path: str | os.PathLike, pixels: np.ndarray) -> None:

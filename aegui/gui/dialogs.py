@@ -1,5 +1,5 @@
 """The window's dialogs, in one place that tests replace: ``ask_open_path``,
-``ask_save_path``, ``ask_width`` and ``show_error`` (nothing may block a test on a modal dialog), and
+``ask_save_path``, ``ask_width``, ``show_error`` and ``confirm`` (nothing may block a test on a modal dialog), and
 file dialogs that start in the folder used last and remember the new one."""
 
 from __future__ import annotations
@@ -19,6 +19,12 @@ class Dialogs:
 
     def show_error(self, title: str, text: str) -> None:
         QMessageBox.critical(self.parent, title, text)
+
+    def confirm(self, title: str, text: str) -> bool:
+        """Ask before doing something the user may regret (No is the default)."""
+        answer = QMessageBox.question(self.parent, title, text, QMessageBox.StandardButton.Yes
+                                      | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
     def ask_open_path(self, title: str, filter_: str) -> str:
         return QFileDialog.getOpenFileName(self.parent, title, self.settings.last_folder, filter_)[0]

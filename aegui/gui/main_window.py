@@ -253,8 +253,8 @@ class MainWindow(QMainWindow):
         event.accept()
 
     def shutdown(self) -> None:
-        """Cancel fine-tuning and stop the inference thread (idempotent)."""
-        self.handwriting.stop_fine_tuning()
+        """Cancel fine-tuning, stop the inference thread, empty the drawings' trash (idempotent)."""
+        self.handwriting.shutdown()
         self.worker.stop()
         self.reporter.close()
 

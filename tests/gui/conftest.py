@@ -98,6 +98,8 @@ def window(qtbot, tmp_path, model):
     win.errors = []
     win.dialogs.show_error = lambda title, text: win.errors.append((title, text))
     win.dialogs.ask_width = lambda title, default: default
+    win.confirmations = []         # what was asked; the answer is yes
+    win.dialogs.confirm = lambda title, text: win.confirmations.append((title, text)) or True
     qtbot.addWidget(win)
     win.lay_out(QSize(1200, 800))
     win.show()
