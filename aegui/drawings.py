@@ -16,7 +16,8 @@ in the order they were made (``-2``, ``-3`` ... are appended on a collision).
 
 Either file alone is a drawing, so a folder can be filled by hand: a ``<name>.png`` of any
 size is framed when read (dark ink on light paper, told by its border, is inverted first,
-and transparency is laid on white); a ``<name>.28.png`` is used as it is and must be 28x28.
+grey paper made black, and transparency is laid on white); a ``<name>.28.png`` is used as
+it is and must be 28x28.
 Names starting with a dot are ignored (they are the temporary files of a save in progress):
 every file is written to a temporary file first and renamed into place, so a crash never
 leaves half a PNG under a real name (and the next save removes what a killed one left).
@@ -44,6 +45,7 @@ import numpy as np
 from aegui.atomic_files import write_bytes_atomic
 from aegui.errors import InputError
 from aegui.exports import png_bytes
+from aegui.paper import ink_from_picture
 from aegui.preprocess import mnist_style, to_uint8
 
 __all__ = ["DrawingsError", "FRAME_SUFFIX", "LABELS", "MAX_PIXELS", "Sample", "TRASH", "Trashed", "counts",
@@ -279,8 +281,9 @@ def load_training_set(root: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 
 
 def read_grey(path: str | os.PathLike, polarity: bool = True) -> np.ndarray:
-    """A PNG (or any image Pillow reads) as 2-D uint8, ink bright. With ``polarity``, an
-    image whose border is mostly light (dark ink on paper) is inverted. An image of more
+    """A PNG (or any image Pillow reads) as 2-D uint8, ink bright. With ``polarity``, the
+    paper's level and the ink's side are estimated (``aegui.paper``): dark ink on paper is
+    inverted, and grey paper (a photo) becomes black. An image of more
     than ``MAX_PIXELS`` is refused from its header (a JPEG is decoded smaller instead)."""
     from PIL import Image
 
@@ -304,11 +307,7 @@ def read_grey(path: str | os.PathLike, polarity: bool = True) -> np.ndarray:
         raise DrawingsError(f"{path}: cannot read the image ({err.strerror or err})") from None
     except Exception as err:  # noqa: BLE001 - Pillow's decoders raise many kinds on a broken file
         raise DrawingsError(f"{path}: cannot read the image ({type(err).__name__}: {err})") from None
-    if polarity and grey.size:
-        border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-        if np.median(border) > 127:
-            grey = 255 - grey
-    return grey
+    return ink_from_picture(grey) if polarity else grey
 
 
 def _bounded(image, path) -> None:

@@ -15,6 +15,7 @@ from PIL import Image, ImageFile
 
 from aegui import drawings
 from aegui.drawings import DrawingsError, Sample
+from aegui.paper import ink_from_picture
 from aegui.preprocess import mnist_style, to_uint8
 
 
@@ -196,8 +197,12 @@ def test_a_large_jpeg_photo_is_decoded_at_a_reduced_size(tmp_path):
     grey = drawings.read_grey(tmp_path / "photo.jpg")
     assert grey.size <= drawings.MAX_PIXELS and grey.shape == (2200, 2000)
     with Image.open(tmp_path / "photo.jpg") as full:
-        full_size = 255 - np.asarray(full.convert("L"))
-    assert np.abs(mnist_style(grey) - mnist_style(full_size)).max() < 0.1
+        full_size = ink_from_picture(np.asarray(full.convert("L")))     # the same reading, at full size
+    # The same framing, but for a row or column: a sharp-edged bar's centre of mass can
+    # round the other way at another scale.
+    reduced, full_frame = mnist_style(grey), mnist_style(full_size)
+    assert min(np.abs(np.roll(reduced, (dy, dx), (0, 1)) - full_frame).max()
+               for dy in (-1, 0, 1) for dx in (-1, 0, 1)) < 0.1
 
 
 def test_a_digit_folder_that_cannot_be_read_says_so(tmp_path, monkeypatch):

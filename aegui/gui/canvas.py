@@ -19,6 +19,7 @@ from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from aegui.document import PAGE, DrawingDocument, Segment
+from aegui.paper import ink_from_picture
 from aegui.raster import paint_segments
 
 __all__ = ["Canvas", "ImageFileError", "gray_table", "paper_and_ink", "picture_from_file", "picture_from_image"]
@@ -311,8 +312,9 @@ def picture_from_image(image: QImage, size: int = PAGE) -> np.ndarray:
     """An image of a digit, either polarity, as a page: (size, size) uint8, ink bright.
 
     Transparent images are put on white when what is opaque is mostly dark, else on
-    black. The ink is taken to be dark when the image's border is mostly light. The image
-    is fitted into the page keeping its aspect ratio.
+    black. The paper's level and the ink's side are estimated (``aegui.paper``: a photo of
+    grey paper reads as its strokes). The image is fitted into the page keeping its
+    aspect ratio.
     """
     if image.isNull():
         raise ImageFileError("the image is empty")
@@ -325,10 +327,7 @@ def picture_from_image(image: QImage, size: int = PAGE) -> np.ndarray:
         opaque = alpha > 0.5
         dark_ink = not opaque.any() or gray[opaque].mean() < 128
         gray = gray * alpha + (255.0 if dark_ink else 0.0) * (1.0 - alpha)
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    if np.median(border) > 127:
-        gray = 255.0 - gray
-    gray_u8 = np.clip(np.rint(gray), 0, 255).astype(np.uint8)
+    gray_u8 = ink_from_picture(np.clip(np.rint(gray), 0, 255).astype(np.uint8))
     source = _gray_image(gray_u8)
     scaled = source.convertToFormat(QImage.Format.Format_Grayscale8).scaled(
         size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
