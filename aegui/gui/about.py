@@ -13,8 +13,8 @@ import sys
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QMenu, QTableWidget, QTableWidgetItem,
-                               QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QMenu, QTableWidget,
+                               QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 import aegui
 
@@ -68,6 +68,9 @@ class AboutDialog(QDialog):
         self.setWindowTitle("About aegui")
         self.setModal(False)
         self.window_ = window
+        self.icon = QLabel()
+        self.icon.setObjectName("aboutIcon")
+        self.icon.setPixmap(window.windowIcon().pixmap(64, 64))
         self.facts = QLabel()
         self.facts.setObjectName("aboutFacts")
         self.facts.setTextFormat(Qt.TextFormat.RichText)
@@ -80,8 +83,12 @@ class AboutDialog(QDialog):
         self.shortcuts.verticalHeader().setVisible(False)
         self.shortcuts.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.shortcuts.horizontalHeader().setStretchLastSection(True)
+        about = QWidget()
+        row = QHBoxLayout(about)
+        row.addWidget(self.icon, 0, Qt.AlignmentFlag.AlignTop)
+        row.addWidget(self.facts, 1)
         self.tabs = QTabWidget()
-        self.tabs.addTab(self.facts, "About")
+        self.tabs.addTab(about, "About")
         self.tabs.addTab(self.shortcuts, "Keyboard shortcuts")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.close)

@@ -96,5 +96,6 @@ def arrange(window, size: QSize) -> None:
                            Qt.Orientation.Vertical)
     else:
         window.resizeDocks([window.network_dock], list(layout.columns), Qt.Orientation.Horizontal)
-        window.resizeDocks([window.network_dock, window.map_dock], [content // 3, content * 2 // 3],
+        # Halves: the tabs below are as wide as the canvas, and must not outgrow it.
+        window.resizeDocks([window.network_dock, window.map_dock], [content // 2, content // 2],
                            Qt.Orientation.Vertical)

@@ -66,9 +66,9 @@ class MapPanel(QWidget):
         self.reset_view.setObjectName("resetMapView")
         self.reset_view.setToolTip("Back to the whole map after zooming (wheel) or panning (drag)")
         self.reset_view.clicked.connect(self.map.reset_view)
-        self.status = QLabel("")
+        self.status = hint_label("")            # muted, yet readable (not a disabled label's 1.6:1)
         self.status.setObjectName("mapStatus")
-        self.status.setEnabled(False)
+        self.status.setWordWrap(False)
         # The status line gives way (its full text is its tooltip); the view names never do.
         self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.guess_label = TextLine("Draw a digit", "Looks like a 7: 10 of 10 neighbours")
