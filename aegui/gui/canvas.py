@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from aegui.document import PAGE, DrawingDocument, Segment
 from aegui.paper import ink_from_picture
+from aegui.prefix_cache import PrefixCache, repaint
 from aegui.raster import paint_segments
 
 __all__ = ["Canvas", "ImageFileError", "gray_table", "paper_and_ink", "picture_from_file", "picture_from_image"]
@@ -47,6 +48,7 @@ class Canvas(QWidget):
         self._rgb = np.zeros((1, 1), np.uint32)     # the view in colour, what is painted
         self._view = QImage()                       # wraps self._rgb
         self._page = QRectF()     # where the page lies in the widget, logical pixels
+        self._prefixes = PrefixCache()    # the view before recent strokes: undo repaints from there
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setCursor(Qt.CursorShape.CrossCursor)
         self.setMouseTracking(True)     # the outline follows the pointer with no button held
@@ -221,6 +223,7 @@ class Canvas(QWidget):
             self._redraw_view()
             self.update()
         else:
+            self._keep_view()
             box = paint_segments(self._ink, segments, self._ink.shape[0] / self.document.size)
             if box is not None:
                 self._recolour(box)
@@ -237,14 +240,18 @@ class Canvas(QWidget):
             self._rgb = np.zeros((pixels, pixels), np.uint32)
             self._view = QImage(self._rgb.data, pixels, pixels, pixels * 4, QImage.Format.Format_RGB32)
         self._view.setDevicePixelRatio(pixels / side)
-        picture, _ = self.document.visible()
-        if picture is None:
-            self._ink.fill(0)
-        else:
-            self._ink[...] = _resized(picture.pixels, pixels)
-        paint_segments(self._ink, self.document.segments(), pixels / self.document.size)
+        picture, strokes = self.document.visible()
+        repaint(self._ink, (pixels, picture), lambda: _resized(picture.pixels, pixels) if picture is not None else None,
+                strokes, pixels / self.document.size, self._prefixes)
         self._colours = np.array(gray_table(self._paper(), self._ink_colour()), np.uint32)
         self._recolour((0, 0, pixels, pixels))
+
+    def _keep_view(self) -> None:
+        """A stroke has just begun and is not painted yet: keep the view as it is, before
+        it (undoing it comes back here)."""
+        if self.document.stroke_points == 1:        # cheap: this runs on every move
+            picture, strokes = self.document.visible()
+            self._prefixes.store((self._ink.shape[0], picture), strokes[:-1], self._ink)
 
     def _recolour(self, box: tuple[int, int, int, int]) -> None:
         x0, y0, x1, y1 = box

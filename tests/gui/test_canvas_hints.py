@@ -88,3 +88,20 @@ def test_the_first_run_hint_shows_on_the_empty_page_until_the_first_stroke_for_g
     qtbot.addWidget(again)
     assert again.canvas.hint == ""
     again.close()
+
+
+def test_the_view_after_undo_and_redo_is_the_view_painted_from_scratch(canvas, qtbot):
+    rng = np.random.default_rng(3)
+    doc = canvas.document
+    for step in range(60):
+        action = rng.choice(["stroke", "undo", "redo", "clear"], p=[0.5, 0.3, 0.15, 0.05])
+        if action == "stroke":
+            points = rng.uniform(40, 470, 2) + np.cumsum(rng.normal(0, 30, (6, 2)), axis=0)
+            canvas.pen_width = float(rng.uniform(10, 80))
+            drag(canvas, [page_to_widget(canvas, x, y) for x, y in points])
+        else:
+            getattr(doc, action)()
+        kept = canvas._ink.copy()
+        canvas._prefixes.clear()
+        canvas._redraw_view()
+        np.testing.assert_array_equal(kept, canvas._ink, err_msg=f"step {step}: {action}")
