@@ -16,7 +16,7 @@ import time
 import numpy as np
 from gui_helpers import page_to_widget
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QMouseEvent, QPalette
+from PySide6.QtGui import QMouseEvent, QPalette, QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDockWidget
 
@@ -68,9 +68,9 @@ class Monkey:
 
     ACTIONS = (("stroke", 30), ("pen", 3), ("undo_redo_clear", 8), ("resize", 3), ("splitter", 4),
                ("dock", 3), ("tab", 5), ("switch_model", 1.5), ("bar_drag", 5), ("typed_value", 4),
-               ("map_click", 4), ("pin", 3), ("slider", 3), ("reset_edit", 2), ("collect", 2), ("export", 2),
-               ("traversal_pointer", 2), ("manifold", 1), ("bars_pointer", 2), ("palette", 0.5),
-               ("reset_layout", 0.5))
+               ("map_click", 4), ("map_view", 2), ("pin", 3), ("slider", 3), ("reset_edit", 2), ("collect", 2),
+               ("delete_drawings", 1), ("export", 2), ("open_image", 1), ("traversal_pointer", 2), ("manifold", 1),
+               ("bars_pointer", 2), ("palette", 0.5), ("reset_layout", 0.5), ("dialogs", 0.5))
 
     def act(self) -> str:
         action = self.actions[self.rng.choice(len(self.actions), p=self.p)][0]
@@ -237,6 +237,36 @@ class Monkey:
         QTest.mouseClick(latent_map.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, p)
         return f"map clicked at ({p.x()}, {p.y()}) of {w}x{h}"
 
+    def map_view(self) -> str:
+        """Zoom with the wheel, pan with a drag, reset, or choose the other view."""
+        panel = self.window.map_panel
+        latent_map, what = panel.map, self.rng.choice(["wheel", "pan", "reset", "view"])
+        viewport = latent_map.viewport()
+        if not latent_map.isVisible():
+            return "map view: map hidden"
+        centre = QPointF(self.rng.uniform(0, viewport.width()), self.rng.uniform(0, viewport.height()))
+        if what == "wheel":
+            steps = int(self.rng.choice([-3, -1, 1, 3]))
+            QApplication.sendEvent(viewport, QWheelEvent(centre, viewport.mapToGlobal(centre), QPoint(0, 0),
+                                                         QPoint(0, 120 * steps), Qt.MouseButton.NoButton,
+                                                         Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase,
+                                                         False))
+            return f"map wheel {steps:+d} at ({centre.x():.0f}, {centre.y():.0f})"
+        if what == "pan":
+            end = centre + QPointF(*self.rng.normal(0, 60, 2))
+            drag_events(viewport, [centre + (end - centre) * t for t in np.linspace(0, 1, 6)], pace=True)
+            return f"map panned by ({end.x() - centre.x():.0f}, {end.y() - centre.y():.0f})"
+        if what == "reset":
+            panel.reset_view.click()
+            return "map view reset"
+        choice = panel.view_choice
+        if not choice.isEnabled() or choice.count() < 2:
+            return "map view: one view only"
+        index = int(self.rng.integers(choice.count()))
+        choice.setCurrentIndex(index)
+        choice.activated.emit(index)
+        return f"map view {choice.itemData(index)}"
+
     def reset_edit(self) -> str:
         self.window.latent_views.reset_action.trigger()
         return "reset to drawing"
@@ -287,6 +317,36 @@ class Monkey:
         digit = int(self.rng.integers(10))
         hand.digit_actions[digit].trigger()
         return f"saved as {digit}"
+
+    def delete_drawings(self) -> str:
+        panel = self.window.handwriting.panel
+        if self.rng.random() < 0.3:
+            return f"undo delete: {panel.undo_delete()} back"
+        panel.show_digit(int(self.rng.integers(10)))
+        items = [panel.list.item(i) for i in range(panel.list.count())]
+        if not items:
+            return f"delete: no drawings of a {panel.digit}"
+        for item in items:
+            item.setSelected(bool(self.rng.random() < 0.5))
+        return f"delete drawings of a {panel.digit}: {panel.delete_selected()} deleted"
+
+    def open_image(self) -> str:
+        saved = sorted(self.folder.glob("*.png"))
+        if not saved:
+            return "open image: none saved yet"
+        path = saved[int(self.rng.integers(len(saved)))]
+        opened = self.window.tools.open_image(str(path))
+        return f"open image {path.name}: {'opened' if opened else 'refused'}"
+
+    def dialogs(self) -> str:
+        window = self.window
+        if self.rng.random() < 0.5:
+            dialog = window.about(int(self.rng.integers(2)))
+            dialog.close()
+            return "About opened and closed"
+        dialog = window.handwriting.open_fine_tune()
+        dialog.close()
+        return "fine-tune dialog opened and closed"
 
     def export(self) -> str:
         exports = self.window.exports
