@@ -93,6 +93,7 @@ class LatentViews(QObject):
         if output.edited:
             self.network.set_error(output.error, edited=True)
             self._place_edit(output)
+            self._show_verdict()
         else:
             self._secondary.poke()
 
@@ -128,14 +129,22 @@ class LatentViews(QObject):
         self._sync_value_spin()
         if output is not None and not output.edited:
             self.network.set_error(output.error)
+        self._show_verdict()
+        if session.latency_ms is not None:
+            self.latency_label.setText(f"update {session.latency_ms:.1f} ms")
+
+    def _show_verdict(self) -> None:
+        """The verdict on the code shown: the drawing's, or an edited code's."""
+        drawing, output = self.session.drawing, self.session.output
         if drawing is None or drawing.z is None:
             self.guess_label.setText("Draw a digit")
+        elif output is not None and output.edited:
+            guess = output.guess
+            self.guess_label.setText(f"Edited code {guess.describe()}" if guess is not None else "Edited code")
         elif drawing.guess is not None:
             self.guess_label.setText(drawing.guess.describe().capitalize())
         else:
             self.guess_label.setText("No reference digits for this model")
-        if session.latency_ms is not None:
-            self.latency_label.setText(f"update {session.latency_ms:.1f} ms")
 
     def _place(self, layout, z) -> np.ndarray:
         """The drawing's point on the map (timed: the star's budget is half a millisecond)."""

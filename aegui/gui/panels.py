@@ -71,7 +71,7 @@ class MapPanel(QWidget):
         self.status.setWordWrap(False)
         # The status line gives way (its full text is its tooltip); the view names never do.
         self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.guess_label = TextLine("Draw a digit", "Looks like a 7: 10 of 10 neighbours")
+        self.guess_label = TextLine("Draw a digit", "Edited code looks like a 7: 10 of 10 neighbours")
         self.guess_label.setObjectName("guessLabel")
         font = self.guess_label.font()
         font.setPointSizeF(font.pointSizeF() * 1.25)

@@ -103,6 +103,7 @@ class Decoded:
     kind: str
     codes: np.ndarray
     images: np.ndarray
+    guess: object | None = None  # for an "edit": the verdict on the edited code (as DrawingResult's)
 
 
 @dataclass(frozen=True, eq=False)

@@ -60,6 +60,7 @@ class Output:
     error: float | None
     edited: bool
     seq: int                     # the request it answers
+    guess: object | None = None  # the verdict on ``code`` (the drawing's, or the edited code's)
 
 
 class Session:
@@ -189,7 +190,7 @@ class Session:
         self._drop_pending("edit")
         drawing = self.drawing
         if drawing is not None:
-            self._show(Output(drawing.reconstruction, drawing.z, drawing.error, False, drawing.seq), None)
+            self._show(Output(drawing.reconstruction, drawing.z, drawing.error, False, drawing.seq, drawing.guess), None)
         self.code_changed.emit()
 
     def _decode_edit(self) -> None:
@@ -294,7 +295,8 @@ class Session:
         else:
             self.edit.set_drawing(z)
             self._drop_pending("edit")
-            self._show(Output(result.reconstruction, result.z, result.error, False, result.seq), result.posted)
+            self._show(Output(result.reconstruction, result.z, result.error, False, result.seq, result.guess),
+                       result.posted)
         if result.z is None and self.traversal is not None:
             self.request_traversal()          # nothing to sweep: the view empties
         self.drawing_changed.emit(result)
@@ -304,7 +306,7 @@ class Session:
         if kind == "edit":
             if self.edit.is_edited and self._fresh("edit", answer):
                 error = self.drawing.error if self.drawing is not None else None
-                self._show(Output(answer.images, answer.codes, error, True, answer.seq), answer.posted)
+                self._show(Output(answer.images, answer.codes, error, True, answer.seq, answer.guess), answer.posted)
         elif kind == "interp":
             if self._fresh("interp", answer):
                 self.mixed = answer.images

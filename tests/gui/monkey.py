@@ -405,10 +405,15 @@ class Monkey:
             if verdict != "Draw a digit":
                 raise MonkeyFailure(f"verdict {verdict!r} for an empty drawing")
             return
-        expected = window.worker._engine.verdict(session.info, drawing.z)
-        want = expected.describe().capitalize() if expected is not None else "No reference digits for this model"
+        output = session.output
+        shown = output.code if output.edited else drawing.z          # the code in the reconstruction view
+        expected = window.worker._engine.verdict(session.info, shown)
+        if output.edited:
+            want = f"Edited code {expected.describe()}" if expected is not None else "Edited code"
+        else:
+            want = expected.describe().capitalize() if expected is not None else "No reference digits for this model"
         if verdict != want:
-            raise MonkeyFailure(f"verdict {verdict!r}, but the drawing's code says {want!r}")
+            raise MonkeyFailure(f"verdict {verdict!r}, but the code shown says {want!r}")
         if layout is not None:
             star = layout.forward(drawing.z)
             if latent_map.marker_xy is None or not np.allclose(latent_map.marker_xy, star, atol=1e-4):
