@@ -192,3 +192,14 @@ def test_the_shortcut_sheet_lists_every_shortcut_of_the_menus(window, qtbot):
     assert ("Save Drawing as 7", "7") in sheet
     assert len(sheet) >= 25
     dialog.close()
+
+
+@pytest.mark.qt_no_exception_capture
+def test_the_apps_own_records_go_to_the_log_without_being_incidents(window, installed):
+    try:
+        raise RuntimeError("fine-tuning could not read MNIST")
+    except RuntimeError:
+        logging.getLogger("aegui.gui.finetune_dialog").info("fine-tuning failed", exc_info=True)
+    log = log_text(installed)
+    assert "fine-tuning failed" in log and "RuntimeError: fine-tuning could not read MNIST" in log
+    assert not installed.incidents
