@@ -105,6 +105,19 @@ class DrawingsPanel(QWidget):
         self.list.itemSelectionChanged.connect(self._selection_changed)
         self.total = QLabel()
         self.total.setObjectName("drawingsTotal")
+        buttons = self._create_buttons()
+        hint = hint_label("Collect mode: draw a digit, then press its key (0–9) to save it here.")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(digits)
+        layout.addWidget(self.list, 1)
+        layout.addWidget(self.total)
+        layout.addLayout(buttons)
+        layout.addWidget(hint)
+        self.refresh()
+
+    def _create_buttons(self) -> QHBoxLayout:
+        """Collect mode, delete, undo delete and fine-tune, in a row."""
         self.collect_button = QToolButton()
         self.delete_button = QPushButton("Delete")
         self.delete_button.setObjectName("deleteDrawings")
@@ -121,18 +134,9 @@ class DrawingsPanel(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.collect_button)
         buttons.addStretch(1)
-        buttons.addWidget(self.delete_button)
-        buttons.addWidget(self.undo_button)
-        buttons.addWidget(self.fine_tune_button)
-        hint = hint_label("Collect mode: draw a digit, then press its key (0–9) to save it here.")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-        layout.addLayout(digits)
-        layout.addWidget(self.list, 1)
-        layout.addWidget(self.total)
-        layout.addLayout(buttons)
-        layout.addWidget(hint)
-        self.refresh()
+        for button in (self.delete_button, self.undo_button, self.fine_tune_button):
+            buttons.addWidget(button)
+        return buttons
 
     def set_collect_action(self, action) -> None:
         self.collect_button.setDefaultAction(action)

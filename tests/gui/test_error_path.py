@@ -82,7 +82,7 @@ def test_exceptions_of_timers_threads_and_libraries_and_qt_criticals_are_inciden
         raise KeyError("from a timer")
 
     QTimer.singleShot(0, timer_fails)
-    thread = threading.Thread(target=lambda: 1 / 0, name="helper")
+    thread = threading.Thread(target=lambda: 1 / 0, name="loader")
     thread.start()
     thread.join()
     try:
@@ -95,7 +95,7 @@ def test_exceptions_of_timers_threads_and_libraries_and_qt_criticals_are_inciden
     qtbot.waitUntil(lambda: len(installed.incidents) == 4)
     where = {i.summary.split(":")[0]: i.where for i in installed.incidents}
     assert where["KeyError"] == "UI thread"
-    assert where["ZeroDivisionError"] == "thread helper"
+    assert where["ZeroDivisionError"] == "thread loader"
     assert where["exception calling callback"].endswith("(concurrent.futures)")
     assert where["Qt"].startswith("Qt")
     log = log_text(installed)
