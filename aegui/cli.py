@@ -403,8 +403,39 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
+# Qt's own command-line options (QGuiApplication's and QApplication's, X11's included):
+# the app hands them to Qt, as every Qt program does.
+QT_OPTIONS_WITH_VALUE = frozenset({"platform", "platformpluginpath", "platformtheme", "plugin", "qwindowgeometry",
+                                   "qwindowicon", "qwindowtitle", "session", "display", "geometry", "name", "title",
+                                   "style", "stylesheet", "visual", "ncols"})
+QT_FLAGS = frozenset({"reverse", "widgetcount", "nograb", "dograb", "sync", "cmap", "qmljsdebugger"})
+
+
+def split_qt_options(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(aegui's arguments, Qt's): Qt's options (``-style Fusion``, ``--style=Fusion``,
+    ``-platform xcb``, ``-reverse``...) taken out of ``argv``, in order, with their values."""
+    ours, qt = [], []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        name = token.lstrip("-").split("=", 1)[0]
+        if token.startswith("-") and token != "--" and (name in QT_OPTIONS_WITH_VALUE or name in QT_FLAGS):
+            takes_value = name in QT_OPTIONS_WITH_VALUE and "=" not in token and i + 1 < len(argv)
+            qt += argv[i:i + 2] if takes_value else [token]
+            i += 2 if takes_value else 1
+            continue
+        if token == "--":
+            ours += argv[i:]
+            break
+        ours.append(token)
+        i += 1
+    return ours, qt
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aegui", description="See what an autoencoder learns.")
+    parser = argparse.ArgumentParser(prog="aegui", description="See what an autoencoder learns.",
+                                     epilog="The app also takes Qt's own options, such as -style Fusion, "
+                                            "-platform xcb or -reverse.")
     parser.add_argument("--model", default=None, help="model to open: a shipped name or a checkpoint path")
     sub = parser.add_subparsers(dest="command")
     _add_bench(sub)
@@ -441,10 +472,15 @@ def _run_install_desktop(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    ours, qt = split_qt_options(argv)
+    args = parser.parse_args(ours)
+    if qt and args.command not in (None, "screenshot"):
+        parser.error(f"Qt's options ({' '.join(qt)}) are for the app, not aegui {args.command}")
+    args.qt_options = qt
     prog = f"aegui {args.command}" if args.command else "aegui"
     try:
-        return _run(args, argv)
+        return _run(args, ours)
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted", file=sys.stderr)
         return 130
@@ -459,7 +495,7 @@ def _run(args, argv: list[str] | None) -> int:
     if args.command == "bench":
         return _run_bench(args)
     if args.command == "train":
-        return _run_train(args, sys.argv[1:] if argv is None else list(argv))
+        return _run_train(args, list(argv or []))
     if args.command == "eval":
         return _run_eval(args)
     if args.command == "doctor":
@@ -472,10 +508,10 @@ def _run(args, argv: list[str] | None) -> int:
     if args.command == "screenshot":
         from .gui.app import screenshot
 
-        return screenshot(args.path, model=args.model)
+        return screenshot(args.path, model=args.model, qt_options=args.qt_options)
     from .gui.app import run_app
 
-    return run_app(model=args.model)
+    return run_app(model=args.model, qt_options=args.qt_options)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from typing import Callable
 
 import numpy as np
 
+from .prefix_cache import PrefixCache, repaint
 from .raster import Segment, paint_segments
 
 __all__ = ["Clear", "DrawingDocument", "MAX_HISTORY", "MIN_STEP", "PAGE", "Picture", "Segment", "Stroke",
@@ -124,6 +125,8 @@ class DrawingDocument:
         self._active: Stroke | None = None
         self._listeners: list[Listener] = []
         self._raster = np.zeros((size, size), np.uint8)
+        # The page as it was before recent strokes: undo and redo repaint from there.
+        self._prefixes = PrefixCache(keep=8)
 
     # ------------------------------------------------------------------ observing
 
@@ -142,12 +145,9 @@ class DrawingDocument:
             listener(segments)
 
     def _rasterise(self) -> None:
-        picture, _ = self.visible()
-        if picture is None:
-            self._raster.fill(0)
-        else:
-            np.copyto(self._raster, picture.pixels)
-        paint_segments(self._raster, self.segments())
+        picture, strokes = self.visible()
+        repaint(self._raster, picture, lambda: picture.pixels if picture is not None else None, strokes, 1.0,
+                self._prefixes)
 
     # ------------------------------------------------------------------ drawing
 
@@ -156,12 +156,19 @@ class DrawingDocument:
         """A stroke is in progress (the pen is down)."""
         return self._active is not None
 
+    @property
+    def stroke_points(self) -> int:
+        """Points of the stroke in progress so far (0 when none): 1 just after it began."""
+        return len(self._active.points) if self._active is not None else 0
+
     def begin_stroke(self, x: float, y: float, width: float, pressure: float = 1.0,
                      erase: bool = False) -> None:
         """Start a stroke at (x, y); it is an edit (and undoable) from here on."""
         if not width > 0:
             raise ValueError(f"stroke width must be positive, got {width!r}")
         self.end_stroke()
+        picture, strokes = self.visible()
+        self._prefixes.store(picture, strokes, self._raster)      # the page as it is before this stroke
         stroke = Stroke(float(width), bool(erase), [(float(x), float(y), float(pressure))])
         self._active = stroke
         self._edits.append(stroke)

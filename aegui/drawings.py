@@ -16,11 +16,14 @@ in the order they were made (``-2``, ``-3`` ... are appended on a collision).
 
 Either file alone is a drawing, so a folder can be filled by hand: a ``<name>.png`` of any
 size is framed when read (dark ink on light paper, told by its border, is inverted first,
-and transparency is laid on white); a ``<name>.28.png`` is used as it is and must be 28x28.
+grey paper made black, and transparency is laid on white); a ``<name>.28.png`` is used as
+it is and must be 28x28.
 Names starting with a dot are ignored (they are the temporary files of a save in progress):
 every file is written to a temporary file first and renamed into place, so a crash never
 leaves half a PNG under a real name (and the next save removes what a killed one left).
-Suffixes are matched in any case (``SCAN.PNG`` is a drawing). An image larger than
+Suffixes are matched in any case (``SCAN.PNG`` is a drawing). Deleting from the app moves
+a drawing's files into ``DIR/.deleted/`` (``move_to_trash``), from where Undo puts them
+back (``Trashed.restore``); the app empties it when it starts and when it closes. An image larger than
 ``MAX_PIXELS`` is refused from its header, before it is decoded (a large JPEG photo is
 decoded at a reduced scale instead), so a 144-Mpx PNG costs nothing to refuse.
 
@@ -42,10 +45,12 @@ import numpy as np
 from aegui.atomic_files import write_bytes_atomic
 from aegui.errors import InputError
 from aegui.exports import png_bytes
+from aegui.paper import ink_from_picture
 from aegui.preprocess import mnist_style, to_uint8
 
-__all__ = ["DrawingsError", "FRAME_SUFFIX", "LABELS", "MAX_PIXELS", "Sample", "counts", "delete_drawing",
-           "list_drawings", "load_training_set", "read_grey", "save_drawing", "write_png"]
+__all__ = ["DrawingsError", "FRAME_SUFFIX", "LABELS", "MAX_PIXELS", "Sample", "TRASH", "Trashed", "counts",
+           "delete_drawing", "empty_trash", "list_drawings", "load_training_set", "move_to_trash", "read_grey",
+           "save_drawing", "write_png"]
 
 LABELS = tuple(range(10))
 FRAME_SUFFIX = ".28.png"
@@ -135,6 +140,62 @@ def delete_drawing(sample: Sample) -> None:
             pass
 
 
+TRASH = ".deleted"      # in the drawings folder: no digit's folder, so nothing reads it as drawings
+
+
+@dataclass(frozen=True)
+class Trashed:
+    """Drawings moved to the trash together: ``moves`` (where each file was, where it is)."""
+
+    samples: tuple[Sample, ...]
+    moves: tuple[tuple[Path, Path], ...]
+
+    def restore(self) -> list[Sample]:
+        """Put the files back where they were (a name taken meanwhile gets a new id);
+        returns the drawings as they are now. OSError when a file cannot be moved."""
+        restored = []
+        moved = dict(self.moves)
+        for sample in self.samples:
+            folder = sample.root / str(sample.label)
+            folder.mkdir(parents=True, exist_ok=True)
+            taken = any((folder / f"{sample.id}{suffix}").exists() for suffix in sample.suffixes)
+            back = Sample(sample.root, sample.label, _new_id(folder) if taken else sample.id, sample.suffixes)
+            for old, new in ((sample.original_path, back.original_path), (sample.frame_path, back.frame_path)):
+                if old in moved and moved[old].exists():
+                    os.replace(moved[old], new)
+            restored.append(back)
+        return restored
+
+
+def move_to_trash(samples, root: str | os.PathLike) -> Trashed:
+    """Move the drawings' files into ``root/.deleted`` (a batch folder of their own), where
+    ``Trashed.restore`` finds them. All or nothing: on an OSError the files moved so far go
+    back before it is raised."""
+    batch = Path(root) / TRASH / datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
+    samples = tuple(samples)
+    moves: list[tuple[Path, Path]] = []
+    try:
+        for sample in samples:
+            for path in (sample.original_path, sample.frame_path):
+                if path.exists():
+                    target = batch / str(sample.label) / path.name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(path, target)
+                    moves.append((path, target))
+    except OSError:
+        for old, new in reversed(moves):
+            os.replace(new, old)
+        raise
+    return Trashed(samples, tuple(moves))
+
+
+def empty_trash(root: str | os.PathLike) -> None:
+    """Remove what deleting left in ``root/.deleted`` (Undo can no longer bring it back)."""
+    import shutil
+
+    shutil.rmtree(Path(root) / TRASH, ignore_errors=True)
+
+
 def write_png(path: str | os.PathLike, pixels: np.ndarray) -> None:
     """Write a 2-D uint8 array as an 8-bit greyscale PNG, all or nothing."""
     write_bytes_atomic(path, png_bytes(pixels))
@@ -220,8 +281,9 @@ def load_training_set(root: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 
 
 def read_grey(path: str | os.PathLike, polarity: bool = True) -> np.ndarray:
-    """A PNG (or any image Pillow reads) as 2-D uint8, ink bright. With ``polarity``, an
-    image whose border is mostly light (dark ink on paper) is inverted. An image of more
+    """A PNG (or any image Pillow reads) as 2-D uint8, ink bright. With ``polarity``, the
+    paper's level and the ink's side are estimated (``aegui.paper``): dark ink on paper is
+    inverted, and grey paper (a photo) becomes black. An image of more
     than ``MAX_PIXELS`` is refused from its header (a JPEG is decoded smaller instead)."""
     from PIL import Image
 
@@ -245,11 +307,7 @@ def read_grey(path: str | os.PathLike, polarity: bool = True) -> np.ndarray:
         raise DrawingsError(f"{path}: cannot read the image ({err.strerror or err})") from None
     except Exception as err:  # noqa: BLE001 - Pillow's decoders raise many kinds on a broken file
         raise DrawingsError(f"{path}: cannot read the image ({type(err).__name__}: {err})") from None
-    if polarity and grey.size:
-        border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-        if np.median(border) > 127:
-            grey = 255 - grey
-    return grey
+    return ink_from_picture(grey) if polarity else grey
 
 
 def _bounded(image, path) -> None:

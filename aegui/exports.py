@@ -3,11 +3,15 @@
 * Encoders: ``png_bytes`` (every PNG the app writes: drawings, exports, screenshots),
   ``gif_bytes`` (the interpolation as an animation), ``latent_csv``, ``latent_json``.
 * Layout: ``mosaic`` puts 28x28 images in a grid (a strip is a grid of one row),
-  enlarged with square pixels, ink bright on black as in MNIST.
+  enlarged with square pixels, ink bright on black as in MNIST; ``coloured`` paints ink
+  levels in the paper and ink colours of the screen (``LIGHT``: dark ink on white paper,
+  the default; the app passes its palette's), so that what is written looks like what
+  is shown.
 * Exports of a session (``reconstruction_png``, ``latent_file``, ``manifold_png``,
   ``strip_file``): functions of what the session holds, raising ``NothingToExport``
   (its message is for the user) when there is nothing yet.
-* ``write``: bytes to a path the user chose, atomically, never creating folders.
+* ``write``: bytes to a path the user chose, atomically, never creating folders;
+  ``with_suffix`` gives a path the format's extension when it has not got it.
 
 No Qt and no torch: the window asks for a path and writes these bytes; tests read them back.
 """
@@ -23,12 +27,17 @@ import numpy as np
 from aegui.atomic_files import write_bytes_atomic
 from aegui.preprocess import to_uint8
 
-__all__ = ["FORMATS", "NothingToExport", "gif_bytes", "latent_csv", "latent_file", "latent_json",
-           "manifold_png", "mosaic", "png_bytes", "reconstruction_png", "side_by_side", "strip_file", "write"]
+__all__ = ["FORMATS", "LIGHT", "NothingToExport", "coloured", "gif_bytes", "latent_csv", "latent_file", "latent_json",
+           "manifold_png", "mosaic", "png_bytes", "reconstruction_png", "side_by_side", "strip_file", "with_suffix",
+           "write"]
 
 # File-dialog filters of the formats the app writes.
 FORMATS = {"csv": "CSV (*.csv)", "json": "JSON (*.json)", "png": "PNG image (*.png)",
            "gif": "Animated GIF (*.gif)"}
+
+
+# (paper, ink) as RGB: dark ink on white paper, as the app shows drawings in a light palette.
+LIGHT = ((255, 255, 255), (0, 0, 0))
 
 
 class NothingToExport(LookupError):
@@ -50,14 +59,20 @@ def png_bytes(pixels: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-def gif_bytes(images, scale: int = 4, frame_ms: int = 120) -> bytes:
-    """An animated GIF going A -> B -> A through ``images`` (S, H, W) in [0, 1], looping."""
+def gif_bytes(images, scale: int = 4, frame_ms: int = 120, colours=LIGHT) -> bytes:
+    """An animated GIF going A -> B -> A through ``images`` (S, H, W) in [0, 1], looping,
+    in ``colours`` (paper, ink)."""
     from PIL import Image
 
     frames = [np.kron(to_uint8(im), np.ones((scale, scale), np.uint8)) for im in images]
     if not frames:
         raise ValueError("no images to export")
-    pictures = [Image.fromarray(f) for f in frames + frames[-2:0:-1]]  # 2-D uint8: mode "L"
+    table = _table(colours).astype(np.uint8).reshape(-1).tolist()
+    pictures = []
+    for f in frames + frames[-2:0:-1]:
+        picture = Image.frombytes("P", (f.shape[1], f.shape[0]), f.tobytes())
+        picture.putpalette(table)                      # ink level i is colour i of the gradient
+        pictures.append(picture)
     out = io.BytesIO()
     pictures[0].save(out, format="GIF", save_all=True, append_images=pictures[1:],
                      duration=frame_ms, loop=0, optimize=False, disposal=1)
@@ -113,6 +128,23 @@ def mosaic(images, scale: int = 4, gap: int = 4) -> np.ndarray:
     return out
 
 
+def _table(colours) -> np.ndarray:
+    """(256, 3): ink level 0 (paper) to 255 (ink), the screen's gradient."""
+    paper, ink = (np.asarray(c[:3], np.float64) for c in colours)
+    t = np.linspace(0.0, 1.0, 256)[:, None]
+    return np.rint(paper + (ink - paper) * t)
+
+
+def coloured(levels: np.ndarray, colours=LIGHT) -> np.ndarray:
+    """Ink levels (H, W) uint8 (0 paper, 255 ink) in ``colours`` (paper, ink): greyscale
+    (H, W) when both are greys, else RGB (H, W, 3)."""
+    table = _table(colours).astype(np.uint8)
+    levels = np.asarray(levels, np.uint8)
+    if all(len(set(c[:3])) == 1 for c in colours):
+        return table[:, 0][levels]
+    return table[levels]
+
+
 def side_by_side(*images, scale: int = 8, gap: int = 8) -> np.ndarray:
     """Images (H, W) in [0, 1] in one row (the drawing as framed, its reconstruction)."""
     return mosaic(np.stack([np.asarray(im, np.float32) for im in images])[None], scale, gap)
@@ -121,13 +153,13 @@ def side_by_side(*images, scale: int = 8, gap: int = 8) -> np.ndarray:
 # ---------------------------------------------------------------------- exports of a session
 
 
-def reconstruction_png(session) -> bytes:
+def reconstruction_png(session, colours=LIGHT) -> bytes:
     """The drawing as the network sees it beside what the reconstruction view shows (an
-    edited code's decoding, if edited), enlarged 8x."""
+    edited code's decoding, if edited), enlarged 8x, in ``colours`` (paper, ink)."""
     drawing, output = session.drawing, session.output
     if session.info is None or drawing is None or drawing.z is None or output is None:
         raise NothingToExport("Draw a digit first")
-    return png_bytes(side_by_side(drawing.frame, output.image))
+    return png_bytes(coloured(side_by_side(drawing.frame, output.image), colours))
 
 
 def latent_file(session, fmt: str) -> bytes:
@@ -143,20 +175,30 @@ def latent_file(session, fmt: str) -> bytes:
     return latent_json(edit.current, model, edit.drawing, edit.edited)
 
 
-def manifold_png(session) -> bytes:
-    """The manifold grid's decodings, 2x, no gaps."""
+def manifold_png(session, colours=LIGHT) -> bytes:
+    """The manifold grid's decodings, 2x, no gaps, in ``colours`` (paper, ink)."""
     if session.manifold is None:
         raise NothingToExport("Show the manifold grid first")
-    return png_bytes(mosaic(session.manifold[1], scale=2, gap=0))
+    return png_bytes(coloured(mosaic(session.manifold[1], scale=2, gap=0), colours))
 
 
-def strip_file(session, fmt: str) -> bytes:
-    """The interpolation strip from A to B as one PNG, or as an animated GIF."""
+def strip_file(session, fmt: str, colours=LIGHT) -> bytes:
+    """The interpolation strip from A to B as one PNG, or as an animated GIF, in
+    ``colours`` (paper, ink)."""
     if fmt not in ("png", "gif"):
         raise ValueError(f"format must be 'png' or 'gif', not {fmt!r}")
     if session.strip is None:
         raise NothingToExport("Pin A and B first")
-    return png_bytes(mosaic(session.strip[None])) if fmt == "png" else gif_bytes(session.strip)
+    if fmt == "png":
+        return png_bytes(coloured(mosaic(session.strip[None]), colours))
+    return gif_bytes(session.strip, colours=colours)
+
+
+def with_suffix(path: str | os.PathLike, fmt: str) -> str:
+    """``path``, ending in ``.fmt`` (added when it ends otherwise: a PNG is never written
+    under another name or none)."""
+    path = os.fspath(path)
+    return path if path.lower().endswith(f".{fmt.lower()}") else f"{path}.{fmt}"
 
 
 def write(path: str | os.PathLike, data: bytes) -> None:

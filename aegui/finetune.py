@@ -63,7 +63,7 @@ class FineTuneConfig:
     """A fine-tuning run: small by default (about 300 batches: under a minute on two CPU
     cores for 50 drawings and the default model)."""
 
-    steps: int = 300            # batches in all (rounded to whole passes over the data)
+    steps: int = 300            # batches in all, exactly (the data is sized to whole passes of them)
     batch_size: int = 64
     lr: float = 3e-4            # Adam's peak learning rate: lower than from scratch
     min_pool: int = 1024        # the drawings and their copies make at least this many images
@@ -132,7 +132,8 @@ def fine_tune(model: Autoencoder, samples: Sequence[Sample], config: FineTuneCon
     if isinstance(mnist, (str, os.PathLike)):
         yield Status("prepare", PREPARE_SHARE * 0.85, f"Reading MNIST from {mnist}…")
         mnist = load_digits(mnist)
-    data = _training_data(frames, labels, mnist, round(config.mnist_ratio * len(pool_images)), rng)
+    passes, (pool_images, pool_labels), data = _mix(frames, labels, (pool_images, pool_labels), copies, mnist,
+                                                    config, rng)
 
     tuned = _clone(model, device)
     measure = _Measurement(tuned, frames, labels, mnist, before=_reconstruct(tuned, frames))
@@ -144,12 +145,12 @@ def fine_tune(model: Autoencoder, samples: Sequence[Sample], config: FineTuneCon
         every_epoch=False, on_stop=False, at_end=True, finish=measure,
         metadata={"finetuned_from": str(model.name), "drawings": len(samples), "copies_per_drawing": copies,
                   "mixed_with_mnist": mnist is not None})
-    trainer = _trainer(tuned, data, (pool_images, pool_labels), config, device, policy)
+    trainer = _trainer(tuned, data, (pool_images, pool_labels), config, passes, device, policy)
     if stop():      # building the trainer may take a while the first time (imports)
         yield Status("stopped", PREPARE_SHARE, "Cancelled")
         return
-    what = f"{len(samples)} drawings × {copies}" + (f" + {len(data.x_train)} MNIST digits"
-                                                    if len(data.x_train) else "")
+    what = f"{len(samples)} drawings ({len(pool_images)} with copies)" + (
+        f" + {len(data.x_train)} MNIST digits" if len(data.x_train) else "")
     finished, path = yield from _statuses(trainer, what, stop)
     if not finished:
         return
@@ -163,15 +164,67 @@ def fine_tune(model: Autoencoder, samples: Sequence[Sample], config: FineTuneCon
                  f"{measure.error_after.mean():.4f}", result=result)
 
 
-def _trainer(tuned: Autoencoder, data: Digits, pool, config: FineTuneConfig, device,
+def _trainer(tuned: Autoencoder, data: Digits, pool, config: FineTuneConfig, passes: int, device,
              policy: CheckpointPolicy) -> Trainer:
-    """A trainer over the mix, for about ``config.steps`` batches in whole passes, on the
-    loss the model was trained with."""
-    steps_per_pass = math.ceil((len(data.x_train) + len(pool[0])) / config.batch_size)
-    epochs = max(1, round(config.steps / steps_per_pass))
-    train_config = TrainConfig(epochs=epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed,
-                               warmup_steps=max(1, epochs * steps_per_pass // 10), **_loss_settings(tuned))
+    """A trainer over the mix (sized by ``plan_passes``: ``passes`` whole passes are exactly
+    ``config.steps`` batches), on the loss the model was trained with."""
+    train_config = TrainConfig(epochs=passes, batch_size=config.batch_size, lr=config.lr, seed=config.seed,
+                               warmup_steps=max(1, config.steps // 10), **_loss_settings(tuned))
     return Trainer(train_config, data, model=tuned, device=device, extra=pool, checkpoints=policy)
+
+
+def _mix(frames, labels, pool, copies: int, mnist: Digits | None, config: FineTuneConfig, rng):
+    """(passes, pool, data): the drawings' pool and the MNIST digits mixed in, sized so that
+    ``passes`` whole passes are exactly ``config.steps`` batches (``plan_passes``), in the
+    proportions ``config`` asks for."""
+    images, pool_labels = pool
+    mnist_count = round(config.mnist_ratio * len(images)) if mnist is not None else 0
+    passes, per_pass = plan_passes(config.steps, config.batch_size, len(images) + mnist_count, len(frames))
+    keep = per_pass
+    if mnist is not None:
+        keep = min(max(round(per_pass * len(images) / (len(images) + mnist_count)), min(len(frames), per_pass)),
+                   per_pass)
+    chosen = _resized(len(images), copies, keep, rng)
+    return passes, (images[chosen], pool_labels[chosen]), _training_data(frames, labels, mnist, per_pass - keep, rng)
+
+
+# Images in one pass at most (uint8: 51 MB), whatever the number of batches asked for.
+MAX_PASS_IMAGES = 65536
+
+
+def plan_passes(steps: int, batch: int, natural: int, least: int = 1) -> tuple[int, int]:
+    """(passes, images per pass) such that ``passes`` passes of whole batches are exactly
+    ``steps`` batches: images per pass as near ``natural`` (the mix as made) as the divisors
+    of ``steps`` allow, preferably at least ``least`` (each drawing in every pass) and at
+    most ``MAX_PASS_IMAGES``."""
+    best = None
+    for passes in _divisors(steps):
+        images = steps // passes * batch
+        key = (images < least, images > MAX_PASS_IMAGES, abs(math.log(images / max(natural, 1))))
+        if best is None or key < best[0]:
+            best = (key, passes, images)
+    return best[1], best[2]
+
+
+def _divisors(n: int) -> list[int]:
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
+
+
+def _resized(size: int, copies: int, target: int, rng) -> np.ndarray:
+    """Indices into a pool of ``size`` images (each drawing followed by its ``copies - 1``
+    copies) choosing ``target`` of them: every drawing itself first, then copies at random
+    (drawn again at random when more are needed than there are)."""
+    originals = np.arange(0, size, copies)
+    if target <= len(originals):
+        return np.sort(rng.choice(originals, size=target, replace=False))
+    others = np.setdiff1d(np.arange(size), originals)
+    extra = target - len(originals)
+    if len(others) >= extra:
+        picked = rng.choice(others, size=extra, replace=False)
+    else:
+        picked = np.concatenate([others, rng.choice(np.arange(size), size=extra - len(others), replace=True)])
+    return np.sort(np.concatenate([originals, picked]))
 
 
 def _statuses(trainer: Trainer, what: str, stop) -> Iterator[Status]:

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SPAN", "STEPS", "Traversal", "dimension_scales", "manifold_codes", "manifold_extent",
-           "rank", "ranked", "row_change", "sweep", "sweep_offsets", "traverse"]
+__all__ = ["SPAN", "STEPS", "Traversal", "USUAL", "dimension_scales", "far_out", "manifold_codes", "manifold_extent",
+           "rank", "ranked", "row_change", "sweep", "sweep_offsets", "traverse", "usual_range"]
 
 SPAN = 2.0          # standard deviations each way
 STEPS = 9           # decodings per row; odd, so that t = 0 is one of them
@@ -42,6 +42,32 @@ def dimension_scales(latent_dim: int, codes: np.ndarray | None = None) -> np.nda
         good = np.isfinite(std) & (std > 1e-8)
         scales[good] = std[good]
     return scales
+
+
+# The usual range of a dimension holds this share of the reference digits' values.
+USUAL = 0.99
+
+
+def usual_range(codes: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """(low, high) per dimension: the range that holds ``USUAL`` of the reference codes
+    (N, Z) in each dimension, from its 0.5th to its 99.5th percentile; None without codes.
+    A value outside it is one the decoder has rarely seen: what it makes of it may be noise."""
+    if codes is None or len(codes) < 10:
+        return None
+    tail = (1.0 - USUAL) / 2 * 100
+    low, high = np.percentile(np.asarray(codes, np.float64), [tail, 100 - tail], axis=0)
+    return low.astype(np.float32), high.astype(np.float32)
+
+
+def far_out(z, usual: tuple[np.ndarray, np.ndarray] | None, dims=None) -> list[int]:
+    """The dimensions of ``z`` (of ``dims`` only, if given) outside their usual range."""
+    if usual is None:
+        return []
+    z = np.asarray(z, np.float32).reshape(-1)
+    outside = (z < usual[0]) | (z > usual[1])
+    if dims is not None:
+        outside &= np.asarray(dims, bool)
+    return [int(d) for d in np.flatnonzero(outside)]
 
 
 def sweep_offsets(steps: int = STEPS, span: float = SPAN) -> np.ndarray:

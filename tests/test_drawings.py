@@ -15,6 +15,7 @@ from PIL import Image, ImageFile
 
 from aegui import drawings
 from aegui.drawings import DrawingsError, Sample
+from aegui.paper import ink_from_picture
 from aegui.preprocess import mnist_style, to_uint8
 
 
@@ -196,8 +197,12 @@ def test_a_large_jpeg_photo_is_decoded_at_a_reduced_size(tmp_path):
     grey = drawings.read_grey(tmp_path / "photo.jpg")
     assert grey.size <= drawings.MAX_PIXELS and grey.shape == (2200, 2000)
     with Image.open(tmp_path / "photo.jpg") as full:
-        full_size = 255 - np.asarray(full.convert("L"))
-    assert np.abs(mnist_style(grey) - mnist_style(full_size)).max() < 0.1
+        full_size = ink_from_picture(np.asarray(full.convert("L")))     # the same reading, at full size
+    # The same framing, but for a row or column: a sharp-edged bar's centre of mass can
+    # round the other way at another scale.
+    reduced, full_frame = mnist_style(grey), mnist_style(full_size)
+    assert min(np.abs(np.roll(reduced, (dy, dx), (0, 1)) - full_frame).max()
+               for dy in (-1, 0, 1) for dx in (-1, 0, 1)) < 0.1
 
 
 def test_a_digit_folder_that_cannot_be_read_says_so(tmp_path, monkeypatch):
@@ -222,3 +227,38 @@ def test_saving_cleans_the_stale_temporaries_of_killed_saves(tmp_path):
     os.utime(stale, (then, then))
     drawings.save_drawing(tmp_path, 7, canvas_digit("7"))
     assert not stale.exists() and len(drawings.list_drawings(tmp_path, 7)) == 1
+
+
+def test_drawings_moved_to_the_trash_are_not_listed_and_come_back_as_they_were(tmp_path):
+    root = tmp_path / "drawings"
+    keep = drawings.save_drawing(root, 4, canvas_digit("4"))
+    gone = [drawings.save_drawing(root, 4, canvas_digit("4", seed=s)) for s in (1, 2)]
+    before = {p: p.read_bytes() for s in gone for p in (s.original_path, s.frame_path)}
+    trashed = drawings.move_to_trash(gone, root)
+    assert drawings.list_drawings(root) == [keep]
+    assert all(not p.exists() for p in before)
+    assert drawings.load_training_set(root)[0].shape == (1, 28, 28)       # training never reads the trash
+    back = trashed.restore()
+    assert back == gone and drawings.list_drawings(root) == [keep, *gone]
+    assert all(p.read_bytes() == data for p, data in before.items())
+    drawings.empty_trash(root)
+    assert not (root / drawings.TRASH).exists()
+
+
+def test_a_trash_move_that_fails_halfway_leaves_every_drawing_in_place(tmp_path, monkeypatch):
+    root = tmp_path / "drawings"
+    samples = [drawings.save_drawing(root, 1, canvas_digit("1", seed=s)) for s in range(3)]
+    real, calls = os.replace, []
+
+    def fails_third(src, dst):
+        calls.append(src)
+        if len(calls) == 3:
+            raise PermissionError(13, "Permission denied", str(src))
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", fails_third)
+    with pytest.raises(PermissionError):
+        drawings.move_to_trash(samples, root)
+    monkeypatch.undo()
+    assert drawings.list_drawings(root) == samples
+    assert all(s.original_path.exists() and s.frame_path.exists() for s in samples)

@@ -13,6 +13,7 @@ from PIL import Image
 
 from aegui import exports
 from aegui.exports import NothingToExport
+from aegui.preprocess import to_uint8
 from aegui.session import Interpolation, LatentEdit
 
 
@@ -60,13 +61,32 @@ def session(drawn=True, strip=None, manifold=None):
                            interpolation=Interpolation())
 
 
-def test_the_drawing_exports_beside_what_the_reconstruction_view_shows():
+def test_the_drawing_exports_beside_what_the_reconstruction_view_shows_in_the_screens_colours():
     s = session()
-    pixels = decoded(exports.reconstruction_png(s))
+    pixels = decoded(exports.reconstruction_png(s))               # by default dark ink on white paper
     assert pixels.shape == (224, 2 * 224 + 8)
-    np.testing.assert_array_equal(pixels[:, :224], np.kron((s.drawing.frame * 255).astype(np.uint8),
-                                                           np.ones((8, 8), np.uint8)))
-    assert (pixels[:, 232:] == 128).all()
+    np.testing.assert_array_equal(pixels[:, :224], 255 - np.kron((s.drawing.frame * 255).astype(np.uint8),
+                                                                 np.ones((8, 8), np.uint8)))
+    assert (pixels[:, 232:] == 127).all() and (pixels[:, 224:232] == 255).all()
+    dark = ((30, 30, 30), (232, 232, 232))
+    pixels = decoded(exports.reconstruction_png(s, dark))
+    assert pixels[0, 0] == 30 and pixels[100, 100] == 232       # the frame's ink, light on dark
+    tinted = decoded(exports.reconstruction_png(s, ((255, 250, 240), (20, 40, 90))))
+    assert tinted.shape == (224, 2 * 224 + 8, 3) and tuple(tinted[0, 0]) == (255, 250, 240)
+
+
+def test_colouring_maps_paper_to_paper_and_full_ink_to_ink():
+    levels = np.array([[0, 255, 128]], np.uint8)
+    np.testing.assert_array_equal(exports.coloured(levels), [[255, 0, 127]])
+    rgb = exports.coloured(levels, ((200, 220, 240), (0, 20, 40)))
+    np.testing.assert_array_equal(rgb[0, :2], [[200, 220, 240], [0, 20, 40]])
+
+
+def test_a_file_always_gets_its_formats_extension():
+    assert exports.with_suffix("/x/drawing", "png") == "/x/drawing.png"
+    assert exports.with_suffix("/x/drawing.PNG", "png") == "/x/drawing.PNG"
+    assert exports.with_suffix("/x/v1.2/latent", "csv") == "/x/v1.2/latent.csv"
+    assert exports.with_suffix("/x/strip.png", "gif") == "/x/strip.png.gif"
 
 
 def test_the_code_exports_with_the_drawings_own_and_the_edited_dimensions():
@@ -97,6 +117,8 @@ def test_the_strip_exports_as_one_row_and_the_manifold_as_a_grid():
     assert decoded(exports.manifold_png(s)).shape == (3 * 56, 3 * 56)
     with Image.open(io.BytesIO(exports.strip_file(s, "gif"))) as gif:
         assert gif.size == (112, 112) and gif.n_frames >= 2
+        first = np.asarray(gif.convert("L"))
+    np.testing.assert_array_equal(first, 255 - np.kron(to_uint8(strip[0]), np.ones((4, 4), np.uint8)))
 
 
 def test_a_write_to_a_missing_folder_fails_naming_the_file_and_leaves_nothing(tmp_path):

@@ -4,6 +4,7 @@ with MNIST, cancelling, and the user's models folder."""
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -13,7 +14,7 @@ from drawn_digits import canvas_digit
 from synthetic_digits import shapes
 
 from aegui import drawings, models, user_models
-from aegui.finetune import FineTuneConfig, augment, fine_tune
+from aegui.finetune import MAX_PASS_IMAGES, FineTuneConfig, augment, fine_tune, plan_passes
 from aegui.models import ModelConfig
 from aegui.preprocess import mnist_style, to_uint8
 from aegui.reference import load_reference
@@ -172,3 +173,23 @@ def test_the_users_models_are_listed_by_name_leaving_out_other_and_unfinished_fi
     assert [p.name for p in user_models.list_models(tmp_path)] == [
         "ae-16-mine-9.pt", "ae-16-mine-10.pt", "vae-16-mine-1.pt"]
     assert user_models.list_models(tmp_path / "missing") == [] and user_models.list_models(None) == []
+
+
+@pytest.mark.parametrize("steps, batch, natural, least", [(300, 64, 2048, 50), (300, 64, 1050, 50), (40, 32, 512, 8),
+                                                          (20000, 64, 2048, 50), (97, 64, 2048, 10), (10, 64, 5000, 3)])
+def test_the_passes_are_exactly_the_batches_asked_for(steps, batch, natural, least):
+    passes, images = plan_passes(steps, batch, natural, least)
+    assert images % batch == 0 and passes * math.ceil(images / batch) == steps
+    assert least <= images <= MAX_PASS_IMAGES
+    if steps % 10 == 0 and steps * batch >= natural:
+        assert natural / 4 <= images <= natural * 4        # near the mix as made, where batches allow
+
+
+@pytest.mark.parametrize("steps", [40, 37])
+def test_a_run_trains_exactly_the_batches_asked_for(collected, steps):
+    config = FineTuneConfig(steps=steps, batch_size=32, min_pool=256, lr=1e-3)
+    statuses = list(fine_tune(small_model(), drawings.list_drawings(collected), config))
+    result = statuses[-1].result
+    assert result.steps == steps
+    last_step = [s for s in statuses if s.message.startswith("Training on")][-1]
+    assert last_step.message.endswith(f"batch {steps} of {steps}")

@@ -211,6 +211,28 @@ def test_pinning_needs_a_drawing_and_two_pins_ask_for_the_strip_and_the_mix(sess
     assert session.strip.shape == (8, 28, 28) and session.mixed[0, 0] == 0.5
 
 
+def test_an_edited_code_is_pinned_with_its_decoding_not_the_drawings_frame(session, server):
+    draw(session, server, (0.0, 0.0, 0.0))
+    session.edit_value(1, 2.0)
+    session.receive(decoded(server.last("edit"), 0.9))      # the edited code, decoded, is on screen
+    assert session.pin("a")
+    pin = session.interpolation.a
+    assert pin.edited and pin.frame[0, 0] == pytest.approx(0.9)
+    np.testing.assert_allclose(pin.z, [0.0, 2.0, 0.0])
+    session.edit_value(2, -1.0)                              # not decoded yet when pinned
+    assert session.pin("b")
+    assert session.interpolation.b.frame is None
+    asked = server.last("pin")
+    np.testing.assert_allclose(asked.payload, [[0.0, 2.0, -1.0]])
+    pinned = []
+    session.pins_changed.connect(lambda: pinned.append(session.interpolation.b.frame))
+    session.receive(decoded(asked, 0.3))
+    assert pinned and pinned[-1][0, 0] == pytest.approx(0.3)
+    session.reset_edit()
+    assert session.pin("a") and not session.interpolation.a.edited
+    assert session.interpolation.a.frame[0, 0] == pytest.approx(0.5)   # the drawing's frame
+
+
 def test_a_strip_asked_before_pinning_again_is_dropped(session, server):
     draw(session, server, (0.0, 0.0, 0.0))
     session.pin("a")

@@ -109,3 +109,18 @@ def test_the_manifold_grid_of_a_larger_model_lies_on_the_principal_plane_of_its_
     xy, codes = traversal.manifold_codes(projection, 7, extent)
     np.testing.assert_allclose(projection.forward(codes), xy, atol=1e-4)
     assert traversal.manifold_extent(None, 1.5) == (-1.5, 1.5, -1.5, 1.5)
+
+
+def test_the_usual_range_holds_99_percent_of_each_dimension_and_far_out_values_are_named():
+    from aegui.traversal import far_out, usual_range
+
+    rng = np.random.default_rng(0)
+    codes = rng.normal([0.0, 5.0, -2.0], [1.0, 0.1, 3.0], (20000, 3)).astype(np.float32)
+    low, high = usual_range(codes)
+    inside = ((codes >= low) & (codes <= high)).mean(axis=0)
+    np.testing.assert_allclose(inside, 0.99, atol=0.002)
+    np.testing.assert_allclose(high - low, 2 * 2.5758 * np.array([1.0, 0.1, 3.0]), rtol=0.05)
+    assert far_out([0.0, 5.0, -2.0], (low, high)) == []
+    assert far_out([-4.0, 5.0, 20.0], (low, high)) == [0, 2]
+    assert far_out([-4.0, 5.0, 20.0], (low, high), dims=[False, True, True]) == [2]
+    assert usual_range(None) is None and far_out([9.0], None) == []

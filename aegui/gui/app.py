@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 
-from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
+from PySide6.QtCore import QCoreApplication, QEventLoop, QSize, QTimer
 from PySide6.QtWidgets import QApplication
 
 from aegui.desktop_entry import APP_ID
@@ -63,21 +63,25 @@ def ensure_app(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-def run_app(model: str | None = None) -> int:
-    """Open the main window on ``model`` (or the last used / default one) and run."""
+def run_app(model: str | None = None, qt_options: list[str] | tuple = ()) -> int:
+    """Open the main window on ``model`` (or the last used / default one) and run;
+    ``qt_options`` go to Qt (``-style Fusion``...)."""
     from .main_window import create_window
 
-    problem = preflight()
+    problem = preflight(_platform_env(qt_options))
     if problem:   # Qt would abort, naming the wrong library; say what is missing instead
         print(problem, file=sys.stderr)
         return 1
-    app = ensure_app()
+    app = ensure_app([sys.argv[0], *qt_options])
     probe = bool(os.environ.get(STARTUP_PROBE))
     scratch = tempfile.TemporaryDirectory() if probe else None
     settings = Settings(os.path.join(scratch.name, "settings.ini")) if scratch else None
     data_dir = os.path.join(scratch.name, "data") if scratch else None   # the user's folder stays untouched
     window = create_window(model, settings=settings, data_dir=data_dir)
+    # From here on, an exception anywhere is logged and told, and the app goes on.
+    window.reporter.install()
     app.aboutToQuit.connect(window.shutdown)
+    app.aboutToQuit.connect(window.reporter.uninstall)
     window.show()
     if probe:
         _probe_startup(app, window)
@@ -85,6 +89,18 @@ def run_app(model: str | None = None) -> int:
     if scratch is not None:
         scratch.cleanup()
     return int(code)
+
+
+def _platform_env(qt_options) -> dict:
+    """The environment as Qt will see it: ``-platform NAME`` among Qt's options overrides
+    $QT_QPA_PLATFORM."""
+    env = dict(os.environ)
+    options = list(qt_options)
+    for i, token in enumerate(options):
+        name, _, value = token.lstrip("-").partition("=")
+        if name == "platform":
+            env["QT_QPA_PLATFORM"] = value or (options[i + 1] if i + 1 < len(options) else "")
+    return env
 
 
 def _probe_startup(app: QApplication, window) -> None:
@@ -139,7 +155,7 @@ def draw_sample(window, digit: str, seed: int = 0) -> None:
         document.end_stroke()
 
 
-def screenshot(path: str, model: str | None = None) -> int:
+def screenshot(path: str, model: str | None = None, qt_options: list[str] | tuple = ()) -> int:
     """Draw sample digits offscreen (pins A and B, then a third) and save the window."""
     from aegui import exports
 
@@ -148,11 +164,11 @@ def screenshot(path: str, model: str | None = None) -> int:
 
     if QApplication.instance() is None:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    ensure_app()
+    ensure_app([sys.argv[0], *qt_options])
     with tempfile.TemporaryDirectory() as scratch:
         window = create_window(model, settings=Settings(os.path.join(scratch, "settings.ini")),
                                data_dir=os.path.join(scratch, "data"))
-        window.resize(*SCREENSHOT_SIZE)
+        window.lay_out(QSize(*SCREENSHOT_SIZE))
         window.show()
         if not wait_until(lambda: window.session.info is not None, timeout=120):
             print("aegui screenshot: the model did not load in time", file=sys.stderr)

@@ -1,7 +1,8 @@
 """The drawing canvas: shows a ``DrawingDocument`` and forwards pointer events to it.
 
 The document holds the drawing and its page raster (what the network gets); the widget
-keeps only its *view*: the same strokes rasterised by the same renderer
+keeps only its *view*, the pointer's outline (a circle of the pen's real width where the
+next stroke would go, dashed for the eraser) and a first-run hint on the empty page: the same strokes rasterised by the same renderer
 (``aegui.raster``) at the widget's device pixels, so it is crisp on high-DPI screens,
 and coloured with the palette (ink in the text colour on the base colour), so it follows
 a light or dark theme. The view is an 8-bit ink image plus its colours: new segments
@@ -18,11 +19,14 @@ from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from aegui.document import PAGE, DrawingDocument, Segment
+from aegui.paper import ink_from_picture
+from aegui.prefix_cache import PrefixCache, repaint
 from aegui.raster import paint_segments
 
-__all__ = ["Canvas", "ImageFileError", "gray_table", "picture_from_file", "picture_from_image"]
+__all__ = ["Canvas", "ImageFileError", "gray_table", "paper_and_ink", "picture_from_file", "picture_from_image"]
 
 MARGIN = 8  # logical pixels between the widget's edge and the page
+HINT = "Draw a digit here"
 
 
 class Canvas(QWidget):
@@ -34,21 +38,71 @@ class Canvas(QWidget):
         super().__init__(parent)
         self.setObjectName("canvas")
         self.document = document or DrawingDocument()
-        self.pen_width = 32.0     # page units; MNIST-like strokes are 5-8 % of the page
-        self.eraser = False
+        self._pen_width = 32.0    # page units; MNIST-like strokes are 5-8 % of the page
+        self._eraser = False
+        self._pointer: QPointF | None = None     # where the pointer is over the widget, if it is
+        self.hint = ""            # painted on an empty page (``set_hint``)
+        self._was_empty = True
         self._ink = np.zeros((1, 1), np.uint8)      # the view's ink, device pixels
         self._colours = np.zeros(256, np.uint32)    # ink level -> 0xAARRGGBB
         self._rgb = np.zeros((1, 1), np.uint32)     # the view in colour, what is painted
         self._view = QImage()                       # wraps self._rgb
         self._page = QRectF()     # where the page lies in the widget, logical pixels
+        self._prefixes = PrefixCache()    # the view before recent strokes: undo repaints from there
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setCursor(Qt.CursorShape.CrossCursor)
+        self.setMouseTracking(True)     # the outline follows the pointer with no button held
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(160, 160)
         self.setToolTip("Draw a digit (left button or pen). Undo: Ctrl+Z")
         self.document.observe(self._document_changed)
         self._redraw_view()
+
+    # ------------------------------------------------------------------ the tool
+
+    @property
+    def pen_width(self) -> float:
+        """The pen's width in page units; the outline shows it."""
+        return self._pen_width
+
+    @pen_width.setter
+    def pen_width(self, width: float) -> None:
+        old = self.outline_rect()
+        self._pen_width = float(width)
+        self._update_outline(old)
+
+    @property
+    def eraser(self) -> bool:
+        return self._eraser
+
+    @eraser.setter
+    def eraser(self, on: bool) -> None:
+        self._eraser = bool(on)
+        self._update_outline(self.outline_rect())
+
+    def outline_rect(self) -> QRectF:
+        """Where the pointer's outline is painted (empty when it is not over the page)."""
+        if self._pointer is None or not self._page.contains(self._pointer):
+            return QRectF()
+        diameter = self._pen_width * self._page.width() / self.document.size
+        return QRectF(self._pointer.x() - diameter / 2, self._pointer.y() - diameter / 2, diameter, diameter)
+
+    def set_hint(self, text: str) -> None:
+        """A line painted in the middle of the page while nothing is drawn ("" for none)."""
+        self.hint = text
+        self._was_empty = self.document.is_empty()
+        self.update()
+
+    def _update_outline(self, old: QRectF) -> None:
+        for rect in (old, self.outline_rect()):
+            if not rect.isEmpty():
+                self.update(rect.toAlignedRect().adjusted(-3, -3, 3, 3))
+
+    def _point_at(self, pos: QPointF | None) -> None:
+        old = self.outline_rect()
+        self._pointer = QPointF(pos) if pos is not None else None
+        self._update_outline(old)
 
     # ------------------------------------------------------------------ reading
 
@@ -78,6 +132,7 @@ class Canvas(QWidget):
         event.accept()
 
     def mouseMoveEvent(self, event) -> None:
+        self._point_at(event.position())
         if event.buttons() & Qt.MouseButton.LeftButton and self.document.in_stroke:
             self.document.extend_stroke(*self.to_page(event.position()))
             event.accept()
@@ -88,6 +143,7 @@ class Canvas(QWidget):
             event.accept()
 
     def tabletEvent(self, event) -> None:
+        self._point_at(event.position())
         x, y = self.to_page(event.position())
         pressure = event.pressure()
         kind = event.type()
@@ -100,6 +156,10 @@ class Canvas(QWidget):
             self.document.end_stroke()
         # Accepted tablet events are not repeated as synthesised mouse events.
         event.accept()
+
+    def leaveEvent(self, event) -> None:
+        self._point_at(None)
+        super().leaveEvent(event)
 
     def resizeEvent(self, event) -> None:
         self._redraw_view()
@@ -129,13 +189,41 @@ class Canvas(QWidget):
         pen.setCosmetic(True)
         painter.setPen(pen)
         painter.drawRect(self._page.adjusted(-0.5, -0.5, 0.5, 0.5))
+        if self.hint and self.document.is_empty():
+            painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+            font = painter.font()
+            font.setPointSizeF(font.pointSizeF() * 1.6)
+            painter.setFont(font)
+            painter.drawText(self._page, Qt.AlignmentFlag.AlignCenter, self.hint)
+        self._paint_outline(painter)
         painter.end()
 
+    def _paint_outline(self, painter: QPainter) -> None:
+        """The pen's real width around the pointer: a dark and a light ring, seen on any
+        ink or paper; dashed for the eraser."""
+        rect = self.outline_rect()
+        if rect.isEmpty():
+            return
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        style = Qt.PenStyle.DashLine if self._eraser else Qt.PenStyle.SolidLine
+        for colour, inset in ((QColor(0, 0, 0, 170), 0.0), (QColor(255, 255, 255, 170), 1.0)):
+            pen = QPen(colour, 1.0, style)
+            pen.setCosmetic(True)
+            painter.setPen(pen)
+            painter.drawEllipse(rect.adjusted(inset, inset, -inset, -inset))
+
     def _document_changed(self, segments: list[Segment] | None) -> None:
+        if self.hint:        # the hint shows on an empty page only: repaint it all when that changes
+            empty = self.document.is_empty()
+            if empty != self._was_empty:
+                self._was_empty = empty
+                segments = None
         if segments is None:
             self._redraw_view()
             self.update()
         else:
+            self._keep_view()
             box = paint_segments(self._ink, segments, self._ink.shape[0] / self.document.size)
             if box is not None:
                 self._recolour(box)
@@ -152,14 +240,18 @@ class Canvas(QWidget):
             self._rgb = np.zeros((pixels, pixels), np.uint32)
             self._view = QImage(self._rgb.data, pixels, pixels, pixels * 4, QImage.Format.Format_RGB32)
         self._view.setDevicePixelRatio(pixels / side)
-        picture, _ = self.document.visible()
-        if picture is None:
-            self._ink.fill(0)
-        else:
-            self._ink[...] = _resized(picture.pixels, pixels)
-        paint_segments(self._ink, self.document.segments(), pixels / self.document.size)
+        picture, strokes = self.document.visible()
+        repaint(self._ink, (pixels, picture), lambda: _resized(picture.pixels, pixels) if picture is not None else None,
+                strokes, pixels / self.document.size, self._prefixes)
         self._colours = np.array(gray_table(self._paper(), self._ink_colour()), np.uint32)
         self._recolour((0, 0, pixels, pixels))
+
+    def _keep_view(self) -> None:
+        """A stroke has just begun and is not painted yet: keep the view as it is, before
+        it (undoing it comes back here)."""
+        if self.document.stroke_points == 1:        # cheap: this runs on every move
+            picture, strokes = self.document.visible()
+            self._prefixes.store((self._ink.shape[0], picture), strokes[:-1], self._ink)
 
     def _recolour(self, box: tuple[int, int, int, int]) -> None:
         x0, y0, x1, y1 = box
@@ -197,6 +289,14 @@ class ImageFileError(ValueError):
     """An image file could not be read; the message names the file and the reason."""
 
 
+def paper_and_ink(widget: QWidget) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """The (paper, ink) colours ``widget`` shows drawings in, as RGB: what exports use, so
+    that a file looks like the screen."""
+    palette = widget.palette()
+    paper, ink = palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Text)
+    return (paper.red(), paper.green(), paper.blue()), (ink.red(), ink.green(), ink.blue())
+
+
 def gray_table(paper: QColor, ink: QColor) -> list[int]:
     """A 256-entry colour table from ``paper`` (0) to ``ink`` (255)."""
     a = np.array([paper.red(), paper.green(), paper.blue()], np.float64)
@@ -219,8 +319,9 @@ def picture_from_image(image: QImage, size: int = PAGE) -> np.ndarray:
     """An image of a digit, either polarity, as a page: (size, size) uint8, ink bright.
 
     Transparent images are put on white when what is opaque is mostly dark, else on
-    black. The ink is taken to be dark when the image's border is mostly light. The image
-    is fitted into the page keeping its aspect ratio.
+    black. The paper's level and the ink's side are estimated (``aegui.paper``: a photo of
+    grey paper reads as its strokes). The image is fitted into the page keeping its
+    aspect ratio.
     """
     if image.isNull():
         raise ImageFileError("the image is empty")
@@ -233,10 +334,7 @@ def picture_from_image(image: QImage, size: int = PAGE) -> np.ndarray:
         opaque = alpha > 0.5
         dark_ink = not opaque.any() or gray[opaque].mean() < 128
         gray = gray * alpha + (255.0 if dark_ink else 0.0) * (1.0 - alpha)
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    if np.median(border) > 127:
-        gray = 255.0 - gray
-    gray_u8 = np.clip(np.rint(gray), 0, 255).astype(np.uint8)
+    gray_u8 = ink_from_picture(np.clip(np.rint(gray), 0, 255).astype(np.uint8))
     source = _gray_image(gray_u8)
     scaled = source.convertToFormat(QImage.Format.Format_Grayscale8).scaled(
         size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)

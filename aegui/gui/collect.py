@@ -1,7 +1,8 @@
 """The "My drawings" dock: the drawings collected so far, per digit, with their counts.
 
 The folder (``aegui.drawings`` documents it) is the state; this panel shows it and
-deletes from it. Collecting itself is the window's: in collect mode a digit key saves the
+deletes from it, after asking; Undo Delete (or Ctrl+Z in the list) brings back what was
+deleted, from the folder's trash, which is emptied when the panel starts and closes. Collecting itself is the window's: in collect mode a digit key saves the
 canvas under that label and the window asks the panel to ``refresh``.
 """
 
@@ -27,23 +28,29 @@ THUMB = 56     # 28x28 framings shown twice their size, square pixels
 
 
 class _DrawingList(QListWidget):
-    """Thumbnails; the Delete and Backspace keys ask to delete the selected ones, and take
-    precedence over the window's shortcuts on those keys (Clear) while the list has focus."""
+    """Thumbnails; the Delete and Backspace keys ask to delete the selected ones, Ctrl+Z
+    to undo a deletion: while the list has focus these take precedence over the window's
+    shortcuts on those keys (Clear, Undo)."""
 
     deleteRequested = Signal()
+    undoRequested = Signal()
 
     def event(self, event) -> bool:
-        if event.type() == QEvent.Type.ShortcutOverride and self._is_delete(event):
+        if event.type() == QEvent.Type.ShortcutOverride and (self._is_delete(event) or self._is_undo(event)):
             event.accept()
             return True
         return super().event(event)
 
     def keyPressEvent(self, event) -> None:
-        if self._is_delete(event):
-            self.deleteRequested.emit()
+        if self._is_delete(event) or self._is_undo(event):
+            (self.deleteRequested if self._is_delete(event) else self.undoRequested).emit()
             event.accept()
             return
         super().keyPressEvent(event)
+
+    @staticmethod
+    def _is_undo(event) -> bool:
+        return event.matches(QKeySequence.StandardKey.Undo)
 
     @staticmethod
     def _is_delete(event) -> bool:
@@ -52,16 +59,21 @@ class _DrawingList(QListWidget):
 
 
 class DrawingsPanel(QWidget):
-    """Digit buttons with counts, the chosen digit's drawings as thumbnails, delete and
-    fine-tune buttons. ``changed`` after a deletion; ``fineTuneRequested`` from its button."""
+    """Digit buttons with counts, the chosen digit's drawings as thumbnails, delete, undo
+    and fine-tune buttons. ``confirm(title, text)`` asks before deleting (None: no one to
+    ask, nothing is deleted). ``changed(what)`` after a deletion or an undo, saying what
+    happened; ``fineTuneRequested`` from its button."""
 
-    changed = Signal()
+    changed = Signal(str)
     fineTuneRequested = Signal()
 
-    def __init__(self, root: str | Path, parent: QWidget | None = None):
+    def __init__(self, root: str | Path, confirm=None, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("drawings")
         self.root = Path(root)
+        self.confirm = confirm
+        self.trashed: list[drawings.Trashed] = []     # what Undo Delete brings back, newest last
+        drawings.empty_trash(self.root)                # a trash left by a run that ended abruptly
         self.digit = 0
         self.counts = dict.fromkeys(drawings.LABELS, 0)
         self.digit_buttons: list[QToolButton] = []
@@ -89,22 +101,11 @@ class DrawingsPanel(QWidget):
         self.list.setSpacing(2)
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.list.deleteRequested.connect(self.delete_selected)
+        self.list.undoRequested.connect(self.undo_delete)
         self.list.itemSelectionChanged.connect(self._selection_changed)
         self.total = QLabel()
         self.total.setObjectName("drawingsTotal")
-        self.collect_button = QToolButton()
-        self.delete_button = QPushButton("Delete")
-        self.delete_button.setObjectName("deleteDrawings")
-        self.delete_button.setToolTip(f"Delete the selected drawings ({QKeySequence('Delete').toString()})")
-        self.delete_button.clicked.connect(self.delete_selected)
-        self.fine_tune_button = QPushButton("Fine-tune on my drawings…")
-        self.fine_tune_button.setObjectName("fineTuneButton")
-        self.fine_tune_button.clicked.connect(self.fineTuneRequested)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.collect_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.delete_button)
-        buttons.addWidget(self.fine_tune_button)
+        buttons = self._create_buttons()
         hint = hint_label("Collect mode: draw a digit, then press its key (0–9) to save it here.")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -114,6 +115,28 @@ class DrawingsPanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(hint)
         self.refresh()
+
+    def _create_buttons(self) -> QHBoxLayout:
+        """Collect mode, delete, undo delete and fine-tune, in a row."""
+        self.collect_button = QToolButton()
+        self.delete_button = QPushButton("Delete")
+        self.delete_button.setObjectName("deleteDrawings")
+        self.delete_button.setToolTip(f"Delete the selected drawings ({QKeySequence('Delete').toString()})")
+        self.delete_button.clicked.connect(self.delete_selected)
+        self.undo_button = QPushButton("Undo Delete")
+        self.undo_button.setObjectName("undoDeleteDrawings")
+        self.undo_button.setToolTip("Bring back the drawings deleted last (Ctrl+Z in the list)")
+        self.undo_button.setEnabled(False)
+        self.undo_button.clicked.connect(self.undo_delete)
+        self.fine_tune_button = QPushButton("Fine-tune on my drawings…")
+        self.fine_tune_button.setObjectName("fineTuneButton")
+        self.fine_tune_button.clicked.connect(self.fineTuneRequested)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.collect_button)
+        buttons.addStretch(1)
+        for button in (self.delete_button, self.undo_button, self.fine_tune_button):
+            buttons.addWidget(button)
+        return buttons
 
     def set_collect_action(self, action) -> None:
         self.collect_button.setDefaultAction(action)
@@ -182,14 +205,45 @@ class DrawingsPanel(QWidget):
     # ------------------------------------------------------------------ deleting
 
     def delete_selected(self) -> int:
-        """Delete the selected drawings' files; returns how many."""
+        """Delete the selected drawings, once confirmed (Undo Delete brings them back);
+        returns how many."""
         chosen = self.selected_samples()
-        for sample in chosen:
-            drawings.delete_drawing(sample)
-        if chosen:
-            self.refresh()
-            self.changed.emit()
+        if not chosen or self.confirm is None:
+            return 0
+        what = f"{len(chosen)} drawing{'s' if len(chosen) != 1 else ''} of a {chosen[0].label}"
+        if not self.confirm("Delete drawings", f"Delete {what}? Undo Delete brings them back."):
+            return 0
+        try:
+            self.trashed.append(drawings.move_to_trash(chosen, self.root))
+        except OSError as err:
+            self.total.setText(f"Cannot delete: {err}")
+            return 0
+        self.undo_button.setEnabled(True)
+        self.refresh()
+        self.changed.emit(f"Deleted {what} (Undo Delete brings them back)")
         return len(chosen)
+
+    def undo_delete(self) -> int:
+        """Bring back the drawings deleted last; returns how many."""
+        if not self.trashed:
+            return 0
+        batch = self.trashed[-1]
+        try:
+            restored = batch.restore()
+        except OSError as err:
+            self.total.setText(f"Cannot bring the drawings back: {err}")
+            return 0
+        self.trashed.pop()
+        self.undo_button.setEnabled(bool(self.trashed))
+        self.refresh(restored[0].label if restored else None)
+        self.changed.emit(f"Brought back {len(restored)} drawing{'s' if len(restored) != 1 else ''}")
+        return len(restored)
+
+    def close_trash(self) -> None:
+        """Empty the trash: what was deleted is gone for good (the window is closing)."""
+        self.trashed.clear()
+        self.undo_button.setEnabled(False)
+        drawings.empty_trash(self.root)
 
 
 def _thumbnail(frame: np.ndarray, table: list[int]) -> QPixmap:

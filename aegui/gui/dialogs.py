@@ -1,5 +1,5 @@
 """The window's dialogs, in one place that tests replace: ``ask_open_path``,
-``ask_save_path``, ``ask_width`` and ``show_error`` (nothing may block a test on a modal dialog), and
+``ask_save_path``, ``ask_width``, ``show_error`` and ``confirm`` (nothing may block a test on a modal dialog), and
 file dialogs that start in the folder used last and remember the new one."""
 
 from __future__ import annotations
@@ -20,11 +20,22 @@ class Dialogs:
     def show_error(self, title: str, text: str) -> None:
         QMessageBox.critical(self.parent, title, text)
 
+    def confirm(self, title: str, text: str) -> bool:
+        """Ask before doing something the user may regret (No is the default)."""
+        answer = QMessageBox.question(self.parent, title, text, QMessageBox.StandardButton.Yes
+                                      | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
     def ask_open_path(self, title: str, filter_: str) -> str:
         return QFileDialog.getOpenFileName(self.parent, title, self.settings.last_folder, filter_)[0]
 
     def ask_save_path(self, title: str, filter_: str, suggestion: str = "") -> str:
-        return QFileDialog.getSaveFileName(self.parent, title, suggestion, filter_)[0]
+        """A path to save to; the dialog adds the suggestion's extension to a name without
+        one (and asks before replacing that file)."""
+        dialog = QFileDialog(self.parent, title, suggestion, filter_)
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setDefaultSuffix(os.path.splitext(suggestion)[1].lstrip("."))
+        return dialog.selectedFiles()[0] if dialog.exec() and dialog.selectedFiles() else ""
 
     def ask_width(self, title: str, default: int) -> int:
         """A width in pixels for an image export; 0 when cancelled."""

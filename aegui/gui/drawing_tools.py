@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QSpinBox
 from aegui import exports
 
 from .actions import make_action
-from .canvas import ImageFileError, picture_from_file
+from .canvas import ImageFileError, paper_and_ink, picture_from_file
 
 __all__ = ["DrawingTools"]
 
@@ -95,12 +95,14 @@ class DrawingTools(QObject):
         return True
 
     def save_drawing(self, path: str | None = None) -> bool:
-        """Save the drawing as the network gets it: an 8-bit grey PNG of the page."""
+        """Save the drawing as it looks on the canvas: a PNG of the page in the canvas's
+        paper and ink colours (a ``.png`` name, whatever name was given)."""
         path = path or self.dialogs.file_to_save("Save Drawing", exports.FORMATS["png"], "drawing.png")
         if not path:
             return False
+        path = exports.with_suffix(path, "png")
         try:
-            exports.write(path, exports.png_bytes(self.document.raster()))
+            exports.write(path, exports.png_bytes(exports.coloured(self.document.raster(), paper_and_ink(self.canvas))))
         except OSError as err:
             self.dialogs.show_error("Cannot save the drawing", str(err))
             return False

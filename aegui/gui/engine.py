@@ -77,7 +77,9 @@ class Engine:
             codes = np.asarray(request.payload, np.float32)
             flat = codes.reshape(-1, codes.shape[-1])
             images = self.decode(flat).reshape(*codes.shape[:-1], 28, 28)
-            return Decoded(request.seq, request.posted, request.generation, request.kind, codes, images)
+            # An edited code is judged like a drawing's: the verdict is about the code shown.
+            guess = self.verdict(loaded.info, codes) if request.kind == "edit" and codes.ndim == 1 else None
+            return Decoded(request.seq, request.posted, request.generation, request.kind, codes, images, guess)
         raise ValueError(f"not a request the engine answers: {request.kind!r}")
 
     def decode(self, codes: np.ndarray) -> np.ndarray:

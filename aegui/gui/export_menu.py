@@ -1,8 +1,9 @@
 """File ▸ Export: the drawing beside its reconstruction as PNG, the latent vector as CSV
 or JSON, the latent map and the manifold grid as PNG, the interpolation strip as PNG or
-GIF. What is written is a function of the session (``aegui.exports``), except the
-latent map, which is the widget as it looks on screen; every file is written atomically,
-so a failed export leaves the old file, or none, never half of one."""
+GIF. What is written is a function of the session (``aegui.exports``), in the paper and
+ink colours of the screen, except the latent map, which is the widget as it looks on
+screen; a file always gets its format's extension. Every file is written atomically, so a
+failed export leaves the old file, or none, never half of one."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from aegui import exports
 from aegui.exports import FORMATS, NothingToExport
 
 from .actions import make_action
+from .canvas import paper_and_ink
 
 __all__ = ["ExportMenu", "image_pixels"]
 
@@ -47,7 +49,7 @@ class ExportMenu(QObject):
     def export_images(self, path: str | None = None) -> bool:
         """The drawing as the network sees it beside what the reconstruction view shows."""
         return self._export("Export Drawing and Reconstruction", "png", "reconstruction.png",
-                            lambda: exports.reconstruction_png(self.session), path)
+                            lambda: exports.reconstruction_png(self.session, self._colours()), path)
 
     def export_latent(self, fmt: str, path: str | None = None) -> bool:
         """The code shown (and the drawing's own, with the edited dimensions) as CSV or JSON."""
@@ -67,12 +69,12 @@ class ExportMenu(QObject):
     def export_manifold(self, path: str | None = None) -> bool:
         """The manifold grid's decodings, 2x."""
         return self._export("Export Manifold Grid", "png", "manifold.png",
-                            lambda: exports.manifold_png(self.session), path)
+                            lambda: exports.manifold_png(self.session, self._colours()), path)
 
     def export_strip(self, fmt: str, path: str | None = None) -> bool:
         """The interpolation strip as PNG or animated GIF."""
         return self._export("Export Interpolation", fmt, f"interpolation.{fmt}",
-                            lambda: exports.strip_file(self.session, fmt), path)
+                            lambda: exports.strip_file(self.session, fmt, self._colours()), path)
 
     def _export(self, title: str, fmt: str, suggestion: str, data: Callable[[], bytes], path: str | None) -> bool:
         """Encode first (nothing to export: say what to do, ask nothing), then ask where
@@ -85,6 +87,7 @@ class ExportMenu(QObject):
         path = path or self.dialogs.file_to_save(title, FORMATS[fmt], suggestion)
         if not path:
             return False
+        path = exports.with_suffix(path, fmt)
         try:
             exports.write(path, encoded)
         except OSError as err:
@@ -92,6 +95,10 @@ class ExportMenu(QObject):
             return False
         self.tell(f"Saved {path}", 5000)
         return True
+
+
+    def _colours(self):
+        return paper_and_ink(self.latent_map)
 
 
 def image_pixels(image: QImage) -> np.ndarray:

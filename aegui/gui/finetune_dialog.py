@@ -11,6 +11,7 @@ user's models folder, and one click opens it. Closing the dialog cancels a run.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -97,6 +98,8 @@ class FineTuneThread(QThread):
                     last = now
                     self.progress.emit(status)
         except Exception as err:  # noqa: BLE001 - shown to the user, the app goes on
+            # The dialog shows the message; the app's log keeps the traceback.
+            logging.getLogger(__name__).info("fine-tuning failed", exc_info=True)
             self.failed.emit(f"{type(err).__name__}: {err}")
 
 

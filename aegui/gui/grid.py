@@ -87,11 +87,29 @@ class ImageGrid(QWidget):
     def _header_height(self) -> int:
         return self.fontMetrics().height() + 2 if any(self.column_labels) else 0
 
+    def _header_pitch(self) -> float:
+        """The least distance between columns' centres that keeps their labels apart."""
+        metrics, need = self.fontMetrics(), 0.0
+        labelled = [(i, metrics.horizontalAdvance(t)) for i, t in enumerate(self.column_labels) if t]
+        for (i, a), (j, b) in zip(labelled, labelled[1:]):
+            need = max(need, ((a + b) / 2 + 8) / (j - i))
+        return need
+
+    def _column_gap(self, cell: float) -> float:
+        return max(float(self.gap), self._header_pitch() - cell)
+
+    def _across(self, width: float, cols: int) -> float:
+        """The largest cell for which ``cols`` columns, their gaps included, fit ``width``."""
+        cell = (width - self.gap * (cols - 1)) / cols
+        if self._column_gap(cell) > self.gap:          # the labels set the pitch, not the gap
+            cell = width - (cols - 1) * self._header_pitch()
+        return cell
+
     def _cell(self) -> float:
         rows, cols = self.shape
         if not rows or not cols:
             return float(self.preferred_cell)
-        across = (self.width() - self._label_width() - self.gap * (cols - 1)) / cols
+        across = self._across(self.width() - self._label_width() - self._overhang(self.min_cell), cols)
         down = (self.height() - self._header_height() - self.gap * (rows - 1)) / rows
         cell = min(across, down) if self.max_cell is None else min(across, down, self.max_cell)
         return max(float(self.min_cell), cell)
@@ -100,11 +118,26 @@ class ImageGrid(QWidget):
         """Where a cell is painted, in widget coordinates."""
         cell = self._cell()
         rows, cols = self.shape
+        gap = self._column_gap(cell)
         left = self._label_width()
-        spare = self.width() - left - cols * cell - (cols - 1) * self.gap
+        spare = self.width() - left - cols * cell - (cols - 1) * gap
         left += max(spare, 0) / 2     # centred in what the labels leave
         top = self._header_height()
-        return QRectF(left + col * (cell + self.gap), top + row * (cell + self.gap), cell, cell)
+        return QRectF(left + col * (cell + gap), top + row * (cell + self.gap), cell, cell)
+
+    def header_rect(self, col: int) -> QRectF:
+        """Where column ``col``'s label is painted: centred over it, no wider than the pitch."""
+        cell = self.cell_rect(0, col)
+        pitch = cell.width() + self._column_gap(cell.width())
+        width = min(self.fontMetrics().horizontalAdvance(self.column_labels[col]) + 4, pitch)
+        left = min(max(cell.center().x() - width / 2, 0.0), self.width() - width)   # inside the widget
+        return QRectF(left, 0, width, self._header_height())
+
+    def _overhang(self, cell: float) -> float:
+        """How far the last column's label reaches past its cell."""
+        labels = self.column_labels[: self.shape[1]]
+        last = self.fontMetrics().horizontalAdvance(labels[-1]) + 4 if labels and labels[-1] else 0
+        return max(0.0, (last - cell) / 2)
 
     def cell_at(self, pos: QPointF) -> tuple[int, int] | None:
         rows, cols = self.shape
@@ -125,7 +158,8 @@ class ImageGrid(QWidget):
     def _size_for(self, cell: int) -> QSize:
         rows, cols = self.shape
         rows, cols = max(rows, 1), max(cols, 1)
-        return QSize(self._label_width() + cols * cell + (cols - 1) * self.gap,
+        return QSize(round(self._label_width() + cols * cell + (cols - 1) * self._column_gap(cell)
+                           + self._overhang(cell)),
                      self._header_height() + rows * cell + (rows - 1) * self.gap)
 
     # ------------------------------------------------------------------ events
@@ -203,9 +237,7 @@ class ImageGrid(QWidget):
                                   QRectF(col * SIDE, row * SIDE, SIDE, SIDE))
         for col, text in enumerate(self.column_labels[:cols]):
             if text:
-                cell = self.cell_rect(0, col)
-                painter.drawText(QRectF(cell.left() - self.gap - 20, 0, cell.width() + 2 * self.gap + 40,
-                                        self._header_height()), Qt.AlignmentFlag.AlignCenter, text)
+                painter.drawText(self.header_rect(col), Qt.AlignmentFlag.AlignCenter, text)
         if self.highlight_cell is not None and 0 <= self.highlight_cell[0] < rows and 0 <= self.highlight_cell[1] < cols:
             pen = QPen(QColor(HIGHLIGHT_COLOUR), 2)
             painter.setPen(pen)

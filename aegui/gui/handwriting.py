@@ -56,10 +56,10 @@ class Handwriting(QObject):
         window.addActions(self.digit_actions)
         self.fine_tune_action = make_action(self, "Fine-tune on My Drawings…", lambda: self.open_fine_tune(), [],
                                             "Teach the model your handwriting")
-        self.panel = DrawingsPanel(self.drawings_dir)
+        self.panel = DrawingsPanel(self.drawings_dir, confirm=lambda title, text: self.dialogs.confirm(title, text))
         self.panel.set_collect_action(self.collect_action)
         self.panel.fineTuneRequested.connect(lambda: self.open_fine_tune())
-        self.panel.changed.connect(self._drawings_deleted)
+        self.panel.changed.connect(self._drawings_changed)
         self.dock: QDockWidget | None = None    # the panel's, once the window docks it
         self.collect_label = QLabel("Collect mode: press 0–9 to save")
         self.collect_label.setObjectName("statusCollect")
@@ -99,10 +99,10 @@ class Handwriting(QObject):
         self.tell(f"Saved as a {label}: {self.panel.counts[label]} of that digit so far", 5000)
         return sample
 
-    def _drawings_deleted(self) -> None:
+    def _drawings_changed(self, what: str) -> None:
         if self.fine_tune_dialog is not None:
             self.fine_tune_dialog.refresh()
-        self.tell("Deleted", 3000)
+        self.tell(what, 5000)
 
     # ------------------------------------------------------------------ fine-tuning
 
@@ -134,3 +134,8 @@ class Handwriting(QObject):
         """Cancel a run in progress and wait for it (idempotent): it saves nothing."""
         if self.fine_tune_dialog is not None:
             self.fine_tune_dialog.shutdown()
+
+    def shutdown(self) -> None:
+        """The window closes: stop fine-tuning, empty the drawings' trash (idempotent)."""
+        self.stop_fine_tuning()
+        self.panel.close_trash()

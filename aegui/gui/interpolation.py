@@ -143,6 +143,9 @@ class InterpolationView(QObject):
 
     def _pins_changed(self) -> None:
         mix = self.session.interpolation
-        self.panel.set_pin("a", mix.a.frame if mix.a is not None else None)
-        self.panel.set_pin("b", mix.b.frame if mix.b is not None else None)
+        for which, pin, view in (("a", mix.a, self.panel.view_a), ("b", mix.b, self.panel.view_b)):
+            self.panel.set_pin(which, pin.frame if pin is not None else None)
+            view.setToolTip("" if pin is None else
+                            f"{which.upper()}: an edited code, decoded" if pin.edited else
+                            f"{which.upper()}: the drawing, as the network saw it")
         self.panel.set_ready(mix.ready)

@@ -15,6 +15,8 @@ import time
 import numpy as np
 from PySide6.QtCore import QObject
 
+from aegui import traversal
+
 from .actions import Throttle, make_action
 from .views import TextLine
 
@@ -32,6 +34,7 @@ class LatentViews(QObject):
         self.session, self.network = session, network
         self.bars, self.dim_spin, self.value_spin = latent.bars, latent.dim_spin, latent.value_spin
         self.map_panel = map_panel
+        self.warning = latent.warning
         self.map, self.guess_label = map_panel.map, map_panel.guess_label
         # Seconds each placing of the drawing's code on the map took (``aegui bench app``).
         self.place_seconds: list[float] = []
@@ -62,7 +65,9 @@ class LatentViews(QObject):
 
     def _model_changed(self, info) -> None:
         self.bars.set_dimensions(info.latent_dim, info.z_limit)
+        self.bars.set_usual_range(traversal.usual_range(info.codes))
         self.bars.set_highlight(None)
+        self.warning.setText("")
         self.dim_spin.setRange(0, info.latent_dim - 1)
         self.map_panel.set_layout(None, waiting=info.codes is not None)
         sse = info.metrics.get("sse")
@@ -88,12 +93,14 @@ class LatentViews(QObject):
         if output.edited:
             self.network.set_error(output.error, edited=True)
             self._place_edit(output)
+            self._show_verdict()
         else:
             self._secondary.poke()
 
     def _code_changed(self) -> None:
         edit = self.session.edit
         self.bars.set_values(edit.current, edit.edited, edit.drawing)
+        self._warn(edit)
         if not edit.is_edited:
             self.map.set_edit_marker(None)
             output = self.session.output
@@ -111,6 +118,7 @@ class LatentViews(QObject):
         if session.info is None:
             return
         self.bars.set_values(edit.current, edit.edited, edit.drawing)
+        self._warn(edit)
         layout = session.map
         z = drawing.z if drawing is not None else None
         self.map.set_marker(self._place(layout, z) if layout is not None and z is not None else None)
@@ -121,14 +129,22 @@ class LatentViews(QObject):
         self._sync_value_spin()
         if output is not None and not output.edited:
             self.network.set_error(output.error)
+        self._show_verdict()
+        if session.latency_ms is not None:
+            self.latency_label.setText(f"update {session.latency_ms:.1f} ms")
+
+    def _show_verdict(self) -> None:
+        """The verdict on the code shown: the drawing's, or an edited code's."""
+        drawing, output = self.session.drawing, self.session.output
         if drawing is None or drawing.z is None:
             self.guess_label.setText("Draw a digit")
+        elif output is not None and output.edited:
+            guess = output.guess
+            self.guess_label.setText(f"Edited code {guess.describe()}" if guess is not None else "Edited code")
         elif drawing.guess is not None:
             self.guess_label.setText(drawing.guess.describe().capitalize())
         else:
             self.guess_label.setText("No reference digits for this model")
-        if session.latency_ms is not None:
-            self.latency_label.setText(f"update {session.latency_ms:.1f} ms")
 
     def _place(self, layout, z) -> np.ndarray:
         """The drawing's point on the map (timed: the star's budget is half a millisecond)."""
@@ -138,6 +154,18 @@ class LatentViews(QObject):
         if len(self.place_seconds) > 100_000:
             del self.place_seconds[:50_000]
         return xy
+
+    def _warn(self, edit) -> None:
+        """Say so when an edited value lies outside its dimension's usual range."""
+        usual = self.bars.usual
+        far = traversal.far_out(edit.current, usual, edit.edited) if edit.is_edited else []
+        if not far:
+            self.warning.setText("")
+            return
+        d = far[0]
+        more = f" (and {len(far) - 1} more)" if len(far) > 1 else ""
+        self.warning.setText(f"⚠ z[{d}] = {edit.current[d]:+.2f} is outside what 99% of the digits use "
+                             f"({usual[0][d]:+.2f} to {usual[1][d]:+.2f}){more}: the decoding may be noise")
 
     def _sync_value_spin(self, *_args) -> None:
         dim, edit = self.dim_spin.value(), self.session.edit

@@ -17,22 +17,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox, QWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QWidget
 
 from aegui.document import DrawingDocument
 from aegui.session import Session
 
+from .about import AboutDialog
 from .actions import make_action
-from .canvas import Canvas
+from .canvas import HINT, Canvas
 from .dialogs import Dialogs
 from .drawing_tools import DrawingTools
 from .export_menu import ExportMenu
 from .handwriting import Handwriting, default_data_dir
 from .icon import app_icon
+from .incident_view import IncidentView
+from .incidents import ErrorReporter, log_path_in
 from .interpolation import InterpolationPanel, InterpolationView
 from .latent_views import SECONDARY_INTERVAL_MS, LatentViews
+from .layout import arrange, default_geometry
 from .model_chooser import ModelChooser
 from .panels import LatentPanel, MapPanel
 from .settings import Settings
@@ -51,20 +55,24 @@ class MainWindow(QMainWindow):
     modelChanged = Signal(object)   # ModelInfo, once the window shows the new model
 
     def __init__(self, model=None, settings: Settings | None = None, device: str = "cpu",
-                 parent: QWidget | None = None, data_dir: str | Path | None = None):
+                 parent: QWidget | None = None, data_dir: str | Path | None = None,
+                 reporter: ErrorReporter | None = None):
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.setWindowTitle("aegui: see what an autoencoder learns")
         self.setWindowIcon(app_icon())     # About shows it too
         self.settings = settings if settings is not None else Settings()
         self.data_dir = Path(data_dir if data_dir is not None else default_data_dir())
+        self.reporter = reporter if reporter is not None else ErrorReporter(log_path_in(self.data_dir), self)
+        self.incident_view = IncidentView(self, self.reporter, self.tell)
+        self.about_dialog: AboutDialog | None = None
         self.dialogs = Dialogs(self, self.settings)
         self.document = DrawingDocument()
         self.canvas = Canvas(self.document)
         self.worker = InferenceThread(self)
         self.session = Session(self.worker.post, self.document.raster, device=device)
         self.worker.answered.connect(self.session.receive)
-        self.worker.failed.connect(lambda message: self.tell(message, 10000))
+        self.worker.failed.connect(self.reporter.report)
         self.canvas.drawingChanged.connect(self.session.drawing_edited)
         self.session.model_changed.connect(self.modelChanged.emit)
 
@@ -125,17 +133,12 @@ class MainWindow(QMainWindow):
         (self.network_dock, self.bars_dock, self.map_dock, self.interpolation_dock, self.traversal_dock,
          self.manifold_dock, self.drawings_dock) = built = [self._dock(*spec) for spec in docks]
         self.handwriting.dock = self.drawings_dock
-        right = Qt.DockWidgetArea.RightDockWidgetArea
-        self.addDockWidget(right, self.network_dock)
-        self.splitDockWidget(self.network_dock, self.map_dock, Qt.Orientation.Horizontal)
-        self.splitDockWidget(self.network_dock, self.bars_dock, Qt.Orientation.Vertical)
-        self.splitDockWidget(self.map_dock, self.interpolation_dock, Qt.Orientation.Vertical)
-        self.resizeDocks([self.network_dock, self.map_dock], [330, 420], Qt.Orientation.Horizontal)
-        # Tabs beside the interpolation: one shows at a time, and only a showing sweep is computed.
-        for dock in (self.traversal_dock, self.manifold_dock, self.drawings_dock):
-            self.tabifyDockWidget(self.interpolation_dock, dock)
-        self.interpolation_dock.raise_()
+        arrange(self, QSize(*DEFAULT_SIZE))     # read_settings lays them out for the screen
         self.view_menu.addActions([dock.toggleViewAction() for dock in built])
+        self.view_menu.addSeparator()
+        self.reset_layout_action = make_action(self, "Reset Layout", self.reset_layout, [],
+                                               "Size the window for this screen and put every panel back")
+        self.view_menu.addAction(self.reset_layout_action)
         self.sweeps = Sweeps(self, self.session, self.traversal_dock, self.manifold_dock, self.latent_panel.bars,
                              self.exports.export_manifold, SECONDARY_INTERVAL_MS)
 
@@ -167,7 +170,9 @@ class MainWindow(QMainWindow):
         self.handwriting_menu.addMenu("&Save Drawing as").addActions(hand.digit_actions)
         self.handwriting_menu.addSeparator()
         self.handwriting_menu.addAction(hand.fine_tune_action)
-        self.help_menu.addAction(make_action(self, "About aegui", self.about))
+        self.shortcuts_action = make_action(self, "Keyboard Shortcuts", lambda: self.about(1), ["Ctrl+/", "F1"],
+                                            "Every keyboard shortcut of the app")
+        self.help_menu.addActions([self.shortcuts_action, make_action(self, "About aegui", lambda: self.about(0))])
 
     def create_toolbar(self) -> None:
         bar = self.addToolBar("Tools")
@@ -187,23 +192,54 @@ class MainWindow(QMainWindow):
 
     def create_status_bar(self) -> None:
         status = self.statusBar()
+        status.addPermanentWidget(self.incident_view.button)
         for label in (self.handwriting.collect_label, *self.models.labels.values(), self.latent_views.latency_label):
             status.addPermanentWidget(label)
 
-    def about(self) -> None:
-        QMessageBox.about(self, "About aegui", "<b>aegui</b>: draw a digit and watch an autoencoder frame, "
-                                               "encode and reconstruct it, live.")
+    def about(self, tab: int = 0) -> AboutDialog:
+        """Help ▸ About (``tab`` 0) or its keyboard-shortcut sheet (1), non-modal."""
+        if self.about_dialog is None:
+            self.about_dialog = AboutDialog(self)
+        self.about_dialog.open_at(tab)
+        return self.about_dialog
 
     # ------------------------------------------------------------------ settings and closing
 
     def read_settings(self) -> None:
-        geometry = self.settings.geometry
-        if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(*DEFAULT_SIZE)
-        state = self.settings.window_state
-        if state is not None:
-            self.restoreState(state)
+        if not self._restore_layout():
+            self.reset_layout()
         self.tools.set_pen_width(self.settings.pen_width)
+        if not self.settings.drawn_before:
+            self.canvas.set_hint(HINT)
+            self.canvas.drawingChanged.connect(self._first_drawing)
+
+    def _first_drawing(self) -> None:
+        """The first-run hint goes once something is drawn, for good."""
+        if not self.document.is_empty():
+            self.settings.drawn_before = True
+            self.canvas.set_hint("")
+            self.canvas.drawingChanged.disconnect(self._first_drawing)
+
+    def _restore_layout(self) -> bool:
+        geometry, state = self.settings.geometry, self.settings.window_state
+        if state is None or geometry is None or not self.restoreState(state):
+            return False
+        # The docks first, laid out: the window's minimum size is their arrangement's.
+        self.layout().activate()
+        return self.restoreGeometry(geometry)
+
+    def reset_layout(self) -> None:
+        """The default size for the screen the window is on, and every dock back in place
+        (``aegui.gui.layout``)."""
+        if self.isMaximized() or self.isFullScreen():
+            self.showNormal()
+        frame = default_geometry(self.screen().availableGeometry())
+        self.move(frame.topLeft())
+        self.lay_out(frame.size())
+
+    def lay_out(self, size: QSize) -> None:
+        """Resize the window to ``size`` and put the docks where they go at that size."""
+        arrange(self, size)
 
     def write_settings(self) -> None:
         self.settings.geometry = self.saveGeometry()
@@ -217,9 +253,10 @@ class MainWindow(QMainWindow):
         event.accept()
 
     def shutdown(self) -> None:
-        """Cancel fine-tuning and stop the inference thread (idempotent)."""
-        self.handwriting.stop_fine_tuning()
+        """Cancel fine-tuning, stop the inference thread, empty the drawings' trash (idempotent)."""
+        self.handwriting.shutdown()
         self.worker.stop()
+        self.reporter.close()
 
 
 def create_window(model=None, **kwargs) -> MainWindow:

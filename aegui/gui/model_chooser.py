@@ -104,6 +104,7 @@ class ModelChooser(QObject):
 
     def _model_failed(self, what: str, why: str) -> None:
         self.tell(f"Could not open {what}", 10000)
+        why = why.removeprefix(f"{what}: ")        # the file is named once, above
         self.refresh()
         self._check_device(self.session.device)
         self.dialogs.show_error("Cannot open the model", f"{what}\n\n{why}\n\nThe current model stays loaded.")

@@ -4,7 +4,7 @@ wires them."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QLabel, QPushButton, QSizePolicy, QSpinBox, QVBoxLayout,
                                QWidget)
 
@@ -36,8 +36,14 @@ class LatentPanel(QWidget):
         self.value_spin.setToolTip("Type a value for the chosen dimension")
         self.reset = QPushButton("Reset to drawing")
         self.reset.setObjectName("resetLatent")
+        # Says when an edited value lies outside what the data set's digits use.
+        self.warning = TextLine("", "⚠ z[12] = −4.00 is outside what 99% of the digits use (−1.23 to 1.05)",
+                                alignment=Qt.AlignmentFlag.AlignLeft)
+        self.warning.setObjectName("latentWarning")
         editor = row(QLabel("Edit"), self.dim_spin, QLabel("="), self.value_spin, 1, self.reset)
-        _column(self, self.bars, editor, "Drag a bar to change one dimension; hover to read it.")
+        layout = _column(self, self.bars, editor, "Drag a bar to change one dimension; hover to read it. The grey "
+                                                  "box behind each bar: the values 99% of the data set's digits have.")
+        layout.insertWidget(2, self.warning)
 
 
 class MapPanel(QWidget):
@@ -60,12 +66,12 @@ class MapPanel(QWidget):
         self.reset_view.setObjectName("resetMapView")
         self.reset_view.setToolTip("Back to the whole map after zooming (wheel) or panning (drag)")
         self.reset_view.clicked.connect(self.map.reset_view)
-        self.status = QLabel("")
+        self.status = hint_label("")            # muted, yet readable (not a disabled label's 1.6:1)
         self.status.setObjectName("mapStatus")
-        self.status.setEnabled(False)
+        self.status.setWordWrap(False)
         # The status line gives way (its full text is its tooltip); the view names never do.
         self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.guess_label = TextLine("Draw a digit", "Looks like a 7: 10 of 10 neighbours")
+        self.guess_label = TextLine("Draw a digit", "Edited code looks like a 7: 10 of 10 neighbours")
         self.guess_label.setObjectName("guessLabel")
         font = self.guess_label.font()
         font.setPointSizeF(font.pointSizeF() * 1.25)

@@ -92,8 +92,10 @@ class _BarsViewBox(pg.ViewBox):
 
 
 class LatentBars(_PalettePlot):
-    """z as bars. Hover shows a value; dragging a bar edits it (``valueEdited``);
-    ``set_highlight`` marks one dimension (the traversal row under the pointer)."""
+    """z as bars. Hover shows a value (``hover_text``: the value shown now of the bar under
+    the pointer, "" when the pointer is not over a bar); dragging a bar edits it
+    (``valueEdited``); ``set_highlight`` marks one dimension (the traversal row under the
+    pointer)."""
 
     valueEdited = Signal(int, float)
     dimensionSelected = Signal(int)
@@ -109,11 +111,17 @@ class LatentBars(_PalettePlot):
         self.limit = 1.0
         self.values = np.zeros(0, np.float32)
         self.hover_text = ""
+        self.hovered: int | None = None     # the bar under the pointer
         self.highlighted: int | None = None
         # A full-height band behind one bar; hidden unless a dimension is highlighted.
         self._band = pg.BarGraphItem(x=[0], y0=[-1], height=[2], width=0.96, pen=pg.mkPen(None))
         self._band.setVisible(False)
         self.addItem(self._band)
+        # Each dimension's usual range (``set_usual_range``): a pale box behind its bar.
+        self._usual = pg.BarGraphItem(x=[], y0=[], height=[], width=0.9, pen=pg.mkPen(None))
+        self._usual.setVisible(False)
+        self.addItem(self._usual)
+        self.usual: tuple[np.ndarray, np.ndarray] | None = None
         self._ghost = pg.BarGraphItem(x=[], height=[], width=0.72, brush=None,
                                       pen=pg.mkPen("#888888", width=1, style=Qt.PenStyle.DashLine))
         self._bars = pg.BarGraphItem(x=[], height=[], width=0.72)
@@ -123,7 +131,6 @@ class LatentBars(_PalettePlot):
         self.addItem(self._hover, ignoreBounds=True)
         self._box.barDragged.connect(self.valueEdited)
         self._box.barClicked.connect(self.dimensionSelected)
-        self.scene().sigMouseMoved.connect(self._hovered)
         self.setMinimumHeight(120)
         self._restyle()
         self._built = True
@@ -141,9 +148,22 @@ class LatentBars(_PalettePlot):
         self._set_limit(self.limit)
         step = 1 if count <= 20 else 2 if count <= 40 else 8
         self.getPlotItem().getAxis("bottom").setTicks([[(i, str(i)) for i in range(0, count, step)]])
-        self._hover.setText("")
-        self.hover_text = ""
+        self._set_hovered(None)
         self.set_highlight(None)
+        self.set_usual_range(None)
+
+    def set_usual_range(self, usual: tuple[np.ndarray, np.ndarray] | None) -> None:
+        """Show each dimension's usual range (low, high), (Z,) each, behind its bar (None: none)."""
+        self.usual = usual
+        if usual is None:
+            self._usual.setVisible(False)
+            return
+        low, high = (np.asarray(v, np.float32) for v in usual)
+        self._usual.setOpts(x=np.arange(low.size), y0=low, height=high - low)
+        self._usual.setVisible(True)
+        peak = float(max(np.abs(low).max(), np.abs(high).max())) if low.size else 0.0
+        if peak > self.limit:
+            self._set_limit(nice_limit(peak * 1.05))
 
     def set_highlight(self, dim: int | None) -> None:
         """Mark dimension ``dim`` with a band behind its bar (None: no mark)."""
@@ -172,6 +192,7 @@ class LatentBars(_PalettePlot):
         else:
             self._bars.setOpts(height=z, brushes=None, brush=self._brush)
             self._ghost.setVisible(False)
+        self._set_hovered(self.hovered)      # the value under the pointer changed too
 
     def _set_limit(self, limit: float) -> None:
         self.limit = limit
@@ -190,17 +211,31 @@ class LatentBars(_PalettePlot):
         band = QColor(palette.color(QPalette.ColorRole.Highlight))
         band.setAlpha(60)
         self._band.setOpts(brush=pg.mkBrush(band))
+        usual = QColor(palette.color(QPalette.ColorRole.Text))
+        usual.setAlpha(28)
+        self._usual.setOpts(brush=pg.mkBrush(usual))
         self._hover.setColor(palette.color(QPalette.ColorRole.Text))
 
-    def _hovered(self, scene_pos) -> None:
-        if not self._box.sceneBoundingRect().contains(scene_pos):
-            return
-        i = self._box.index_at(self._box.mapSceneToView(scene_pos).x())
-        if i is None:
-            text = ""
-        else:
-            text = f"z[{i}] = {self.values[i]:+.3f}"
-            self._hover.setPos(i, self.limit)
+    def mouseMoveEvent(self, event) -> None:
+        # Here rather than the scene's sigMouseMoved, which drops moves closer than a
+        # frame apart: the last move before the pointer left the bars could be one.
+        scene_pos = self.mapToScene(event.position().toPoint())
+        inside = self._box.sceneBoundingRect().contains(scene_pos)
+        self._set_hovered(self._box.index_at(self._box.mapSceneToView(scene_pos).x()) if inside else None)
+        super().mouseMoveEvent(event)
+
+    def leaveEvent(self, event) -> None:
+        self._set_hovered(None)
+        super().leaveEvent(event)
+
+    def _set_hovered(self, dim: int | None) -> None:
+        """Show the value of bar ``dim`` (None: nothing) as it is now."""
+        if dim is not None and not 0 <= dim < self.values.size:
+            dim = None
+        self.hovered = dim
+        text = "" if dim is None else f"z[{dim}] = {self.values[dim]:+.3f}"
+        if dim is not None:
+            self._hover.setPos(dim, self.limit)
         if text != self.hover_text:
             self.hover_text = text
             self._hover.setText(text)

@@ -60,6 +60,15 @@ class Settings:
         self._store.setValue("drawing/pen_width", int(value))
 
     @property
+    def drawn_before(self) -> bool:
+        """The user has drawn on the canvas before (no first-run hint then)."""
+        return str(self._store.value("drawing/drawn_before", "false")).lower() == "true"
+
+    @drawn_before.setter
+    def drawn_before(self, value: bool) -> None:
+        self._store.setValue("drawing/drawn_before", "true" if value else "false")
+
+    @property
     def last_model(self) -> str | None:
         value = self._store.value("model/last")
         return str(value) if value else None

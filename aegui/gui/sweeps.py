@@ -63,16 +63,22 @@ class TraversalPanel(QWidget):
         self.traversal = traversal
         if traversal is None:
             self.grid.set_images(np.zeros((0, 0, 28, 28)))
-            self.status.setText("Draw a digit to see what each dimension does")
+            self.status.setText(self.summary())
             return
         steps = len(traversal.offsets)
         columns = [""] * steps
         columns[0], columns[steps // 2], columns[-1] = (f"{traversal.offsets[0]:+g}σ", "0",
                                                         f"{traversal.offsets[-1]:+g}σ")
         self.grid.set_images(traversal.images, [f"z[{d}]" for d in traversal.order], columns)
-        hovered = self.grid.hovered
-        if hovered[0] >= 0:
-            self._hovered(*hovered)
+        self._hovered(*self.grid.hovered)
+
+    def summary(self) -> str:
+        """What the status line says while the pointer is over no row."""
+        t = self.traversal
+        if t is None:
+            return "Draw a digit to see what each dimension does"
+        return (f"z[{t.order[0]}] changes this drawing most ({t.change[0]:.3f}), z[{t.order[-1]}] least; "
+                "hover a row to read it")
 
     def value_at(self, row: int, col: int) -> tuple[int, float]:
         """(dimension, value) of a cell."""
@@ -81,8 +87,9 @@ class TraversalPanel(QWidget):
 
     def _hovered(self, row: int, col: int) -> None:
         t = self.traversal
-        if t is None or row < 0:
+        if t is None or not 0 <= row < len(t.order):
             self.grid.set_highlight(None, self.grid.highlight_cell)
+            self.status.setText(self.summary())
             self.dimensionHovered.emit(-1)
             return
         self.grid.set_highlight(row, self.grid.highlight_cell)

@@ -5,22 +5,51 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QImage, QPainter, QPalette, QPen
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QWidget
+from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPen
+from PySide6.QtWidgets import QApplication, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from aegui.preprocess import to_uint8
 
 from .canvas import gray_table
+from .contrast import muted
 
-__all__ = ["ImageView", "NetworkPanel", "TextLine", "hint_label", "row"]
+__all__ = ["HintLabel", "ImageView", "NetworkPanel", "TextLine", "hint_label", "row"]
+
+
+class HintLabel(QLabel):
+    """A line of help under a panel, wrapped, quieter than the text around it but readable:
+    its colour is the window text moved towards the window colour as far as keeps 5:1
+    contrast (``aegui.gui.contrast``), worked out again when the palette changes."""
+
+    def __init__(self, text: str, parent: QWidget | None = None):
+        super().__init__(text, parent)
+        self.setWordWrap(True)
+        self._restyle()
+
+    def event(self, event) -> bool:
+        if event.type() == QEvent.Type.ParentChange:
+            self._restyle()
+        return super().event(event)
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            self._restyle()
+
+    def _restyle(self) -> None:
+        # From the surroundings' palette: this label's own text colour is the one set here.
+        source = self.parentWidget().palette() if self.parentWidget() is not None else QApplication.palette(self)
+        text, window = source.color(QPalette.ColorRole.WindowText), source.color(QPalette.ColorRole.Window)
+        colour = QColor(*muted(text.getRgb(), window.getRgb()))
+        palette = self.palette()
+        if palette.color(QPalette.ColorRole.WindowText) != colour:     # else no new PaletteChange, no loop
+            palette.setColor(QPalette.ColorRole.WindowText, colour)
+            self.setPalette(palette)
 
 
 def hint_label(text: str) -> QLabel:
-    """A line of help under a panel, wrapped, in the palette's muted text colour."""
-    label = QLabel(text)
-    label.setEnabled(False)
-    label.setWordWrap(True)
-    return label
+    """A line of help under a panel (``HintLabel``)."""
+    return HintLabel(text)
 
 
 def row(*items) -> QHBoxLayout:

@@ -29,6 +29,7 @@ from PySide6.QtCore import QThread, Signal
 from aegui.session.protocol import KINDS, Request
 
 from .engine import Engine, fit_map
+from .incidents import incident_from
 
 __all__ = ["InferenceThread", "inference_threads"]
 
@@ -42,7 +43,7 @@ class InferenceThread(QThread):
     """Post requests with ``post``; answers come back through ``answered``."""
 
     answered = Signal(object)          # an answer for the session (aegui.session.protocol)
-    failed = Signal(str)               # an inference error (the model stays)
+    failed = Signal(object)            # an Incident: a request failed (the model stays, the thread goes on)
 
     def __init__(self, parent=None, torch_threads: int | None = None):
         super().__init__(parent)
@@ -137,7 +138,7 @@ class InferenceThread(QThread):
         try:
             answer = self._engine.answer(request)
         except Exception as err:  # noqa: BLE001 - reported, and the thread goes on
-            self.failed.emit(f"{request.kind}: {type(err).__name__}: {err}")
+            self.failed.emit(incident_from(err, f"inference thread ({request.kind})"))
         finally:
             # Counted before the answer goes out: whoever it reaches sees it counted.
             self.cpu_seconds[request.kind] += time.thread_time() - started
@@ -171,7 +172,7 @@ class InferenceThread(QThread):
                 if error is None:
                     self.answered.emit(job.result())
                 else:
-                    self.failed.emit(f"map: {type(error).__name__}: {error}")
+                    self.failed.emit(incident_from(error, "latent-map thread"))
         finally:
             with self._cond:
                 self._maps_running -= 1

@@ -69,11 +69,44 @@ def check_archive(path: str | os.PathLike, size: int) -> None:
     except zipfile.BadZipFile as err:
         if "CRC" in str(err):
             raise ArchiveError(f"corrupt checkpoint: {err} (the file was changed after it was written)") from None
+        kind = what_it_is(path)
+        if kind:
+            raise ArchiveError(f"not an aegui checkpoint: it is {kind}") from None
         raise ArchiveError(f"truncated or damaged, or not an aegui checkpoint: not a complete zip archive "
                            f"as torch.save writes ({err})") from None
     except (OSError, EOFError, RuntimeError, ValueError, NotImplementedError, struct.error) as err:
         raise ArchiveError(f"truncated or damaged, or not an aegui checkpoint: an unreadable zip archive "
                            f"({type(err).__name__}: {err})") from None
+
+
+# What a file is, told by how it starts (checked in order; text is told apart last).
+_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+               (b"BM", "a BMP image"), (b"\x1f\x8b", "a gzip file"), (b"\x93NUMPY", "a numpy array (.npy)"),
+               (b"%PDF", "a PDF document"), (b"\x89HDF", "an HDF5 file (Keras, not PyTorch)"))
+
+
+def what_it_is(path: str | os.PathLike) -> str:
+    """What a file that is no zip archive is, by its first bytes ("" when not known): an
+    image, a pickle (torch's legacy format or a plain one: aegui only reads the zip archives
+    torch.save writes, whose every record can be checked before loading), a text file..."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(512)
+    except OSError:
+        return ""
+    for signature, kind in _SIGNATURES:
+        if head.startswith(signature):
+            return kind
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return ("a pickle (torch's legacy format, or a plain pickle), not the zip archive aegui checkpoints "
+                "are; it is not read")
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as err:
+        text = head[:err.start].decode("utf-8") if err.start >= len(head) - 3 else ""
+    if text and sum(c.isprintable() or c in "\n\r\t" for c in text) >= 0.95 * len(text):
+        return "a text file"
+    return ""
 
 
 def _check_directory(infos: list[zipfile.ZipInfo], size: int) -> None:

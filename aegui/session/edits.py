@@ -67,10 +67,12 @@ class LatentEdit:
 
 @dataclass(frozen=True, eq=False)
 class Pin:
-    """A pinned drawing: its code and the 28x28 frame the network saw."""
+    """A pinned code and its thumbnail (28x28): the frame the network saw of the drawing,
+    or, for an edited code, its decoding (None until it is decoded)."""
 
     z: np.ndarray
-    frame: np.ndarray
+    frame: np.ndarray | None
+    edited: bool = False
 
 
 class Interpolation:
@@ -87,14 +89,34 @@ class Interpolation:
     def ready(self) -> bool:
         return self.a is not None and self.b is not None
 
-    def pin(self, which: str, z, frame) -> None:
-        pin = Pin(np.array(z, np.float32).reshape(-1), np.array(frame, np.float32))
+    def pin(self, which: str, z, frame, edited: bool = False) -> None:
+        pin = Pin(np.array(z, np.float32).reshape(-1), None if frame is None else np.array(frame, np.float32), edited)
         if which == "a":
             self.a = pin
         elif which == "b":
             self.b = pin
         else:
             raise ValueError(f"pin 'a' or 'b', not {which!r}")
+
+    def show_decoded(self, codes, images) -> bool:
+        """Give each edited pin without a thumbnail the decoding of its code, if ``codes``
+        (N, Z) holds it (``images`` (N, 28, 28)); True if any pin got one."""
+        changed = False
+        for which in ("a", "b"):
+            pin = getattr(self, which)
+            if pin is None or not pin.edited or pin.frame is not None:
+                continue
+            for code, image in zip(np.asarray(codes, np.float32), images):
+                if np.array_equal(code, pin.z):
+                    setattr(self, which, Pin(pin.z, np.array(image, np.float32), True))
+                    changed = True
+                    break
+        return changed
+
+    @property
+    def waiting(self) -> list[np.ndarray]:
+        """The codes of edited pins still without a thumbnail."""
+        return [pin.z for pin in (self.a, self.b) if pin is not None and pin.edited and pin.frame is None]
 
     def unpin(self) -> None:
         self.a = self.b = None

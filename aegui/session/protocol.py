@@ -22,11 +22,12 @@ __all__ = ["BATCH_KINDS", "DECODE_KINDS", "Decoded", "DrawingResult", "KINDS", "
 # Every kind of request, in the order a busy server should take them: a new model first
 # (everything else is computed with it), then what follows the pen, then what follows
 # the sliders, then the large batches of the traversal and manifold views. "map" (fitting
-# the latent map) runs apart, so that it never holds up the pen.
-KINDS = ("load", "drawing", "edit", "interp", "strip", "traversal", "manifold", "map")
+# the latent map) runs apart, so that it never holds up the pen. "pin" decodes the pinned
+# codes that are edits (the thumbnail of an edited code is its decoding).
+KINDS = ("load", "drawing", "edit", "interp", "pin", "strip", "traversal", "manifold", "map")
 # Kinds answered by ``Decoded``: one code (edit, interp) or a batch of codes of any shape.
-DECODE_KINDS = ("edit", "interp", "strip", "traversal", "manifold")
-BATCH_KINDS = ("strip", "traversal", "manifold")
+DECODE_KINDS = ("edit", "interp", "pin", "strip", "traversal", "manifold")
+BATCH_KINDS = ("pin", "strip", "traversal", "manifold")
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,6 +103,7 @@ class Decoded:
     kind: str
     codes: np.ndarray
     images: np.ndarray
+    guess: object | None = None  # for an "edit": the verdict on the edited code (as DrawingResult's)
 
 
 @dataclass(frozen=True, eq=False)

@@ -33,7 +33,7 @@ from .protocol import Decoded, DrawingResult, LoadFailed, MapReady, ModelInfo, R
 __all__ = ["Output", "SLOTS", "Session", "Signal"]
 
 # What answers are taken into; each has its own floor (see the module docstring).
-SLOTS = ("drawing", "edit", "interp", "strip", "traversal", "manifold", "map")
+SLOTS = ("drawing", "edit", "interp", "pin", "strip", "traversal", "manifold", "map")
 
 
 class Signal:
@@ -60,6 +60,7 @@ class Output:
     error: float | None
     edited: bool
     seq: int                     # the request it answers
+    guess: object | None = None  # the verdict on ``code`` (the drawing's, or the edited code's)
 
 
 class Session:
@@ -189,7 +190,7 @@ class Session:
         self._drop_pending("edit")
         drawing = self.drawing
         if drawing is not None:
-            self._show(Output(drawing.reconstruction, drawing.z, drawing.error, False, drawing.seq), None)
+            self._show(Output(drawing.reconstruction, drawing.z, drawing.error, False, drawing.seq, drawing.guess), None)
         self.code_changed.emit()
 
     def _decode_edit(self) -> None:
@@ -205,12 +206,19 @@ class Session:
     # ------------------------------------------------------------------ intents: interpolation, sweeps
 
     def pin(self, which: str) -> bool:
-        """Pin the code shown (with the drawing's frame) as A or B; False when there is no
+        """Pin the code shown as A or B, with its thumbnail: the drawing's frame, or for an
+        edited code its decoding (the one shown, else decoded now); False when there is no
         drawing to pin."""
-        drawing = self.drawing
+        drawing, output, code = self.drawing, self.output, self.edit.current
         if self.info is None or drawing is None or drawing.z is None:
             return False
-        self.interpolation.pin(which, self.edit.current, drawing.frame)
+        if not self.edit.is_edited:
+            self.interpolation.pin(which, code, drawing.frame)
+        elif output is not None and output.edited and np.array_equal(output.code, code):
+            self.interpolation.pin(which, code, output.image, edited=True)
+        else:
+            self.interpolation.pin(which, code, None, edited=True)
+            self._ask("pin", np.stack(self.interpolation.waiting))
         self.pins_changed.emit()
         if self.interpolation.ready:
             self._drop_pending("strip", "interp")
@@ -287,7 +295,8 @@ class Session:
         else:
             self.edit.set_drawing(z)
             self._drop_pending("edit")
-            self._show(Output(result.reconstruction, result.z, result.error, False, result.seq), result.posted)
+            self._show(Output(result.reconstruction, result.z, result.error, False, result.seq, result.guess),
+                       result.posted)
         if result.z is None and self.traversal is not None:
             self.request_traversal()          # nothing to sweep: the view empties
         self.drawing_changed.emit(result)
@@ -297,11 +306,14 @@ class Session:
         if kind == "edit":
             if self.edit.is_edited and self._fresh("edit", answer):
                 error = self.drawing.error if self.drawing is not None else None
-                self._show(Output(answer.images, answer.codes, error, True, answer.seq), answer.posted)
+                self._show(Output(answer.images, answer.codes, error, True, answer.seq, answer.guess), answer.posted)
         elif kind == "interp":
             if self._fresh("interp", answer):
                 self.mixed = answer.images
                 self.mix_changed.emit(answer.images)
+        elif kind == "pin":
+            if self._fresh("pin", answer) and self.interpolation.show_decoded(answer.codes, answer.images):
+                self.pins_changed.emit()
         elif kind == "strip":
             if self.interpolation.ready and self._fresh("strip", answer):
                 self.strip = answer.images

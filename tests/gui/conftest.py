@@ -2,7 +2,13 @@
 codes, a main window on it (its data folder a temporary one) whose dialogs are recorded
 instead of shown, real mouse drags, and a check that no test leaves a Qt warning or a
 Python warning in the log. Qt's test mode keeps any window made without a data folder
-out of the user's real one."""
+out of the user's real one.
+
+Any exception raised while a test runs fails that test, wherever it was raised: in a slot,
+an event handler or a timer on the UI thread (pytest-qt's hook on ``sys.excepthook``,
+which PySide reports these to), in a plain thread (``threading.excepthook``, below), in a
+request of the inference thread (the window's error reporter, checked when the window
+closes), or as a Qt warning or worse (``clean_log``)."""
 
 from __future__ import annotations
 
@@ -11,13 +17,15 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import logging  # noqa: E402
+import threading  # noqa: E402
+import traceback  # noqa: E402
 
 import pytest  # noqa: E402
 
 import aegui.gui  # noqa: E402,F401  (first: protects None/True/False, see aegui/gui/__init__.py)
 from gui_helpers import make_model, settle  # noqa: E402
-from PySide6.QtCore import QStandardPaths, QtMsgType  # noqa: E402
-from PySide6.QtWidgets import QInputDialog, QMessageBox  # noqa: E402
+from PySide6.QtCore import QSize, QStandardPaths, QtMsgType  # noqa: E402
+from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox  # noqa: E402
 
 # The offscreen platform says these whenever a main window lays out or a dialog is
 # raised; they are not ours.
@@ -53,6 +61,18 @@ def clean_log(qtlog, caplog):
 
 
 @pytest.fixture(autouse=True)
+def thread_exceptions_fail_the_test():
+    """An exception that ends a plain thread fails the test it happened in."""
+    caught = []
+    previous = threading.excepthook
+    threading.excepthook = lambda args: caught.append(
+        "".join(traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback)))
+    yield caught
+    threading.excepthook = previous
+    assert not caught, "an exception ended a thread:\n" + "\n".join(caught)
+
+
+@pytest.fixture(autouse=True)
 def no_modal_dialogs(monkeypatch):
     """A modal dialog would hang the test run: make any that slips through fail."""
     def refuse(*args, **kwargs):
@@ -78,10 +98,10 @@ def window(qtbot, tmp_path, model):
     win.errors = []
     win.dialogs.show_error = lambda title, text: win.errors.append((title, text))
     win.dialogs.ask_width = lambda title, default: default
-    inference_errors = []
-    win.worker.failed.connect(inference_errors.append)
+    win.confirmations = []         # what was asked; the answer is yes
+    win.dialogs.confirm = lambda title, text: win.confirmations.append((title, text)) or True
     qtbot.addWidget(win)
-    win.resize(1200, 800)
+    win.lay_out(QSize(1200, 800))
     win.show()
     qtbot.waitExposed(win)
     qtbot.waitUntil(lambda: win.session.info is not None, timeout=60000)
@@ -89,4 +109,5 @@ def window(qtbot, tmp_path, model):
     yield win
     win.close()
     assert not win.worker.isRunning()
-    assert not inference_errors, inference_errors
+    QApplication.processEvents()     # answers and failures still queued for the UI thread
+    assert not win.reporter.incidents, "\n\n".join(f"{i.where}: {i.details}" for i in win.reporter.incidents)

@@ -250,6 +250,7 @@ def test_the_canvas_shows_exactly_what_the_headless_renderer_gives_the_network(c
     drag(canvas, line(canvas, (100, 120), (420, 380), n=40))
     drag(canvas, [page_to_widget(canvas, 256 + 120 * np.cos(a), 256 + 90 * np.sin(a))
                   for a in np.linspace(0, 5, 60)])
+    QApplication.sendEvent(canvas, QEvent(QEvent.Type.Leave))     # the pen's ring goes with the pointer
     page = canvas.page_rect().toRect()
     shown = canvas.grab(page).toImage().convertToFormat(QImage.Format.Format_Grayscale8)
     rows = np.frombuffer(shown.constBits(), np.uint8).reshape(shown.height(), shown.bytesPerLine())

@@ -33,9 +33,10 @@ def test_the_drawing_and_its_reconstruction_export_side_by_side(window, qtbot, t
         pixels = np.asarray(image)
     big = np.ones((8, 8), np.uint8)
     frame = np.rint(window.session.drawing.frame * 255).astype(np.uint8)
-    np.testing.assert_array_equal(pixels[:, :224], np.kron(frame, big))
-    np.testing.assert_array_equal(pixels[:, 232:], np.kron(window.network.reconstruction.pixels(), big))
-    assert not pixels[:, 224:232].any()
+    # As on screen: the offscreen palette's dark text on white paper.
+    np.testing.assert_array_equal(pixels[:, :224], 255 - np.kron(frame, big))
+    np.testing.assert_array_equal(pixels[:, 232:], 255 - np.kron(window.network.reconstruction.pixels(), big))
+    assert (pixels[:, 224:232] == 255).all()
     assert not window.errors
 
 
@@ -81,7 +82,7 @@ def test_the_latent_map_and_the_manifold_grid_export_as_png(window, qtbot, tmp_p
         assert grid.size == (12 * 56, 12 * 56)
         pixels = np.asarray(grid)
     shown = window.sweeps.manifold_panel.grid.pixels()
-    np.testing.assert_array_equal(pixels[:56, 56:112], np.kron(shown[0, 1], np.ones((2, 2), np.uint8)))
+    np.testing.assert_array_equal(pixels[:56, 56:112], 255 - np.kron(shown[0, 1], np.ones((2, 2), np.uint8)))
     assert not window.errors
 
 
@@ -126,3 +127,48 @@ def test_an_export_onto_a_full_disk_says_the_disk_is_full_and_leaves_nothing(win
         title, text = window.errors.pop()
         assert name in text and "No space left on device" in text and "encode" not in text, text
     assert list(folder.iterdir()) == []
+
+
+def test_a_saved_drawing_gets_png_and_looks_like_the_canvas(window, qtbot, tmp_path):
+    drawn(window, qtbot)
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    window.dialogs.ask_save_path = lambda *args: str(folder / "my-three")
+    window.tools.save_drawing_action.trigger()
+    assert [p.name for p in folder.iterdir()] == ["my-three.png"]
+    with Image.open(folder / "my-three.png") as image:
+        pixels = np.asarray(image)
+    assert image.mode == "L" and pixels.shape == (512, 512)
+    np.testing.assert_array_equal(pixels, 255 - window.document.raster())     # dark ink on light paper
+    assert not window.errors
+
+
+def test_exports_without_an_extension_get_the_formats(window, qtbot, tmp_path):
+    drawn(window, qtbot)
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    assert window.exports.export_latent("csv", str(folder / "code"))
+    assert window.exports.export_images(str(folder / "pair"))
+    assert sorted(p.name for p in folder.iterdir()) == ["code.csv", "pair.png"]
+
+
+def test_in_a_dark_palette_exports_are_light_on_dark_as_on_screen(window, qtbot, tmp_path, qapp):
+    from PySide6.QtGui import QColor, QPalette
+
+    before = qapp.palette()
+    dark = QPalette(before)
+    dark.setColor(QPalette.ColorRole.Base, QColor(30, 30, 30))
+    dark.setColor(QPalette.ColorRole.Text, QColor(232, 232, 232))
+    qapp.setPalette(dark)
+    try:
+        drawn(window, qtbot)
+        assert window.tools.save_drawing(str(tmp_path / "dark.png"))
+        assert window.exports.export_images(str(tmp_path / "pair.png"))
+    finally:
+        qapp.setPalette(before)
+    with Image.open(tmp_path / "dark.png") as image:
+        pixels = np.asarray(image)
+    raster = window.document.raster()
+    assert pixels[raster == 0].max() == 30 and pixels[raster == 255].min() == 232
+    with Image.open(tmp_path / "pair.png") as image:
+        assert np.asarray(image)[0, 0] == 30

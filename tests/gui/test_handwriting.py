@@ -113,18 +113,40 @@ def test_a_digit_folder_that_cannot_be_read_is_reported_in_the_browser_and_the_d
     dialog.close()
 
 
-def test_deleting_selected_drawings_removes_their_files(window, qtbot):
+def test_deleting_selected_drawings_asks_removes_them_and_undo_brings_them_back(window, qtbot):
     root = window.handwriting.drawings_dir
     keep = drawings.save_drawing(root, 2, canvas_digit("2"))
     gone = drawings.save_drawing(root, 2, canvas_digit("2", seed=1))
     panel = window.handwriting.panel
     panel.refresh(2)
-    assert not panel.delete_button.isEnabled()
+    assert not panel.delete_button.isEnabled() and not panel.undo_button.isEnabled()
     panel.list.item(1).setSelected(True)
+    window.dialogs.confirm = lambda title, text: False          # "No": nothing happens
     panel.delete_button.click()
+    assert drawings.list_drawings(root) == [keep, gone]
+    asked = []
+    window.dialogs.confirm = lambda title, text: asked.append(text) or True
+    panel.delete_button.click()
+    assert asked == ["Delete 1 drawing of a 2? Undo Delete brings them back."]
     assert drawings.list_drawings(root) == [keep]
     assert not gone.original_path.exists() and not gone.frame_path.exists()
     assert panel.counts[2] == 1 and panel.digit_buttons[2].text() == "2\n1"
+    assert "Undo Delete" in window.statusBar().currentMessage()
+    panel.undo_button.click()
+    assert drawings.list_drawings(root) == [keep, gone] and panel.counts[2] == 2
+    assert not panel.undo_button.isEnabled()
+
+
+def test_drawings_deleted_are_gone_for_good_once_the_window_closes(window, qtbot):
+    root = window.handwriting.drawings_dir
+    sample = drawings.save_drawing(root, 8, canvas_digit("8"))
+    panel = window.handwriting.panel
+    panel.refresh(8)
+    panel.list.item(0).setSelected(True)
+    assert panel.delete_selected() == 1
+    assert any((root / drawings.TRASH).rglob("*.png"))
+    window.shutdown()
+    assert not (root / drawings.TRASH).exists() and not sample.original_path.exists()
 
 
 def test_the_delete_key_in_the_browser_deletes_drawings_not_the_canvas(active, qtbot):
@@ -139,6 +161,9 @@ def test_the_delete_key_in_the_browser_deletes_drawings_not_the_canvas(active, q
     listing.item(0).setSelected(True)
     QTest.keyClick(listing, Qt.Key.Key_Delete)
     assert drawings.list_drawings(window.handwriting.drawings_dir) == []
+    np.testing.assert_array_equal(window.canvas.raster(), canvas)
+    QTest.keyClick(listing, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)   # undoes the deletion, not a stroke
+    assert len(drawings.list_drawings(window.handwriting.drawings_dir)) == 1
     np.testing.assert_array_equal(window.canvas.raster(), canvas)
 
 
