@@ -95,6 +95,11 @@ def _add_eval(sub) -> None:
                    "(default: $AEGUI_DATA)")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
     e.add_argument("--card", action="store_true", help="print the model card (markdown)")
+    e.add_argument("--pca", action="store_true",
+                   help="also PCA's test SSE with as many components as the model's code (linear vs learned)")
+    e.add_argument("--noise", action="store_true",
+                   help="also how well the model removes noise: speckle, stray strokes, blur, occlusion "
+                        "at four strengths, on the test split")
     e.add_argument("--update", action="store_true",
                    help="also store the metrics, reference codes and latent map in the checkpoint file "
                         "(the map is laid out again)")
@@ -362,28 +367,53 @@ def _run_eval(args) -> int:
     metrics.update(map_metrics(reference))
     if data is None and (args.update or args.card):
         metrics = {**model.metrics, **metrics}    # the other metrics stay as recorded
+    extra = _paradigm(args, model, data)
     if args.update:
         path = Path(args.model) if Path(args.model).is_file() else models.zoo.path_of(args.model)
         model.metrics = metrics
         model.reference = reference
         models.save(model.cpu(), path)
-    _print_eval(args, model, metrics)
+    _print_eval(args, model, metrics, extra)
     return 0
 
 
-def _print_eval(args, model, metrics: dict) -> None:
+def _print_eval(args, model, metrics: dict, extra: dict) -> None:
     import json
 
     from . import models
 
     if args.json:
         print(json.dumps({"model": model.name, "kind": model.kind, "latent_dim": model.latent_dim,
-                          "architecture": model.config.describe(), **metrics}, indent=2))
+                          "architecture": model.config.describe(), **metrics, **extra}, indent=2))
     elif args.card:
         print(models.zoo.model_card(model, metrics))
     else:
         print(f"{model.name}: {model.config.describe()} ({model.kind}, latent {model.latent_dim})")
         print(_metrics_table(metrics))
+        _print_paradigm(extra, model.name)
+
+
+def _paradigm(args, model, data) -> dict:
+    """The measures of ``--pca`` and ``--noise`` (aegui.paradigm), by name."""
+    from . import paradigm
+
+    extra = {}
+    if (args.pca or args.noise) and data is None:
+        raise InputError("--pca and --noise measure on the test split: give --data (or $AEGUI_DATA)")
+    if args.pca:
+        extra["pca"] = paradigm.pca_comparison(model, data.x_test)
+    if args.noise:
+        extra["denoising"] = paradigm.denoising(model, data.x_test)
+    return extra
+
+
+def _print_paradigm(extra: dict, name: str) -> None:
+    from . import paradigm
+
+    if "pca" in extra:
+        print(paradigm.describe_pca(extra["pca"], name))
+    if "denoising" in extra:
+        print(paradigm.describe_denoising(extra["denoising"], name))
 
 
 def _metrics_table(metrics: dict) -> str:
