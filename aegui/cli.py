@@ -72,6 +72,9 @@ def _add_train(sub) -> None:
     t.add_argument("--loss", choices=("bce", "mse"), default=None,
                    help="AE reconstruction loss (default bce); a VAE always uses BCE + beta * KL")
     t.add_argument("--beta", type=float, default=None, help="VAE: weight of the KL term (default 1)")
+    t.add_argument("--corrupt", type=float, default=None, metavar="STRENGTH",
+                   help="train a denoising model: each input corrupted (speckle, stray strokes, blur or "
+                        "occlusion, at a strength up to STRENGTH in [0, 1]), the target clean (default 0: off)")
     t.add_argument("--hidden", default=None, help="widths of the fully connected layers, outermost "
                    "first (default from aegui.models.default_config)")
     t.add_argument("--channels", default=None, help="encoder conv channels, e.g. 32,64 ('' = MLP)")
@@ -111,7 +114,7 @@ def _add_eval(sub) -> None:
     e.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
 
 
-_RUN_FLAGS = ("kind", "latent_dim", "epochs", "batch_size", "lr", "seed", "loss", "beta", "hidden",
+_RUN_FLAGS = ("kind", "latent_dim", "epochs", "batch_size", "lr", "seed", "loss", "beta", "corrupt", "hidden",
               "channels", "activation")
 
 
@@ -137,7 +140,7 @@ def _train_config(args):
         **({"hidden": _int_tuple(args.hidden, "--hidden")} if args.hidden is not None else {}),
         **({"channels": _int_tuple(args.channels, "--channels")} if args.channels is not None else {}),
         **({"activation": args.activation} if args.activation is not None else {}))
-    given = {name: getattr(args, name) for name in ("epochs", "batch_size", "lr", "seed", "loss", "beta")
+    given = {name: getattr(args, name) for name in ("epochs", "batch_size", "lr", "seed", "loss", "beta", "corrupt")
              if getattr(args, name) is not None}
     return TrainConfig(model=model, **given)
 

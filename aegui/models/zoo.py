@@ -65,7 +65,9 @@ def model_card(model, metrics: dict | None = None) -> str:
             f"| data | {meta.get('data_file', '?')} (sha256 `{str(meta.get('data_sha256', '?'))[:16]}...`), "
             f"{meta.get('train_images', '?')} training images |",
             f"| training | {meta.get('epochs_done', '?')} epochs, batch {tc.get('batch_size', '?')}, Adam lr "
-            f"{tc.get('lr', '?')} (cosine), loss {loss}, seed {meta.get('seed', '?')} |",
+            f"{tc.get('lr', '?')} (cosine), loss {loss}, seed {meta.get('seed', '?')}"
+            + (f"; denoising: inputs corrupted up to strength {tc['corrupt']}, targets clean"
+               if tc.get("corrupt") else "") + " |",
             f"| training time | {meta.get('training_seconds', 0) / 60:.1f} min on {meta.get('trained_on', '?')} |",
             f"| command | `{meta.get('command', '?')}` |",
             f"| saved | {meta.get('saved_at', '?')} with aegui {meta.get('versions', {}).get('aegui', '?')}, "
