@@ -97,7 +97,9 @@ def _add_eval(sub) -> None:
     e.add_argument("--data", default=None, help="mnist.npz or a folder of MNIST IDX files "
                    "(default: $AEGUI_DATA)")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    e.add_argument("--card", action="store_true", help="print the model card (markdown)")
+    e.add_argument("--card", nargs="?", const="-", default=None, metavar="PATH",
+                   help="write the model card (markdown) to PATH, with its pictures in figures/ beside it "
+                        "(implies --pca and --noise); without PATH, print the card's text")
     e.add_argument("--pca", action="store_true",
                    help="also PCA's test SSE with as many components as the model's code (linear vs learned)")
     e.add_argument("--noise", action="store_true",
@@ -376,11 +378,11 @@ def _run_eval(args) -> int:
         model.metrics = metrics
         model.reference = reference
         models.save(model.cpu(), path)
-    _print_eval(args, model, metrics, extra)
+    _print_eval(args, model, metrics, extra, data)
     return 0
 
 
-def _print_eval(args, model, metrics: dict, extra: dict) -> None:
+def _print_eval(args, model, metrics: dict, extra: dict, data) -> None:
     import json
 
     from . import models
@@ -388,8 +390,8 @@ def _print_eval(args, model, metrics: dict, extra: dict) -> None:
     if args.json:
         print(json.dumps({"model": model.name, "kind": model.kind, "latent_dim": model.latent_dim,
                           "architecture": model.config.describe(), **metrics, **extra}, indent=2))
-    elif args.card:
-        print(models.zoo.model_card(model, metrics))
+    elif args.card is not None:
+        _card(args, model, metrics, extra, data)
     else:
         print(f"{model.name}: {model.config.describe()} ({model.kind}, latent {model.latent_dim})")
         print(_metrics_table(metrics))
@@ -397,17 +399,29 @@ def _print_eval(args, model, metrics: dict, extra: dict) -> None:
 
 
 def _paradigm(args, model, data) -> dict:
-    """The measures of ``--pca`` and ``--noise`` (aegui.paradigm), by name."""
+    """The measures of ``--pca`` and ``--noise`` (aegui.paradigm), by name; a card written
+    to a file has both."""
     from . import paradigm
 
     extra = {}
-    if (args.pca or args.noise) and data is None:
-        raise InputError("--pca and --noise measure on the test split: give --data (or $AEGUI_DATA)")
-    if args.pca:
+    card_file = args.card not in (None, "-")
+    if (args.pca or args.noise or card_file) and data is None:
+        raise InputError("--pca, --noise and a card file measure on the test split: give --data (or $AEGUI_DATA)")
+    if args.pca or card_file:
         extra["pca"] = paradigm.pca_comparison(model, data.x_test)
-    if args.noise:
+    if args.noise or card_file:
         extra["denoising"] = paradigm.denoising(model, data.x_test)
     return extra
+
+
+def _card(args, model, metrics: dict, extra: dict, data) -> None:
+    from . import cards, pca
+
+    if args.card == "-":
+        print(cards.card_markdown(model, metrics, extra), end="")
+        return
+    for path in cards.write_card(model, metrics, extra, data, pca.load(), args.card):
+        print(f"aegui eval: wrote {path}")
 
 
 def _print_paradigm(extra: dict, name: str) -> None:
