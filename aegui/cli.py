@@ -92,6 +92,8 @@ def _add_train(sub) -> None:
 
 
 def _add_eval(sub) -> None:
+    from .corruption import KINDS   # numpy only
+
     e = sub.add_parser("eval", help="evaluate a model on the MNIST test split")
     e.add_argument("model", help="a shipped model name or a checkpoint path")
     e.add_argument("--data", default=None, help="mnist.npz or a folder of MNIST IDX files "
@@ -105,6 +107,13 @@ def _add_eval(sub) -> None:
     e.add_argument("--noise", action="store_true",
                    help="also how well the model removes noise: speckle, stray strokes, blur, occlusion "
                         "at four strengths, on the test split")
+    e.add_argument("--drawing", metavar="PNG", default=None,
+                   help="instead of the test split, read one drawing (as the app frames it) the ways the "
+                        "window shows: beside PCA, through every shipped code size, corrupted then "
+                        "reconstructed (see --corruption); needs no data set")
+    e.add_argument("--corruption", default="speckle", choices=KINDS, help="with --drawing: the corruption")
+    e.add_argument("--strength", type=float, default=0.5, help="with --drawing: of the corruption, in [0, 1]")
+    e.add_argument("--noise-seed", type=int, default=0, help="with --drawing: seed of the corruption")
     e.add_argument("--update", action="store_true",
                    help="also store the metrics, reference codes and latent map in the checkpoint file "
                         "(the map is laid out again)")
@@ -358,6 +367,8 @@ def _run_eval(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.drawing is not None:
+        return _eval_drawing(args)
     try:
         model = models.load(args.model, device=resolve_device(args.device))
         # --map without --data measures the map on the shipped reference digits alone.
@@ -412,6 +423,40 @@ def _paradigm(args, model, data) -> dict:
     if args.noise or card_file:
         extra["denoising"] = paradigm.denoising(model, data.x_test)
     return extra
+
+
+def _eval_drawing(args) -> int:
+    """``aegui eval MODEL --drawing PNG``: the numbers the window shows for that drawing."""
+    import json
+
+    from . import models, paradigm, pca
+    from .drawings import read_grey
+    from .preprocess import mnist_style
+
+    model = models.load(args.model)
+    frame = mnist_style(read_grey(args.drawing))
+    sizes = [(name, models.load(name)) for name in models.zoo.BY_CODE_SIZE if name in models.available()]
+    try:
+        noise = paradigm.NoiseSetting(args.corruption, args.strength, args.noise_seed)
+    except ValueError as err:
+        raise InputError(f"--strength {args.strength}: {err}") from None
+    reading = paradigm.read_drawing(frame, model, pca.load(), sizes, noise)
+    report = paradigm.describe_reading(reading, model.name)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    if reading.error is None:
+        print(f"{args.drawing}: no ink")
+        return 0
+    print(f"{args.drawing}, framed as the app frames a drawing:")
+    print(f"  {model.name} reconstruction, SSE {reading.error:.3f}")
+    if reading.pca_components:
+        print(f"  PCA, {reading.pca_components} components, SSE {reading.pca_error:.3f}")
+    for name, k, _image, error in reading.sizes:
+        print(f"  {name} (code of {k}), SSE {error:.3f}")
+    print(f"  {noise.kind} at strength {noise.strength:g} (seed {noise.seed}): input {reading.noisy_distance:.3f} "
+          f"from the clean frame, {model.name}'s reconstruction {reading.denoised_distance:.3f}")
+    return 0
 
 
 def _card(args, model, metrics: dict, extra: dict, data) -> None:

@@ -9,11 +9,17 @@
 
 Every distance is the squared error summed over the 784 pixels in [0, 1], per image, the
 SSE of ``aegui eval``; figures are means over the images. ``aegui eval --pca`` and
-``aegui eval --noise`` print them; the window shows the same numbers for one drawing
-(``aegui eval --drawing``).
+``aegui eval --noise`` print them.
+
+The window shows the same measures for the drawing on the canvas (``read_drawing``: its
+frame through the model and PCA, through the zoo's models of every code size, and
+corrupted then reconstructed), and ``aegui eval MODEL --drawing PNG`` prints them for a
+saved drawing: the same function, so the same numbers.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -22,8 +28,8 @@ from aegui import pca as pca_module
 from aegui.corruption import KINDS, corrupt
 from aegui.pca import PCA, sse
 
-__all__ = ["NOISE_SEED", "STRENGTHS", "denoising", "describe_denoising", "describe_pca", "pca_comparison",
-           "reconstruct_frames"]
+__all__ = ["DrawingReading", "NOISE_SEED", "NoiseSetting", "STRENGTHS", "denoising", "describe_denoising",
+           "describe_pca", "describe_reading", "pca_comparison", "read_drawing", "reconstruct_frames"]
 
 STRENGTHS = (0.25, 0.5, 0.75, 1.0)
 NOISE_SEED = 0
@@ -107,3 +113,82 @@ def describe_denoising(result: dict, name: str) -> str:
         lines.append(f"    {row['kind']:<10} {row['strength']:>8.2f} {row['input']:>8.3f} {row['output']:>10.3f} "
                      f"{row['pca']:>8.3f} {row['gain']:>5.2f}x")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- one drawing
+
+
+@dataclass(frozen=True)
+class NoiseSetting:
+    """What the noise control asks for: a corruption (``aegui.corruption.KINDS``), its
+    strength in [0, 1] and the seed of its randomness."""
+
+    kind: str = "speckle"
+    strength: float = 0.5
+    seed: int = NOISE_SEED
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"corruption {self.kind!r}: expected one of {', '.join(KINDS)}")
+        if not 0 <= self.strength <= 1:
+            raise ValueError(f"strength must lie in [0, 1], got {self.strength!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class DrawingReading:
+    """One frame (28, 28) read every way the window shows. Errors and distances are SSE
+    (summed over the pixels) against ``frame``; None where the frame is empty or a part
+    was not asked for."""
+
+    frame: np.ndarray
+    reconstruction: np.ndarray | None          # the model's
+    error: float | None
+    pca_components: int                        # 0: the fit has fewer than the code needs
+    pca_image: np.ndarray | None
+    pca_error: float | None
+    sizes: tuple[tuple[str, int, np.ndarray, float], ...]   # (name, code size, image, error), narrowest first
+    noise: NoiseSetting | None
+    noisy: np.ndarray | None                   # the frame corrupted
+    noisy_reconstruction: np.ndarray | None    # the model's reconstruction of it
+    noisy_distance: float | None               # noisy vs frame
+    denoised_distance: float | None            # noisy_reconstruction vs frame
+
+
+def _one(model, frame: np.ndarray) -> np.ndarray:
+    return reconstruct_frames(model, frame[None])[0]
+
+
+def read_drawing(frame, model, pca: PCA | None = None, sizes=(), noise: NoiseSetting | None = None,
+                 reconstruction: np.ndarray | None = None) -> DrawingReading:
+    """Read ``frame`` (28, 28) in [0, 1] with ``model`` beside PCA of as many components
+    (``pca``; None: no PCA), through ``sizes`` ((name, model) each) and, with ``noise``,
+    corrupted then reconstructed. ``reconstruction``: the model's, when already computed."""
+    frame = np.asarray(frame, np.float32).reshape(28, 28)
+    if not frame.any():
+        return DrawingReading(frame, None, None, 0, None, None, (), noise, None, None, None, None)
+    recon = _one(model, frame) if reconstruction is None else np.asarray(reconstruction, np.float32)
+    k = int(model.latent_dim) if pca is not None and model.latent_dim <= pca.max_components else 0
+    pca_image = pca.reconstruct(frame, k)[0] if k else None
+    row = tuple((name, int(m.latent_dim), image, float(sse(frame, image)[0]))
+                for name, m in sizes for image in [_one(m, frame)])
+    noisy = noisy_recon = None
+    if noise is not None:
+        noisy = corrupt(frame, noise.kind, noise.strength, seed=noise.seed)
+        noisy_recon = _one(model, noisy)
+    return DrawingReading(
+        frame, recon, float(sse(frame, recon)[0]), k, pca_image,
+        float(sse(frame, pca_image)[0]) if k else None, row, noise, noisy, noisy_recon,
+        float(sse(noisy, frame)[0]) if noise is not None else None,
+        float(sse(noisy_recon, frame)[0]) if noise is not None else None)
+
+
+def describe_reading(reading: DrawingReading, name: str) -> dict:
+    """The numbers of a reading, as ``aegui eval --drawing`` prints them (JSON-ready)."""
+    out = {"model": name, "error": reading.error}
+    if reading.pca_components:
+        out.update(pca_components=reading.pca_components, pca_error=reading.pca_error)
+    out["sizes"] = {n: error for n, _k, _image, error in reading.sizes}
+    if reading.noise is not None:
+        out["noise"] = {"kind": reading.noise.kind, "strength": reading.noise.strength, "seed": reading.noise.seed,
+                        "input": reading.noisy_distance, "output": reading.denoised_distance}
+    return out

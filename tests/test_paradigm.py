@@ -86,3 +86,57 @@ def test_each_shipped_autoencoder_beats_pca_with_as_many_components(name, mnist_
         pytest.skip(f"{name} is not installed")
     result = paradigm.pca_comparison(models.load(name), mnist_test[:1000])
     assert result["sse"] < result["pca_sse"]
+
+
+def test_reading_a_drawing_gives_each_views_image_and_its_distance_to_the_frame(small):
+    images, pca = small
+    frame = images[3] / np.float32(255)
+    noise = paradigm.NoiseSetting("occlusion", 1.0, seed=2)
+    reading = paradigm.read_drawing(frame, Echo(latent_dim=5), pca, sizes=[("narrow", Echo(2)), ("wide", Echo(7))],
+                                    noise=noise)
+    assert reading.error == 0 and np.array_equal(reading.reconstruction, frame)
+    assert reading.pca_components == 5
+    assert reading.pca_error == pytest.approx(float(((pca.reconstruct(frame, 5)[0] - frame) ** 2).sum()))
+    assert [(name, k, error) for name, k, _image, error in reading.sizes] == [("narrow", 2, 0.0), ("wide", 7, 0.0)]
+    from aegui.corruption import corrupt
+
+    expected = corrupt(frame, "occlusion", 1.0, seed=2)
+    np.testing.assert_array_equal(reading.noisy, expected)
+    assert reading.noisy_distance == pytest.approx(float(((expected - frame) ** 2).sum()))
+    assert reading.noisy_distance > 0
+    assert reading.denoised_distance == pytest.approx(reading.noisy_distance)    # an echo removes nothing
+
+
+def test_an_empty_frame_reads_as_nothing_and_a_code_wider_than_the_fit_has_no_pca(small):
+    images, pca = small
+    empty = paradigm.read_drawing(np.zeros((28, 28)), Echo(), pca, sizes=[("a", Echo())],
+                                  noise=paradigm.NoiseSetting())
+    assert empty.error is None and empty.sizes == () and empty.noisy is None
+    wide = paradigm.read_drawing(images[0] / 255.0, Echo(latent_dim=9), pca)
+    assert wide.pca_components == 0 and wide.pca_image is None and wide.noisy is None
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        paradigm.NoiseSetting("blur", 1.2)
+
+
+def test_aegui_eval_drawing_prints_the_numbers_of_the_same_reading(tmp_path, capsys):
+    """What the window shows for a drawing, ``aegui eval --drawing`` prints for its PNG."""
+    import json
+
+    from aegui import pca as pca_module
+    from aegui.cli import main
+    from aegui.drawings import write_png
+    from aegui.preprocess import mnist_style
+
+    from drawn_digits import canvas_digit
+
+    canvas = canvas_digit("4", seed=1)
+    write_png(tmp_path / "four.png", canvas)
+    assert main(["eval", "ae-16", "--drawing", str(tmp_path / "four.png"), "--corruption", "blur",
+                 "--strength", "0.75", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    sizes = [(n, models.load(n)) for n in models.zoo.BY_CODE_SIZE]
+    reading = paradigm.read_drawing(mnist_style(canvas), models.load("ae-16"), pca_module.load(), sizes,
+                                    paradigm.NoiseSetting("blur", 0.75))
+    assert printed == json.loads(json.dumps(paradigm.describe_reading(reading, "ae-16")))
+    assert list(printed["sizes"]) == ["ae-2", "ae-16", "ae-30"]
+    assert printed["sizes"]["ae-16"] == printed["error"]

@@ -11,13 +11,16 @@ from pathlib import Path
 
 from aegui.resources import resources_dir
 
-__all__ = ["DEFAULT", "MODELS_DIR", "SHIPPED", "available", "model_card", "path_of"]
+__all__ = ["BY_CODE_SIZE", "DEFAULT", "MODELS_DIR", "SHIPPED", "available", "model_card", "path_of"]
 
 MODELS_DIR = resources_dir() / "models"
 SUFFIX = ".pt"
 # The zoo the project ships, in the order the app lists them; the first is the default.
 SHIPPED = ("ae-16", "ae-2", "ae-30", "vae-16")
 DEFAULT = SHIPPED[0]
+# The plain autoencoders of the zoo, one per code size, narrowest first: they differ in
+# nothing else, so side by side they show what a narrower bottleneck forgets.
+BY_CODE_SIZE = ("ae-2", "ae-16", "ae-30")
 
 
 def available() -> list[str]:
