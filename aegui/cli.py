@@ -114,6 +114,10 @@ def _add_eval(sub) -> None:
     e.add_argument("--corruption", default="speckle", choices=KINDS, help="with --drawing: the corruption")
     e.add_argument("--strength", type=float, default=0.5, help="with --drawing: of the corruption, in [0, 1]")
     e.add_argument("--noise-seed", type=int, default=0, help="with --drawing: seed of the corruption")
+    e.add_argument("--stored-metrics", action="store_true",
+                   help="report the test metrics stored in the checkpoint (measured when it was trained, or "
+                        "by --update) instead of measuring them again; --pca, --noise and the card's "
+                        "pictures are still computed")
     e.add_argument("--update", action="store_true",
                    help="also store the metrics, reference codes and latent map in the checkpoint file "
                         "(the map is laid out again)")
@@ -376,7 +380,14 @@ def _run_eval(args) -> int:
     except (DataError, models.CheckpointError, ValueError) as err:
         print(f"aegui eval: error: {err}", file=sys.stderr)
         return 2
-    metrics = evaluate(model, data) if data is not None else {}
+    if args.stored_metrics:
+        if args.update:
+            raise InputError("--stored-metrics reuses the checkpoint's metrics; --update measures them anew")
+        if not model.metrics:
+            raise InputError(f"{args.model}: holds no stored metrics (aegui eval --update stores them)")
+        metrics = dict(model.metrics)
+    else:
+        metrics = evaluate(model, data) if data is not None else {}
     reference = stored_reference(model) if not args.update else None
     if reference is None:
         reference = map_reference(model)     # seconds: the model carries no map yet

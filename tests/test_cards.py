@@ -128,3 +128,17 @@ def test_aegui_eval_card_path_writes_the_card_and_its_pictures(tmp_path, trained
     assert f"wrote {card}" in out and (card.parent / "figures" / "tiny-traversal.png").is_file()
     text = card.read_text()
     assert "## Linear versus learned" in text and "## Noise in, essence out" in text
+
+
+def test_a_card_from_stored_metrics_reports_the_checkpoints_own(tmp_path, trained, capsys, monkeypatch):
+    model, data, _pca = trained
+    monkeypatch.setattr(model, "metrics", {"sse": 123.456, "latency_ms": 0.25})
+    checkpoint = models.save(model, tmp_path / "stored.pt")
+    npz = tmp_path / "mini.npz"
+    np.savez(npz, x_train=data.x_train, y_train=data.y_train, x_test=data.x_test, y_test=data.y_test)
+    assert main(["eval", str(checkpoint), "--data", str(npz), "--stored-metrics", "--card"]) == 0
+    card = capsys.readouterr().out
+    assert "| SSE per test image (sum over 784 pixels in [0, 1]) | 123.456 |" in card
+    assert "| encode + decode, one image, median ms | 0.250 |" in card
+    assert main(["eval", str(checkpoint), "--data", str(npz), "--stored-metrics", "--update"]) == 2
+    assert "--update measures them anew" in capsys.readouterr().err
