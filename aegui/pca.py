@@ -42,6 +42,7 @@ import numpy as np
 from aegui.atomic_files import write_bytes_atomic
 from aegui.data import load_digits, read_npz, resolve_data_path
 from aegui.errors import InputError
+from aegui.resources import resources_dir
 
 __all__ = ["PCA", "PCAError", "PCA_FILE", "fit", "load", "reconstruction", "save", "sse"]
 
@@ -53,9 +54,9 @@ _MAX_BYTES = 16 << 20          # a fit of all 784 components is 2.5 MB
 _ORTHONORMAL_TOLERANCE = 1e-3  # float32 components: |C C^T - I| is about 1e-6
 
 
-# Beside the shipped models (aegui.models.zoo.MODELS_DIR, which is not imported here
-# because aegui.models imports torch).
-PCA_FILE = Path(__file__).resolve().parents[1] / "resources" / "models" / "pca-mnist.npz"
+# Beside the shipped models (aegui.models.zoo.MODELS_DIR; aegui.models is not imported
+# here because it imports torch).
+PCA_FILE = resources_dir() / "models" / "pca-mnist.npz"
 
 
 class PCAError(InputError):

@@ -83,8 +83,8 @@ class TrainConfig:
     seed: int = 0
     # Denoising: above 0, each training input is corrupted (aegui.corruption.corrupt_mixed:
     # a kind chosen at random, at a strength drawn from [0, corrupt]) while the target stays
-    # clean, from a generator seeded by (seed, epoch, batch), so a resumed run corrupts
-    # exactly as one that never stopped.
+    # clean, from a generator seeded by (seed, global step), so a resumed run corrupts
+    # exactly as one that never stopped, in any number of processes.
     corrupt: float = 0.0
 
     def __post_init__(self) -> None:

@@ -118,8 +118,8 @@ def test_a_denoising_run_shows_the_model_corrupted_inputs_and_scores_it_on_clean
     trainer = Trainer(tiny_config(corrupt=1.0, epochs=1), data)
     shown, targets = [], []
     forward, loss = trainer.model.forward, trainer.loss
-    trainer.model.forward = lambda x, noise=None: shown.append(x.clone()) or forward(x, noise=noise)
-    trainer.loss = lambda out, x: targets.append(x.clone()) or loss(out, x)
+    trainer.model.forward = lambda x, **kw: shown.append(x.clone()) or forward(x, **kw)
+    trainer.loss = lambda out, x, *args: targets.append(x.clone()) or loss(out, x, *args)
     run_to_end(trainer)
     assert len(shown) == len(targets) == trainer.steps_per_epoch
     order = trainer.epoch_order(0)
