@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from aegui import pca as pca_module
 from aegui.corruption import KINDS, corrupt
@@ -35,17 +34,19 @@ STRENGTHS = (0.25, 0.5, 0.75, 1.0)
 NOISE_SEED = 0
 
 
-@torch.inference_mode()
 def reconstruct_frames(model, frames, batch: int = 1000) -> np.ndarray:
     """The model's reconstructions (N, 28, 28) float32 of frames (N, 28, 28) in [0, 1], in one
     fused pass per batch (``Autoencoder.reconstruct``, the app's path; a VAE decodes its mean)."""
+    import torch   # here, not at the top: the window's UI thread imports this module
+
     frames = np.asarray(frames, np.float32).reshape(-1, 28, 28)
     device = next(model.parameters()).device
     out = np.empty_like(frames)
-    for start in range(0, len(frames), batch):
-        x = torch.from_numpy(np.ascontiguousarray(frames[start:start + batch])).to(device)
-        _z, x_hat = model.reconstruct(x.reshape(-1, 1, 28, 28))
-        out[start:start + len(x)] = x_hat.reshape(-1, 28, 28).float().cpu().numpy()
+    with torch.inference_mode():
+        for start in range(0, len(frames), batch):
+            x = torch.from_numpy(np.ascontiguousarray(frames[start:start + batch])).to(device)
+            _z, x_hat = model.reconstruct(x.reshape(-1, 1, 28, 28))
+            out[start:start + len(x)] = x_hat.reshape(-1, 28, 28).float().cpu().numpy()
     return out
 
 
@@ -137,40 +138,48 @@ class NoiseSetting:
 @dataclass(frozen=True, eq=False)
 class DrawingReading:
     """One frame (28, 28) read every way the window shows. Errors and distances are SSE
-    (summed over the pixels) against ``frame``; None where the frame is empty or a part
-    was not asked for."""
+    (summed over the pixels) against ``frame``. A part not asked for is None
+    (``pca_components``, ``sizes``, ``noise``); ``pca_components`` is 0 where PCA was
+    asked for but the fit has fewer components than the code (or there is no fit)."""
 
     frame: np.ndarray
-    reconstruction: np.ndarray | None          # the model's
+    reconstruction: np.ndarray | None          # the model's; None for an empty frame
     error: float | None
-    pca_components: int                        # 0: the fit has fewer than the code needs
+    pca_components: int | None
     pca_image: np.ndarray | None
     pca_error: float | None
-    sizes: tuple[tuple[str, int, np.ndarray, float], ...]   # (name, code size, image, error), narrowest first
+    sizes: tuple[tuple[str, int, np.ndarray, float], ...] | None   # (name, code size, image, error), narrowest first
     noise: NoiseSetting | None
     noisy: np.ndarray | None                   # the frame corrupted
     noisy_reconstruction: np.ndarray | None    # the model's reconstruction of it
     noisy_distance: float | None               # noisy vs frame
     denoised_distance: float | None            # noisy_reconstruction vs frame
 
+    @property
+    def empty(self) -> bool:
+        """Nothing drawn: no reconstruction, no numbers."""
+        return self.error is None
+
 
 def _one(model, frame: np.ndarray) -> np.ndarray:
     return reconstruct_frames(model, frame[None])[0]
 
 
-def read_drawing(frame, model, pca: PCA | None = None, sizes=(), noise: NoiseSetting | None = None,
+def read_drawing(frame, model, pca: PCA | None | bool = None, sizes=None, noise: NoiseSetting | None = None,
                  reconstruction: np.ndarray | None = None) -> DrawingReading:
-    """Read ``frame`` (28, 28) in [0, 1] with ``model`` beside PCA of as many components
-    (``pca``; None: no PCA), through ``sizes`` ((name, model) each) and, with ``noise``,
-    corrupted then reconstructed. ``reconstruction``: the model's, when already computed."""
+    """Read ``frame`` (28, 28) in [0, 1] with ``model``; beside PCA of as many components
+    (``pca``: a fit; False: asked for, but there is none; None: not asked), through
+    ``sizes`` ((name, model) each; None: not asked) and, with ``noise``, corrupted then
+    reconstructed. ``reconstruction``: the model's, when already computed."""
     frame = np.asarray(frame, np.float32).reshape(28, 28)
     if not frame.any():
-        return DrawingReading(frame, None, None, 0, None, None, (), noise, None, None, None, None)
+        return DrawingReading(frame, None, None, None if pca is None else 0, None, None,
+                              None if sizes is None else (), noise, None, None, None, None)
     recon = _one(model, frame) if reconstruction is None else np.asarray(reconstruction, np.float32)
-    k = int(model.latent_dim) if pca is not None and model.latent_dim <= pca.max_components else 0
+    k = None if pca is None else int(model.latent_dim) if pca and model.latent_dim <= pca.max_components else 0
     pca_image = pca.reconstruct(frame, k)[0] if k else None
-    row = tuple((name, int(m.latent_dim), image, float(sse(frame, image)[0]))
-                for name, m in sizes for image in [_one(m, frame)])
+    row = None if sizes is None else tuple((name, int(m.latent_dim), image, float(sse(frame, image)[0]))
+                                           for name, m in sizes for image in [_one(m, frame)])
     noisy = noisy_recon = None
     if noise is not None:
         noisy = corrupt(frame, noise.kind, noise.strength, seed=noise.seed)
@@ -187,7 +196,8 @@ def describe_reading(reading: DrawingReading, name: str) -> dict:
     out = {"model": name, "error": reading.error}
     if reading.pca_components:
         out.update(pca_components=reading.pca_components, pca_error=reading.pca_error)
-    out["sizes"] = {n: error for n, _k, _image, error in reading.sizes}
+    if reading.sizes is not None:
+        out["sizes"] = {n: error for n, _k, _image, error in reading.sizes}
     if reading.noise is not None:
         out["noise"] = {"kind": reading.noise.kind, "strength": reading.noise.strength, "seed": reading.noise.seed,
                         "input": reading.noisy_distance, "output": reading.denoised_distance}

@@ -25,7 +25,8 @@ CORE = ["aegui", "aegui.ops", "aegui.models", "aegui.preprocess", "aegui.data", 
 # loads on the inference thread (the engine imports it when the first model loads).
 TORCH_FREE = ["aegui.document", "aegui.raster", "aegui.drawings", "aegui.user_models", "aegui.traversal",
               "aegui.exports", "aegui.session", "aegui.gui.engine", "aegui.resources", "aegui.qt_platform",
-              "aegui.desktop_entry", "aegui.pca", "aegui.corruption"]
+              "aegui.desktop_entry", "aegui.pca", "aegui.corruption", "aegui.paradigm",
+              "aegui.gui.paradigm_views"]
 
 
 def loaded_by(module: str, roots: tuple[str, ...]) -> str:

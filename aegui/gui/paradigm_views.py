@@ -12,23 +12,32 @@ All numbers are SSE (squared error summed over the 784 pixels), from one
 ``aegui.paradigm.DrawingReading``: the numbers ``aegui eval --drawing`` prints for the
 same drawing. The panels show what they are given and report the noise setting asked
 for; they compute nothing.
+
+``ParadigmViews`` wires their docks to the session: the drawing is read (on the inference
+thread, after the drawing itself, newest wins) only while at least one of them is on
+screen, and only the parts on screen: PCA (a product of a few thousand numbers) always,
+the zoo's models and the corruption when their docks show. While the pen moves it asks
+at most every ``READING_INTERVAL_MS``, so that the reconstruction keeps its pace.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout,
-                               QWidget)
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import (QComboBox, QDockWidget, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QSlider,
+                               QVBoxLayout, QWidget)
 
 from aegui.corruption import KINDS
 from aegui.paradigm import DrawingReading, NoiseSetting
 
-from .views import ImageView, TextLine
+from .actions import Throttle
+from .sweeps import showing
+from .views import ImageView, TextLine, hint_label
 
-__all__ = ["LinearPanel", "NoisePanel", "SizesPanel", "sse_text"]
+__all__ = ["LinearPanel", "NoisePanel", "ParadigmViews", "READING_INTERVAL_MS", "SizesPanel", "sse_text"]
 
 NO_DRAWING = "Draw a digit"
+READING_INTERVAL_MS = 50
 STRENGTH_STEPS = 20          # the slider's steps from 0 to 1
 
 
@@ -37,19 +46,32 @@ def sse_text(value: float | None) -> str:
     return "–" if value is None else f"SSE {value:.3f}"
 
 
-def _hint(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setWordWrap(True)
-    label.setEnabled(False)            # the palette's muted text
-    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-    return label
+class SquareView(ImageView):
+    """An ImageView as tall as it is wide, so that its caption and value sit at its edges."""
+
+    def __init__(self, name: str, minimum: int):
+        super().__init__(name, minimum=minimum)
+        policy = QSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
+
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+    def heightForWidth(self, width: int) -> int:
+        return width
 
 
 def _column(caption: TextLine, view: ImageView, value: TextLine) -> QVBoxLayout:
+    """A caption, an image and its value, one above the other; columns side by side share
+    the width evenly, whatever their texts (a long caption is elided, its tooltip whole)."""
     layout = QVBoxLayout()
     layout.setSpacing(2)
     for widget in (caption, view, value):
-        layout.addWidget(widget, 1 if widget is view else 0)
+        if widget is not view:
+            widget.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        layout.addWidget(widget)
+    layout.addStretch(1)
     return layout
 
 
@@ -59,8 +81,8 @@ class LinearPanel(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("linearPanel")
-        self.learned = ImageView("learnedReconstruction", minimum=56)
-        self.linear = ImageView("pcaReconstruction", minimum=56)
+        self.learned = SquareView("learnedReconstruction", minimum=56)
+        self.linear = SquareView("pcaReconstruction", minimum=56)
         self.learned_caption = TextLine("Autoencoder", "ae-16 (learned)")
         self.linear_caption = TextLine("PCA", "PCA, 16 components (linear)")
         self.learned_error = TextLine(NO_DRAWING, "SSE 000.000")
@@ -68,18 +90,19 @@ class LinearPanel(QWidget):
         self.learned_error.setObjectName("learnedError")
         self.linear_error.setObjectName("pcaError")
         columns = QHBoxLayout()
-        columns.addLayout(_column(self.learned_caption, self.learned, self.learned_error))
-        columns.addLayout(_column(self.linear_caption, self.linear, self.linear_error))
+        columns.addLayout(_column(self.learned_caption, self.learned, self.learned_error), 1)
+        columns.addLayout(_column(self.linear_caption, self.linear, self.linear_error), 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(columns, 1)
-        layout.addWidget(_hint("PCA keeps the directions of pixel space along which MNIST's digits vary most: "
-                               "the best a linear code of the same size can do. The autoencoder's code bends."))
+        layout.addWidget(hint_label("PCA keeps the directions of pixel space along which MNIST's digits vary most: "
+                                    "the best a linear code of the same size can do; the autoencoder's code "
+                                    "bends. SSE: squared error summed over the 784 pixels (784 × the MSE)."))
 
     def show_reading(self, reading: DrawingReading | None, name: str) -> None:
         """Show a reading of the drawing by model ``name`` (None: nothing drawn)."""
         self.learned_caption.setText(f"{name} (learned)")
-        if reading is None or reading.error is None:
+        if reading is None or reading.empty:
             for view in (self.learned, self.linear):
                 view.set_image(_blank())
             self.learned_error.setText(NO_DRAWING)
@@ -87,14 +110,18 @@ class LinearPanel(QWidget):
             return
         self.learned.set_image(reading.reconstruction)
         self.learned_error.setText(sse_text(reading.error))
+        if reading.pca_components is None:
+            return                    # not asked for: what is shown stays
         if reading.pca_components:
-            self.linear_caption.setText(f"PCA, {reading.pca_components} components (linear)")
+            self.linear_caption.setText(f"PCA, k = {reading.pca_components} (linear)")
+            self.linear_caption.setToolTip(f"PCA with {reading.pca_components} components, fitted on MNIST's "
+                                           f"training digits: the best linear code of that size")
             self.linear.set_image(reading.pca_image)
             self.linear_error.setText(sse_text(reading.pca_error))
         else:
             self.linear_caption.setText("PCA (linear)")
             self.linear.set_image(_blank())
-            self.linear_error.setText("no PCA of this code size")
+            self.linear_error.setText("no PCA fit of this code size")
 
 
 class SizesPanel(QWidget):
@@ -113,8 +140,8 @@ class SizesPanel(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(self.row, 1)
         layout.addWidget(self.status)
-        layout.addWidget(_hint("The same drawing through the zoo's autoencoders of every code size, narrowest "
-                               "first: what a narrower bottleneck forgets."))
+        layout.addWidget(hint_label("The same drawing through the zoo's autoencoders of every code size, "
+                                    "narrowest first: what a narrower bottleneck forgets."))
 
     def _columns(self, names: tuple[str, ...], sizes: tuple[int, ...]) -> None:
         """Rebuild the columns for these models (only when the set changes)."""
@@ -128,17 +155,20 @@ class SizesPanel(QWidget):
         self._names = names
         self.views, self.captions, self.errors = [], [], []
         for name, k in zip(names, sizes):
-            view = ImageView(f"size{k}", minimum=40)
+            view = SquareView(f"size{k}", minimum=40)
             caption, error = TextLine(f"code of {k}", "code of 30"), TextLine("", "SSE 000.000")
             caption.setToolTip(name)
             error.setObjectName(f"size{k}Error")
             self.views.append(view)
             self.captions.append(caption)
             self.errors.append(error)
-            self.row.addLayout(_column(caption, view, error))
+            self.row.addLayout(_column(caption, view, error), 1)
 
     def show_reading(self, reading: DrawingReading | None) -> None:
-        if reading is None or reading.error is None:
+        """Show the reading's row of code sizes (kept as it is when it has none)."""
+        if reading is not None and not reading.empty and reading.sizes is None:
+            return
+        if reading is None or reading.empty:
             for view, error in zip(self.views, self.errors):
                 view.set_image(_blank())
                 error.setText("")
@@ -173,10 +203,10 @@ class NoisePanel(QWidget):
         self.set_setting(setting)
         self.kind.currentIndexChanged.connect(self._changed)
         self.strength.valueChanged.connect(self._changed)
-        self.noisy = ImageView("noisyInput", minimum=56)
-        self.cleaned = ImageView("noisyReconstruction", minimum=56)
+        self.noisy = SquareView("noisyInput", minimum=56)
+        self.cleaned = SquareView("noisyReconstruction", minimum=56)
         self.noisy_distance = TextLine(NO_DRAWING, "input: SSE 000.000")
-        self.cleaned_distance = TextLine("", "reconstruction: SSE 000.000")
+        self.cleaned_distance = TextLine("", "output: SSE 000.000")
         self.noisy_distance.setObjectName("noisyDistance")
         self.cleaned_distance.setObjectName("cleanedDistance")
         controls = QGridLayout()
@@ -187,14 +217,14 @@ class NoisePanel(QWidget):
         controls.addWidget(self.strength_label, 1, 2)
         controls.setColumnStretch(1, 1)
         columns = QHBoxLayout()
-        columns.addLayout(_column(TextLine("What the network is shown"), self.noisy, self.noisy_distance))
-        columns.addLayout(_column(TextLine("Its reconstruction"), self.cleaned, self.cleaned_distance))
+        columns.addLayout(_column(TextLine("Noisy input"), self.noisy, self.noisy_distance), 1)
+        columns.addLayout(_column(TextLine("Its reconstruction"), self.cleaned, self.cleaned_distance), 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(controls)
         layout.addLayout(columns, 1)
-        layout.addWidget(_hint("Distances are to your clean drawing. A narrow code cannot copy its input: "
-                               "what it cannot encode, noise it has not learned, it tends to leave out."))
+        layout.addWidget(hint_label("Distances are to your clean drawing. A narrow code cannot copy its input: "
+                                    "what it cannot encode, noise it has not learned, it tends to leave out."))
 
     @property
     def setting(self) -> NoiseSetting:
@@ -216,7 +246,11 @@ class NoisePanel(QWidget):
         self.settingChanged.emit(self.setting)
 
     def show_reading(self, reading: DrawingReading | None) -> None:
-        if reading is None or reading.noisy is None:
+        """Show the reading's corrupted input and its reconstruction (kept as they are
+        when it has none)."""
+        if reading is not None and not reading.empty and reading.noise is None:
+            return
+        if reading is None or reading.empty:
             for view in (self.noisy, self.cleaned):
                 view.set_image(_blank())
             self.noisy_distance.setText(NO_DRAWING)
@@ -225,8 +259,42 @@ class NoisePanel(QWidget):
         self.noisy.set_image(reading.noisy)
         self.cleaned.set_image(reading.noisy_reconstruction)
         self.noisy_distance.setText(f"input: {sse_text(reading.noisy_distance)}")
-        self.cleaned_distance.setText(f"reconstruction: {sse_text(reading.denoised_distance)}")
+        self.cleaned_distance.setText(f"output: {sse_text(reading.denoised_distance)}")
 
 
 def _blank() -> np.ndarray:
     return np.zeros((28, 28), np.float32)
+
+
+class ParadigmViews(QObject):
+    """The three docks (their widgets: LinearPanel, SizesPanel, NoisePanel), wired to the
+    session (see the module docstring)."""
+
+    def __init__(self, parent: QObject, session, linear_dock: QDockWidget, sizes_dock: QDockWidget,
+                 noise_dock: QDockWidget, interval_ms: int = READING_INTERVAL_MS):
+        super().__init__(parent)
+        self.session = session
+        self.docks = (linear_dock, sizes_dock, noise_dock)
+        self.linear: LinearPanel = linear_dock.widget()
+        self.sizes: SizesPanel = sizes_dock.widget()
+        self.noise: NoisePanel = noise_dock.widget()
+        self._follow = Throttle(interval_ms, self.request, self)
+        session.drawing_changed.connect(self._follow.poke)
+        session.reading_changed.connect(self._show)
+        session.model_changed.connect(lambda _info: self._show(None))
+        self.noise.settingChanged.connect(self._follow.poke)
+        for dock in self.docks:
+            # A tab coming to the front is laid out after this signal: ask once that is done.
+            dock.visibilityChanged.connect(lambda shown: shown and QTimer.singleShot(0, self.request))
+
+    def request(self) -> None:
+        """Read the drawing for the views on screen (nothing when none is)."""
+        linear, sizes, noise = (showing(dock) for dock in self.docks)
+        if linear or sizes or noise:
+            self.session.request_reading(True, sizes, self.noise.setting if noise else None)
+
+    def _show(self, reading) -> None:
+        info = self.session.info
+        self.linear.show_reading(reading, info.name if info is not None else "")
+        self.sizes.show_reading(reading)
+        self.noise.show_reading(reading)

@@ -53,12 +53,12 @@ def test_the_panels_show_the_readings_images_and_errors(qtbot, reading):
     noise.show_reading(reading)
     assert linear.learned_error.text() == sse_text(reading.error)
     assert linear.linear_error.text() == sse_text(reading.pca_error)
-    assert linear.linear_caption.text() == "PCA, 4 components (linear)"
+    assert linear.linear_caption.text() == "PCA, k = 4 (linear)"
     assert np.array_equal(linear.linear.pixels(), np.rint(reading.pca_image * 255).astype(np.uint8))
     assert [e.text() for e in sizes.errors] == [sse_text(e) for _n, _k, _i, e in reading.sizes]
     assert [c.text() for c in sizes.captions] == ["code of 2", "code of 16"]
     assert noise.noisy_distance.text() == f"input: {sse_text(reading.noisy_distance)}"
-    assert noise.cleaned_distance.text() == f"reconstruction: {sse_text(reading.denoised_distance)}"
+    assert noise.cleaned_distance.text() == f"output: {sse_text(reading.denoised_distance)}"
     for panel in (sizes, noise):
         panel.show_reading(None)
     linear.show_reading(None, "echo")
