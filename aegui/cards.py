@@ -91,11 +91,14 @@ def traversal_figure(model, data: Digits) -> Image.Image:
     import torch
 
     frame = data.x_test[:1] / np.float32(255)
-    codes = model.reference.codes if model.reference is not None else None
+    reference = model.reference.codes if model.reference is not None else None
+
+    def decode(codes):
+        return model.decode(torch.from_numpy(np.ascontiguousarray(codes))).reshape(-1, 28, 28).numpy()
+
     with torch.inference_mode():
         z = model.encode(torch.from_numpy(frame).reshape(1, 1, 28, 28)).reshape(-1).numpy()
-        decode = lambda c: model.decode(torch.from_numpy(np.ascontiguousarray(c))).reshape(-1, 28, 28).numpy()  # noqa: E731
-        ranked = traverse(decode, z, dimension_scales(model.latent_dim, codes))
+        ranked = traverse(decode, z, dimension_scales(model.latent_dim, reference))
     rows = [(f"z[{d}]", ranked.images[r]) for r, d in enumerate(ranked.order[:TRAVERSAL_ROWS])]
     offsets = sweep_offsets()
     labels = ["0" if t == 0 else f"{t:+.1f} sd" for t in offsets]

@@ -19,6 +19,7 @@ saved drawing: the same function, so the same numbers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -148,7 +149,8 @@ class DrawingReading:
     pca_components: int | None
     pca_image: np.ndarray | None
     pca_error: float | None
-    sizes: tuple[tuple[str, int, np.ndarray, float], ...] | None   # (name, code size, image, error), narrowest first
+    # (name, code size, image, error) of each model, narrowest first
+    sizes: tuple[tuple[str, int, np.ndarray, float], ...] | None
     noise: NoiseSetting | None
     noisy: np.ndarray | None                   # the frame corrupted
     noisy_reconstruction: np.ndarray | None    # the model's reconstruction of it
@@ -166,11 +168,16 @@ def _one(model, frame: np.ndarray) -> np.ndarray:
 
 
 def read_drawing(frame, model, pca: PCA | None | bool = None, sizes=None, noise: NoiseSetting | None = None,
-                 reconstruction: np.ndarray | None = None) -> DrawingReading:
+                 reconstruction: np.ndarray | None = None,
+                 interrupted: Callable[[], bool] | None = None) -> DrawingReading | None:
     """Read ``frame`` (28, 28) in [0, 1] with ``model``; beside PCA of as many components
     (``pca``: a fit; False: asked for, but there is none; None: not asked), through
     ``sizes`` ((name, model) each; None: not asked) and, with ``noise``, corrupted then
-    reconstructed. ``reconstruction``: the model's, when already computed."""
+    reconstructed. ``reconstruction``: the model's, when already computed.
+
+    ``interrupted`` is asked before each pass of a model: when it says yes, the reading
+    stops and None is returned (the app gives way to a newer drawing that way)."""
+    stop = interrupted or (lambda: False)
     frame = np.asarray(frame, np.float32).reshape(28, 28)
     if not frame.any():
         return DrawingReading(frame, None, None, None if pca is None else 0, None, None,
@@ -178,10 +185,19 @@ def read_drawing(frame, model, pca: PCA | None | bool = None, sizes=None, noise:
     recon = _one(model, frame) if reconstruction is None else np.asarray(reconstruction, np.float32)
     k = None if pca is None else int(model.latent_dim) if pca and model.latent_dim <= pca.max_components else 0
     pca_image = pca.reconstruct(frame, k)[0] if k else None
-    row = None if sizes is None else tuple((name, int(m.latent_dim), image, float(sse(frame, image)[0]))
-                                           for name, m in sizes for image in [_one(m, frame)])
+    row = None
+    if sizes is not None:
+        row = []
+        for name, m in sizes:
+            if stop():
+                return None
+            image = _one(m, frame)
+            row.append((name, int(m.latent_dim), image, float(sse(frame, image)[0])))
+        row = tuple(row)
     noisy = noisy_recon = None
     if noise is not None:
+        if stop():
+            return None
         noisy = corrupt(frame, noise.kind, noise.strength, seed=noise.seed)
         noisy_recon = _one(model, noisy)
     return DrawingReading(

@@ -52,7 +52,10 @@ class _Loaded:
 class Engine:
     """Load a model (``answer`` a "load") and compute with it (every other kind but "map")."""
 
-    def __init__(self):
+    def __init__(self, interrupted=None):
+        """``interrupted``: asked between the passes of a "reading"; when it says yes (a
+        newer drawing is waiting, say) the reading is dropped unanswered."""
+        self._interrupted = interrupted
         self._loaded: _Loaded | None = None
         self._generation = 0
         self._pca = None                 # the shipped PCA fit, once asked for (False: none)
@@ -113,14 +116,14 @@ class Engine:
         return DrawingResult(request.seq, request.posted, info.generation, frame, z, recon, error,
                              self.verdict(info, z))
 
-    def _read(self, loaded: _Loaded, request: Request) -> Read:
+    def _read(self, loaded: _Loaded, request: Request) -> Read | None:
         from aegui.paradigm import read_drawing
 
         ask = request.payload
         reading = read_drawing(ask.frame, loaded.model, self._pca_fit() if ask.pca else None,
                                self._size_models(loaded.info.device) if ask.sizes else None, ask.noise,
-                               reconstruction=ask.reconstruction)
-        return Read(request.seq, request.posted, request.generation, reading)
+                               reconstruction=ask.reconstruction, interrupted=self._interrupted)
+        return None if reading is None else Read(request.seq, request.posted, request.generation, reading)
 
     def _pca_fit(self):
         """The shipped PCA fit; False when it cannot be read (the view says there is none)."""

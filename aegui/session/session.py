@@ -2,11 +2,11 @@
 
 The session owns the model's description (``info``), the latent map (``map``), the
 current drawing's result (``drawing``), what the reconstruction view shows (``output``),
-the latent edit (``edit``), the interpolation's pins and mix, and the traversal and
-manifold decodings, and the paradigm's reading of the drawing. Widgets observe it through its signals and send it intents
-(``edit_value``, ``pin``, ``request_traversal``, ...); it turns intents into requests for
-whoever computes (``post``) and answers into state (``receive``). It never computes with
-the model and never waits.
+the latent edit (``edit``), the interpolation's pins and mix, the traversal and manifold
+decodings, and the paradigm's reading of the drawing (``reading``). Widgets observe it
+through its signals and send it intents (``edit_value``, ``pin``, ``request_traversal``,
+...); it turns intents into requests for whoever computes (``post``) and answers into
+state (``receive``). It never computes with the model and never waits.
 
 The one rule for stale results (``_fresh``): an answer is taken only if it was made for
 the model now loaded and answers a request newer than anything its slot took before. An
