@@ -172,8 +172,9 @@ def read_drawing(frame, model, pca: PCA | None | bool = None, sizes=None, noise:
                  interrupted: Callable[[], bool] | None = None) -> DrawingReading | None:
     """Read ``frame`` (28, 28) in [0, 1] with ``model``; beside PCA of as many components
     (``pca``: a fit; False: asked for, but there is none; None: not asked), through
-    ``sizes`` ((name, model) each; None: not asked) and, with ``noise``, corrupted then
-    reconstructed. ``reconstruction``: the model's, when already computed.
+    ``sizes`` ((name, model) each; None: not asked; ``model`` itself among them is not run
+    again) and, with ``noise``, corrupted then reconstructed. ``reconstruction``: the
+    model's, when already computed.
 
     ``interrupted`` is asked before each pass of a model: when it says yes, the reading
     stops and None is returned (the app gives way to a newer drawing that way)."""
@@ -189,9 +190,9 @@ def read_drawing(frame, model, pca: PCA | None | bool = None, sizes=None, noise:
     if sizes is not None:
         row = []
         for name, m in sizes:
-            if stop():
+            if m is not model and stop():
                 return None
-            image = _one(m, frame)
+            image = recon if m is model else _one(m, frame)
             row.append((name, int(m.latent_dim), image, float(sse(frame, image)[0])))
         row = tuple(row)
     noisy = noisy_recon = None

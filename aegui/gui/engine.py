@@ -60,6 +60,7 @@ class Engine:
         self._generation = 0
         self._pca = None                 # the shipped PCA fit, once asked for (False: none)
         self._sizes: tuple[str, list] | None = None   # (device, [(name, model)]) of every code size
+        self._same: tuple[int, set] | None = None     # (generation, names of those equal to the model in use)
 
     @property
     def info(self) -> ModelInfo | None:
@@ -121,7 +122,7 @@ class Engine:
 
         ask = request.payload
         reading = read_drawing(ask.frame, loaded.model, self._pca_fit() if ask.pca else None,
-                               self._size_models(loaded.info.device) if ask.sizes else None, ask.noise,
+                               self._sizes_for(loaded) if ask.sizes else None, ask.noise,
                                reconstruction=ask.reconstruction, interrupted=self._interrupted)
         return None if reading is None else Read(request.seq, request.posted, request.generation, reading)
 
@@ -136,6 +137,20 @@ class Engine:
             except InputError:
                 self._pca = False
         return self._pca
+
+    def _sizes_for(self, loaded: _Loaded) -> list:
+        """The zoo's models of every code size, the one with the same weights as the model in
+        use replaced by that model (the reading then reuses the drawing's reconstruction)."""
+        if self._same is None or self._same[0] != loaded.info.generation:
+            import torch
+
+            mine = loaded.model.state_dict()
+            same = {name for name, m in self._size_models(loaded.info.device)
+                    if m.state_dict().keys() == mine.keys()
+                    and all(torch.equal(v, mine[k]) for k, v in m.state_dict().items())}
+            self._same = (loaded.info.generation, same)
+        return [(name, loaded.model if name in self._same[1] else m)
+                for name, m in self._size_models(loaded.info.device)]
 
     def _size_models(self, device: str) -> list:
         """The zoo's autoencoders of every code size that are installed, narrowest first."""

@@ -37,7 +37,7 @@ from .views import ImageView, TextLine, hint_label
 __all__ = ["LinearPanel", "NoisePanel", "ParadigmViews", "READING_INTERVAL_MS", "SizesPanel", "sse_text"]
 
 NO_DRAWING = "Draw a digit"
-READING_INTERVAL_MS = 50
+READING_INTERVAL_MS = 100
 STRENGTH_STEPS = 20          # the slider's steps from 0 to 1
 
 

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QStyle, QStyleOptionSlider, QTabBar
 from aegui import models
 from aegui.cli import main
 from aegui.drawings import write_png
-from aegui.gui.paradigm_views import sse_text
+from aegui.gui.paradigm_views import READING_INTERVAL_MS, sse_text
 from aegui.gui.sweeps import showing
 
 SMALL = (1024, 700)
@@ -63,7 +63,7 @@ def printed(tmp_path: Path, window, model, capsys, *extra: str) -> dict:
 def shown(qtbot, window, dock) -> None:
     qtbot.waitUntil(lambda: showing(dock))
     settle(qtbot, window)
-    qtbot.wait(80)                 # the views follow at most every 50 ms
+    qtbot.wait(READING_INTERVAL_MS + 30)   # the views follow at most every READING_INTERVAL_MS
     settle(qtbot, window)
 
 
@@ -159,7 +159,7 @@ for title, dock, panel in (("Learned vs linear", window.linear_dock, window.para
                and title in [b.tabText(i) for i in range(b.count())])
     QTest.mouseClick(bar, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                      bar.tabRect([bar.tabText(i) for i in range(bar.count())].index(title)).center())
-    settle(window); QTest.qWait(80); settle(window)
+    settle(window); QTest.qWait(130); settle(window)
     views = [v for v in panel.findChildren(type(window.paradigm.linear.learned)) if v.isVisible()]
     texts = [t for t in panel.findChildren(type(window.paradigm.linear.learned_error))
              if t.isVisible() and t.text().startswith(("SSE", "input", "output"))]
