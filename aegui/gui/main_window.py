@@ -124,8 +124,8 @@ class MainWindow(QMainWindow):
                  ("Traversals", "traversalDock", TraversalPanel()),
                  ("Manifold", "manifoldDock", ManifoldPanel()),
                  ("My drawings", "drawingsDock", self.handwriting.panel),
-                 ("Learned vs linear", "linearDock", LinearPanel()),
-                 ("Code sizes", "sizesDock", SizesPanel()),
+                 ("vs PCA", "linearDock", LinearPanel()),
+                 ("Sizes", "sizesDock", SizesPanel()),
                  ("Noise", "noiseDock", NoisePanel())]
         (self.network_dock, self.bars_dock, self.map_dock, self.interpolation_dock, self.traversal_dock,
          self.manifold_dock, self.drawings_dock, self.linear_dock, self.sizes_dock,

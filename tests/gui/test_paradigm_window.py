@@ -76,7 +76,7 @@ def small_window(window):
 def test_learned_beside_linear_shows_both_errors_as_aegui_eval_prints_them(small_window, qtbot, model, tmp_path,
                                                                             capsys):
     window = small_window
-    click_tab(window, "Learned vs linear")
+    click_tab(window, "vs PCA")
     draw_digit(window.canvas, "3")
     shown(qtbot, window, window.linear_dock)
     panel = window.paradigm.linear
@@ -89,7 +89,7 @@ def test_learned_beside_linear_shows_both_errors_as_aegui_eval_prints_them(small
 
 def test_every_code_size_follows_the_pen(small_window, qtbot, model, tmp_path, capsys):
     window = small_window
-    click_tab(window, "Code sizes")
+    click_tab(window, "Sizes")
     draw_digit(window.canvas, "7")
     shown(qtbot, window, window.sizes_dock)
     panel = window.paradigm.sizes
@@ -153,7 +153,7 @@ assert wait_until(lambda: window.session.info is not None, timeout=120)
 draw_digit(window.canvas, "2")
 out = {"ratio": window.devicePixelRatioF()}
 for title, dock, panel in (("Learned vs linear", window.linear_dock, window.paradigm.linear),
-                           ("Code sizes", window.sizes_dock, window.paradigm.sizes),
+                           ("Sizes", window.sizes_dock, window.paradigm.sizes),
                            ("Noise", window.noise_dock, window.paradigm.noise)):
     bar = next(b for b in window.findChildren(QTabBar) if b.isVisible()
                and title in [b.tabText(i) for i in range(b.count())])
@@ -186,7 +186,7 @@ def test_the_views_are_usable_at_1024x700_at_100_and_200_percent(tmp_path, scale
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["ratio"] == float(scale)
-    for title, views in (("Learned vs linear", 2), ("Code sizes", 3), ("Noise", 2)):
+    for title, views in (("vs PCA", 2), ("Sizes", 3), ("Noise", 2)):
         found = out[title]
         assert found["views"] == views and found["inside"], (title, found)
         assert found["smallest"] >= 56, (title, found)          # at least 2 screen pixels per pixel
