@@ -138,7 +138,7 @@ import json, sys
 sys.path.insert(0, sys.argv[1])
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QStyle, QStyleOptionSlider, QTabBar
+from PySide6.QtWidgets import QTabBar
 from aegui import models
 from aegui.gui.app import ensure_app, settle, wait_until
 from aegui.gui.main_window import create_window
@@ -152,7 +152,7 @@ QTest.qWaitForWindowExposed(window)
 assert wait_until(lambda: window.session.info is not None, timeout=120)
 draw_digit(window.canvas, "2")
 out = {"ratio": window.devicePixelRatioF()}
-for title, dock, panel in (("Learned vs linear", window.linear_dock, window.paradigm.linear),
+for title, dock, panel in (("vs PCA", window.linear_dock, window.paradigm.linear),
                            ("Sizes", window.sizes_dock, window.paradigm.sizes),
                            ("Noise", window.noise_dock, window.paradigm.noise)):
     bar = next(b for b in window.findChildren(QTabBar) if b.isVisible()
