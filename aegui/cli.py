@@ -34,6 +34,9 @@ def _add_bench(sub) -> None:
     a.add_argument("--json", metavar="PATH")
     a.add_argument("--model", default=None, help="shipped model name or checkpoint path")
     a.add_argument("--events", type=int, default=600, help="mouse-move events to replay (>= 500)")
+    a.add_argument("--front", action="append", default=[], metavar="DOCK",
+                   help="bring this dock to the front of its tabs before measuring (its object name, e.g. "
+                        "sizesDock, noiseDock, linearDock, traversalDock); may be given again")
 
 
 def _run_bench(args) -> int:
@@ -48,7 +51,7 @@ def _run_bench(args) -> int:
         return 0
     from .gui.bench_app import run_app_benchmark
 
-    return run_app_benchmark(model=args.model, events=args.events, json_path=args.json)
+    return run_app_benchmark(model=args.model, events=args.events, json_path=args.json, front=args.front)
 
 
 def _add_train(sub) -> None:
@@ -72,6 +75,9 @@ def _add_train(sub) -> None:
     t.add_argument("--loss", choices=("bce", "mse"), default=None,
                    help="AE reconstruction loss (default bce); a VAE always uses BCE + beta * KL")
     t.add_argument("--beta", type=float, default=None, help="VAE: weight of the KL term (default 1)")
+    t.add_argument("--corrupt", type=float, default=None, metavar="STRENGTH",
+                   help="train a denoising model: each input corrupted (speckle, stray strokes, blur or "
+                        "occlusion, at a strength up to STRENGTH in [0, 1]), the target clean (default 0: off)")
     t.add_argument("--hidden", default=None, help="widths of the fully connected layers, outermost "
                    "first (default from aegui.models.default_config)")
     t.add_argument("--channels", default=None, help="encoder conv channels, e.g. 32,64 ('' = MLP)")
@@ -89,12 +95,32 @@ def _add_train(sub) -> None:
 
 
 def _add_eval(sub) -> None:
+    from .corruption import KINDS   # numpy only
+
     e = sub.add_parser("eval", help="evaluate a model on the MNIST test split")
     e.add_argument("model", help="a shipped model name or a checkpoint path")
     e.add_argument("--data", default=None, help="mnist.npz or a folder of MNIST IDX files "
                    "(default: $AEGUI_DATA)")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    e.add_argument("--card", action="store_true", help="print the model card (markdown)")
+    e.add_argument("--card", nargs="?", const="-", default=None, metavar="PATH",
+                   help="write the model card (markdown) to PATH, with its pictures in figures/ beside it "
+                        "(implies --pca and --noise); without PATH, print the card's text")
+    e.add_argument("--pca", action="store_true",
+                   help="also PCA's test SSE with as many components as the model's code (linear vs learned)")
+    e.add_argument("--noise", action="store_true",
+                   help="also how well the model removes noise: speckle, stray strokes, blur, occlusion "
+                        "at four strengths, on the test split")
+    e.add_argument("--drawing", metavar="PNG", default=None,
+                   help="instead of the test split, read one drawing (as the app frames it) the ways the "
+                        "window shows: beside PCA, through every shipped code size, corrupted then "
+                        "reconstructed (see --corruption); needs no data set")
+    e.add_argument("--corruption", default="speckle", choices=KINDS, help="with --drawing: the corruption")
+    e.add_argument("--strength", type=float, default=0.5, help="with --drawing: of the corruption, in [0, 1]")
+    e.add_argument("--noise-seed", type=int, default=0, help="with --drawing: seed of the corruption")
+    e.add_argument("--stored-metrics", action="store_true",
+                   help="report the test metrics stored in the checkpoint (measured when it was trained, or "
+                        "by --update) instead of measuring them again; --pca, --noise and the card's "
+                        "pictures are still computed")
     e.add_argument("--update", action="store_true",
                    help="also store the metrics, reference codes and latent map in the checkpoint file "
                         "(the map is laid out again)")
@@ -106,7 +132,7 @@ def _add_eval(sub) -> None:
     e.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
 
 
-_RUN_FLAGS = ("kind", "latent_dim", "epochs", "batch_size", "lr", "seed", "loss", "beta", "hidden",
+_RUN_FLAGS = ("kind", "latent_dim", "epochs", "batch_size", "lr", "seed", "loss", "beta", "corrupt", "hidden",
               "channels", "activation")
 
 
@@ -132,7 +158,7 @@ def _train_config(args):
         **({"hidden": _int_tuple(args.hidden, "--hidden")} if args.hidden is not None else {}),
         **({"channels": _int_tuple(args.channels, "--channels")} if args.channels is not None else {}),
         **({"activation": args.activation} if args.activation is not None else {}))
-    given = {name: getattr(args, name) for name in ("epochs", "batch_size", "lr", "seed", "loss", "beta")
+    given = {name: getattr(args, name) for name in ("epochs", "batch_size", "lr", "seed", "loss", "beta", "corrupt")
              if getattr(args, name) is not None}
     return TrainConfig(model=model, **given)
 
@@ -348,6 +374,8 @@ def _run_eval(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.drawing is not None:
+        return _eval_drawing(args)
     try:
         model = models.load(args.model, device=resolve_device(args.device))
         # --map without --data measures the map on the shipped reference digits alone.
@@ -355,35 +383,113 @@ def _run_eval(args) -> int:
     except (DataError, models.CheckpointError, ValueError) as err:
         print(f"aegui eval: error: {err}", file=sys.stderr)
         return 2
-    metrics = evaluate(model, data) if data is not None else {}
+    if args.stored_metrics:
+        if args.update:
+            raise InputError("--stored-metrics reuses the checkpoint's metrics; --update measures them anew")
+        if not model.metrics:
+            raise InputError(f"{args.model}: holds no stored metrics (aegui eval --update stores them)")
+        metrics = dict(model.metrics)
+    else:
+        metrics = evaluate(model, data) if data is not None else {}
     reference = stored_reference(model) if not args.update else None
     if reference is None:
         reference = map_reference(model)     # seconds: the model carries no map yet
     metrics.update(map_metrics(reference))
     if data is None and (args.update or args.card):
         metrics = {**model.metrics, **metrics}    # the other metrics stay as recorded
+    extra = _paradigm(args, model, data)
     if args.update:
         path = Path(args.model) if Path(args.model).is_file() else models.zoo.path_of(args.model)
         model.metrics = metrics
         model.reference = reference
         models.save(model.cpu(), path)
-    _print_eval(args, model, metrics)
+    _print_eval(args, model, metrics, extra, data)
     return 0
 
 
-def _print_eval(args, model, metrics: dict) -> None:
+def _print_eval(args, model, metrics: dict, extra: dict, data) -> None:
     import json
 
     from . import models
 
     if args.json:
         print(json.dumps({"model": model.name, "kind": model.kind, "latent_dim": model.latent_dim,
-                          "architecture": model.config.describe(), **metrics}, indent=2))
-    elif args.card:
-        print(models.zoo.model_card(model, metrics))
+                          "architecture": model.config.describe(), **metrics, **extra}, indent=2))
+    elif args.card is not None:
+        _card(args, model, metrics, extra, data)
     else:
         print(f"{model.name}: {model.config.describe()} ({model.kind}, latent {model.latent_dim})")
         print(_metrics_table(metrics))
+        _print_paradigm(extra, model.name)
+
+
+def _paradigm(args, model, data) -> dict:
+    """The measures of ``--pca`` and ``--noise`` (aegui.paradigm), by name; a card written
+    to a file has both."""
+    from . import paradigm
+
+    extra = {}
+    card_file = args.card not in (None, "-")
+    if (args.pca or args.noise or card_file) and data is None:
+        raise InputError("--pca, --noise and a card file measure on the test split: give --data (or $AEGUI_DATA)")
+    if args.pca or card_file:
+        extra["pca"] = paradigm.pca_comparison(model, data.x_test)
+    if args.noise or card_file:
+        extra["denoising"] = paradigm.denoising(model, data.x_test)
+    return extra
+
+
+def _eval_drawing(args) -> int:
+    """``aegui eval MODEL --drawing PNG``: the numbers the window shows for that drawing."""
+    import json
+
+    from . import models, paradigm, pca
+    from .drawings import read_grey
+    from .preprocess import mnist_style
+
+    model = models.load(args.model)
+    frame = mnist_style(read_grey(args.drawing))
+    sizes = [(name, models.load(name)) for name in models.zoo.BY_CODE_SIZE if name in models.available()]
+    try:
+        noise = paradigm.NoiseSetting(args.corruption, args.strength, args.noise_seed)
+    except ValueError as err:
+        raise InputError(f"--strength {args.strength}: {err}") from None
+    reading = paradigm.read_drawing(frame, model, pca.load(), sizes, noise)
+    report = paradigm.describe_reading(reading, model.name)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    if reading.error is None:
+        print(f"{args.drawing}: no ink")
+        return 0
+    print(f"{args.drawing}, framed as the app frames a drawing:")
+    print(f"  {model.name} reconstruction, SSE {reading.error:.3f}")
+    if reading.pca_components:
+        print(f"  PCA, {reading.pca_components} components, SSE {reading.pca_error:.3f}")
+    for name, k, _image, error in reading.sizes:
+        print(f"  {name} (code of {k}), SSE {error:.3f}")
+    print(f"  {noise.kind} at strength {noise.strength:g} (seed {noise.seed}): input {reading.noisy_distance:.3f} "
+          f"from the clean frame, {model.name}'s reconstruction {reading.denoised_distance:.3f}")
+    return 0
+
+
+def _card(args, model, metrics: dict, extra: dict, data) -> None:
+    from . import cards, pca
+
+    if args.card == "-":
+        print(cards.card_markdown(model, metrics, extra), end="")
+        return
+    for path in cards.write_card(model, metrics, extra, data, pca.load(), args.card):
+        print(f"aegui eval: wrote {path}")
+
+
+def _print_paradigm(extra: dict, name: str) -> None:
+    from . import paradigm
+
+    if "pca" in extra:
+        print(paradigm.describe_pca(extra["pca"], name))
+    if "denoising" in extra:
+        print(paradigm.describe_denoising(extra["denoising"], name))
 
 
 def _metrics_table(metrics: dict) -> str:

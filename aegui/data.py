@@ -43,7 +43,7 @@ import numpy as np
 from aegui.errors import InputError
 from aegui.preprocess import mnist_style, to_uint8
 
-__all__ = ["DataError", "Digits", "file_sha256", "load_digits", "resolve_data_path"]
+__all__ = ["DataError", "Digits", "file_sha256", "load_digits", "read_npz", "resolve_data_path"]
 
 ENV_VAR = "AEGUI_DATA"
 SPLITS = ("x_train", "y_train", "x_test", "y_test")
@@ -254,15 +254,15 @@ def _read_idx_data(stream, path: Path, offset: int, shape: tuple[int, ...]) -> b
     return content
 
 
-def _check_total(declared: dict) -> None:
+def _check_total(declared: dict, max_bytes: int = MAX_DATA_BYTES, error: type[InputError] = DataError) -> None:
     """Refuse a data set whose parts (name -> (bytes, shape)) declare more than
-    MAX_DATA_BYTES in all, naming the largest part."""
+    ``max_bytes`` in all, naming the largest part."""
     sizes = {name: math.prod(shape) * itemsize for name, (shape, itemsize) in declared.items()}
-    if sum(sizes.values()) > MAX_DATA_BYTES:
+    if sum(sizes.values()) > max_bytes:
         culprit = max(sizes, key=sizes.get)
-        raise DataError(f"{culprit}: declares shape {declared[culprit][0]}, {sizes[culprit]:,} bytes of data; a "
-                        f"data set may hold at most {MAX_DATA_BYTES:,} bytes in all (damaged, or not a digit "
-                        f"data set)")
+        raise error(f"{culprit}: declares shape {declared[culprit][0]}, {sizes[culprit]:,} bytes of data; a "
+                    f"file of this kind may hold at most {max_bytes:,} bytes in all (damaged, or not "
+                    f"what it should be)")
 
 
 def _load_npz(path: Path) -> Digits:
@@ -281,32 +281,43 @@ def _load_npz(path: Path) -> Digits:
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     expected = f"a .npz archive with keys {', '.join(SPLITS)} (the Keras mnist.npz layout)"
+    return read_npz(path, SPLITS, expected=expected)
+
+
+def read_npz(path: str | os.PathLike, keys, *, expected: str, max_bytes: int = MAX_DATA_BYTES,
+             error: type[InputError] = DataError) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of a .npz archive, every member's .npy header checked (its
+    declared size against the member's and all of them together against ``max_bytes``)
+    before any array is read; arrays of Python objects are refused. ``expected`` says what
+    the file should be, for the messages, which name the file and raise ``error``."""
+    path = Path(path)
     try:
         with open(path, "rb") as stream:
             if stream.read(6) == b"\x93NUMPY":
-                raise DataError(f"{path}: a single .npy array, not {expected}")
+                raise error(f"{path}: a single .npy array, not {expected}")
             stream.seek(0)
             with zipfile.ZipFile(stream) as archive:
                 members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
-                missing = [key for key in SPLITS if key not in members]
+                missing = [key for key in keys if key not in members]
                 if missing:
-                    raise DataError(
+                    raise error(
                         f"{path}: missing key(s) {', '.join(missing)}; expected {expected}, "
                         f"found keys {', '.join(members) or 'none'}"
                     )
                 # Every header first: the sizes they declare are checked before any array is read.
-                headers = {key: _npy_header(archive, members[key], path, key) for key in SPLITS}
-                _check_total({f"{path}: {key}": headers[key] for key in SPLITS})
-                return {key: _npy_array(archive, members[key]) for key in SPLITS}
-    except DataError:
+                headers = {key: _npy_header(archive, members[key], path, key, error) for key in keys}
+                _check_total({f"{path}: {key}": headers[key] for key in keys}, max_bytes, error)
+                return {key: _npy_array(archive, members[key]) for key in keys}
+    except InputError:
         raise
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, RuntimeError, NotImplementedError) as err:
-        raise DataError(f"{path}: not {expected}: {err}") from None
+        raise error(f"{path}: not {expected}: {err}") from None
     except OSError as err:
-        raise DataError(f"{path}: cannot read: {err.strerror or err}") from None
+        raise error(f"{path}: cannot read: {err.strerror or err}") from None
 
 
-def _npy_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, key: str) -> tuple[tuple, int]:
+def _npy_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, key: str,
+                error: type[InputError] = DataError) -> tuple[tuple, int]:
     """A member's .npy header checked against the member's size: (shape, item size)."""
     with archive.open(info) as member:
         try:
@@ -315,15 +326,15 @@ def _npy_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, key
             shape, _fortran, dtype = read(member)
         except (ValueError, TypeError, KeyError, SyntaxError, tokenize.TokenError, OverflowError) as err:
             # numpy parses the header with Python's tokenizer: a garbled one fails in many ways.
-            raise DataError(f"{path}: {key}: not a .npy array ({type(err).__name__}: {err})") from None
+            raise error(f"{path}: {key}: not a .npy array ({type(err).__name__}: {err})") from None
         offset = member.tell()
     if dtype.hasobject:
-        raise DataError(f"{path}: {key} is an array of Python objects ({dtype}), not of numbers; such "
-                        f"arrays are never loaded (that would mean unpickling them, which can run code)")
+        raise error(f"{path}: {key} is an array of Python objects ({dtype}), not of numbers; such "
+                    f"arrays are never loaded (that would mean unpickling them, which can run code)")
     size = math.prod(shape) * dtype.itemsize
     if offset + size != info.file_size:
-        raise DataError(f"{path}: {key}: damaged: its header declares {shape} {dtype}, {size:,} bytes, "
-                        f"but it holds {info.file_size - offset:,}")
+        raise error(f"{path}: {key}: damaged: its header declares {shape} {dtype}, {size:,} bytes, "
+                    f"but it holds {info.file_size - offset:,}")
     return shape, dtype.itemsize
 
 

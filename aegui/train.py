@@ -59,7 +59,7 @@ __all__ = ["CheckpointPolicy", "Progress", "TrainConfig", "Trainer", "resolve_de
 
 LOSSES = ("bce", "mse")
 VAL_IMAGES = 2000          # test digits in each epoch's validation line (every 5th)
-_ORDER, _NOISE = 1, 2      # streams derived from the seed
+_ORDER, _NOISE, _CORRUPT = 1, 2, 4   # streams derived from the seed
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,11 @@ class TrainConfig:
     beta: float = 1.0             # VAE: weight of the KL term (1 = the ELBO)
     weight_decay: float = 0.0
     seed: int = 0
+    # Denoising: above 0, each training input is corrupted (aegui.corruption.corrupt_mixed:
+    # a kind chosen at random, at a strength drawn from [0, corrupt]) while the target stays
+    # clean, from a generator seeded by (seed, global step), so a resumed run corrupts
+    # exactly as one that never stopped, in any number of processes.
+    corrupt: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
@@ -92,6 +97,8 @@ class TrainConfig:
             raise ValueError(f"lr: {self.lr!r}; expected a positive number")
         if self.loss not in LOSSES:
             raise ValueError(f"loss: {self.loss!r}; expected one of {', '.join(LOSSES)}")
+        if not 0 <= self.corrupt <= 1:
+            raise ValueError(f"corrupt: {self.corrupt!r}; expected a strength in [0, 1]")
         if self.beta < 0 or self.warmup_steps < 0 or self.weight_decay < 0:
             raise ValueError("beta, warmup_steps and weight_decay must not be negative")
 
@@ -256,6 +263,18 @@ class Trainer:
         progress = (global_step - warm) / max(1, total - warm)
         return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
+    def _corrupted(self, batch: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """What the model is shown of this process's images ``x`` of ``batch``: ``x``
+        itself, or for denoising the whole batch corrupted (from the seed and the global
+        step: the same in every process and on resuming) and this process's share taken."""
+        if self.config.corrupt <= 0:
+            return x
+        from aegui.corruption import corrupt_mixed
+
+        rng = np.random.default_rng(_derive_seed(self.config.seed, _CORRUPT, self.global_step))
+        whole = corrupt_mixed(self.batch_images(batch).reshape(-1, 28, 28).cpu().numpy(), rng, self.config.corrupt)
+        return self.group.shard(torch.from_numpy(whole)).reshape(x.shape).to(x.device)
+
     def epoch_order(self, epoch: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(_derive_seed(self.config.seed, _ORDER, epoch))
         return torch.randperm(len(self.images), generator=g).to(self.device)
@@ -318,7 +337,7 @@ class Trainer:
                                                device=self.device))
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate(self.global_step)
-        loss = self.loss(self._forward(x, eps=eps), x, len(batch) / self.group.world_size)
+        loss = self.loss(self._forward(self._corrupted(batch, x), eps=eps), x, len(batch) / self.group.world_size)
         value = self.group.mean(loss)   # the whole batch's mean, on every process
         if not math.isfinite(value):  # checked before the update: the weights stay usable
             raise FloatingPointError(f"training diverged at epoch {self.epoch + 1}, batch "

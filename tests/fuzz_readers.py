@@ -4,7 +4,7 @@ Run by tests/test_fuzz.py in a process of its own, so that its peak memory is it
 
     python tests/fuzz_readers.py --cases 60 --seed 0 --out FOLDER
 
-For each reader (checkpoints, IDX plain and gzipped, npz, PNG drawings) it makes a small
+For each reader (checkpoints, IDX plain and gzipped, npz, the PCA fit, PNG drawings) it makes a small
 valid file, then feeds the reader ``--cases`` mutations of it: bit flips, overwritten
 bytes, large integers written over headers, truncations, insertions, random bytes; and
 mutations *inside* the container (a zip record or a PNG chunk changed with its CRC made
@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from aegui import drawings, models
+from aegui import drawings, models, pca
 from aegui.data import load_digits
 from aegui.errors import InputError
 from aegui.models import ModelConfig, Reference
@@ -93,6 +93,12 @@ def checkpoint_bytes(folder: Path) -> bytes:
     model.metrics = {"sse": 4.5}
     model.metadata = {"history": [{"epoch": 1, "loss": 2.0}], "command": "aegui train"}
     return models.save(model, folder / "seed.pt").read_bytes()
+
+
+def pca_bytes(folder: Path) -> bytes:
+    rng = np.random.default_rng(0)
+    fitted = pca.fit(rng.integers(0, 256, (40, 28, 28)).astype(np.uint8), 3, data_sha256="0" * 64)
+    return pca.save(fitted, folder / "seed-pca.npz").read_bytes()
 
 
 def png_bytes() -> bytes:
@@ -222,6 +228,14 @@ def read_digits(path: Path) -> None:
         assert y.dtype == np.uint8 and y.shape == (len(x),) and y.max() <= 9
 
 
+def read_pca(path: Path) -> None:
+    fitted = pca.load(path)
+    k = fitted.max_components
+    assert fitted.components.shape == (k, 784) and np.isfinite(fitted.components).all()
+    image = fitted.reconstruct(np.full((28, 28), 0.5, np.float32), k)
+    assert image.shape == (1, 28, 28) and 0 <= image.min() and image.max() <= 1
+
+
 def read_drawing(path: Path) -> None:
     grey = drawings.read_grey(path)
     assert grey.dtype == np.uint8 and grey.ndim == 2 and grey.size <= drawings.MAX_PIXELS
@@ -281,6 +295,8 @@ def targets(work: Path) -> list[Target]:
                place_idx(IDX_NAMES[0], True), read_digits),
         Target("npz", npz_bytes(True), mutate_bytes, place_file("data.npz"), read_digits),
         Target("npz member", npz_bytes(False), mutate_zip_member, place_file("data.npz"), read_digits),
+        Target("pca", pca_bytes(scratch), mutate_bytes, place_file("pca.npz"), read_pca),
+        Target("pca member", pca_bytes(scratch), mutate_zip_member, place_file("pca.npz"), read_pca),
         Target("png", png_bytes(), mutate_bytes, place_drawing, read_drawing),
         Target("png chunk", png_bytes(), mutate_png_chunk, place_drawing, read_drawing),
     ]

@@ -110,3 +110,34 @@ def test_the_latent_map_is_fitted_apart_from_the_model(engine):
     assert ready.layout.points.shape == (5000, 2) and ready.layout.view == "map"
     np.testing.assert_array_equal(ready.layout.points, info.map_xy)
     assert set(ready.layout.views) == {"map", "linear"} and len(ready.layout.images) == 5000
+
+
+def test_a_reading_gives_each_part_asked_for_and_reuses_the_drawing_for_its_own_code_size():
+    from aegui.paradigm import NoiseSetting
+    from aegui.session import Read, ReadingAsk
+
+    engine = Engine()
+    engine.answer(ask("load", ("ae-16", "cpu", False), 0))
+    drawing = engine.answer(ask("drawing", raster(), seq=2))
+    marked = np.full((28, 28), 0.5, np.float32)     # not what ae-16 gives: shows it was not run again
+    read = engine.answer(ask("reading", ReadingAsk(drawing.frame, marked, True, True, NoiseSetting()), seq=3))
+    assert isinstance(read, Read) and read.seq == 3
+    reading = read.reading
+    assert reading.pca_components == 16 and [n for n, *_ in reading.sizes] == ["ae-2", "ae-16", "ae-30"]
+    sizes = {n: image for n, _k, image, _e in reading.sizes}
+    assert np.array_equal(sizes["ae-16"], marked) and not np.array_equal(sizes["ae-30"], marked)
+    assert reading.noisy is not None
+    only = engine.answer(ask("reading", ReadingAsk(drawing.frame, marked, True, False, None), seq=4)).reading
+    assert only.sizes is None and only.noise is None and only.pca_components == 16
+
+
+def test_a_reading_gives_way_to_a_waiting_drawing():
+    from aegui.session import ReadingAsk
+
+    engine = Engine(interrupted=lambda: True)
+    engine.answer(ask("load", (make_model(latent_dim=6), "cpu", False), 0))
+    drawing = engine.answer(ask("drawing", raster(), seq=2))
+    waiting = ReadingAsk(drawing.frame, drawing.reconstruction, True, True, None)
+    assert engine.answer(ask("reading", waiting, seq=3)) is None
+    alone = ReadingAsk(drawing.frame, drawing.reconstruction, True, False, None)
+    assert engine.answer(ask("reading", alone, seq=4)).reading.pca_components == 6    # no pass to give way in

@@ -353,3 +353,27 @@ def test_interpolation_mixes_the_pinned_codes():
     np.testing.assert_allclose(steps[-1], [2, 4])
     with pytest.raises(ValueError):
         mix.pin("c", [0, 0], np.zeros((28, 28)))
+
+
+def test_the_paradigms_reading_asks_for_the_drawings_frame_and_keeps_only_the_newest(session, server):
+    from aegui.session import Read
+
+    seen = []
+    session.reading_changed.connect(seen.append)
+    session.request_reading(True, False, None)
+    assert "reading" not in server.kinds() and seen == [None]       # nothing drawn yet
+    drawing = draw(session, server)
+    session.request_reading(True, True, "noise setting")
+    first = server.last("reading")
+    ask = first.payload
+    assert ask.frame is drawing.frame and ask.reconstruction is drawing.reconstruction
+    assert (ask.pca, ask.sizes, ask.noise) == (True, True, "noise setting")
+    session.request_reading(True, False, None)
+    second = server.last("reading")
+    session.receive(Read(second.seq, 0.0, 1, "newer reading"))
+    session.receive(Read(first.seq, 0.0, 1, "older reading"))       # late: dropped
+    assert session.reading == "newer reading" and seen[-1] == "newer reading"
+    session.receive(Read(second.seq + 50, 0.0, 2, "another model's"))
+    assert session.reading == "newer reading"
+    session.receive(model_info(generation=2))
+    assert session.reading is None

@@ -113,6 +113,33 @@ def test_a_stopped_run_resumes_from_its_checkpoint_exactly_as_if_never_stopped(t
     assert resumed.optimizer.state_dict()["state"][0]["step"] == whole.optimizer.state_dict()["state"][0]["step"]
 
 
+def test_a_denoising_run_shows_the_model_corrupted_inputs_and_scores_it_on_clean_targets(tmp_path):
+    data = synthetic_digits()
+    trainer = Trainer(tiny_config(corrupt=1.0, epochs=1), data)
+    shown, targets = [], []
+    forward, loss = trainer.model.forward, trainer.loss
+    trainer.model.forward = lambda x, **kw: shown.append(x.clone()) or forward(x, **kw)
+    trainer.loss = lambda out, x, *args: targets.append(x.clone()) or loss(out, x, *args)
+    run_to_end(trainer)
+    assert len(shown) == len(targets) == trainer.steps_per_epoch
+    order = trainer.epoch_order(0)
+    first = trainer.images[order[:32]].unsqueeze(1).float() / 255
+    assert torch.equal(targets[0], first)                      # the clean batch is the target
+    assert not torch.equal(shown[0], first)                    # what the model saw was not
+    assert 0 <= float(shown[0].min()) and float(shown[0].max()) <= 1
+    # Resumed mid-run, the same inputs are corrupted the same way.
+    config = tiny_config(corrupt=0.8)
+    whole = Trainer(config, data)
+    run_to_end(whole)
+    first = Trainer(config, data)
+    run_to_end(first, should_stop=stop_after(5))
+    resumed = Trainer.from_checkpoint(first.save(tmp_path / "partial.pt"), data)
+    run_to_end(resumed)
+    assert_same_weights(weights(resumed.model), weights(whole.model))
+    with pytest.raises(ValueError, match=r"corrupt: 1.5; expected a strength in \[0, 1\]"):
+        tiny_config(corrupt=1.5)
+
+
 def test_the_generator_function_form_resumes_too(tmp_path):
     data = synthetic_digits()
     config = tiny_config()

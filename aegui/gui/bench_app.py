@@ -161,15 +161,18 @@ def _replay(app, window, plan: list[_Step]) -> dict:
     served, posted = worker.served["drawing"], session.last_seq
     placed = window.latent_views.place_seconds
     placed_before = len(placed)
+    by_kind = dict(worker.cpu_seconds)
     worker_cpu, process_cpu = worker.cpu_time(), time.process_time()
     ui_cpu = _paced(step, ticks)
     worker_cpu, process_cpu = worker.cpu_time() - worker_cpu, time.process_time() - process_cpu
+    views_cpu = sum(worker.cpu_seconds[k] - by_kind[k] for k in by_kind if k != "drawing")
     window.network.reconstruction.painted.disconnect(painted)
     return {"events": events, "paints": paints, "ticks": ticks, "ui_cpu_s": ui_cpu, "worker_cpu_s": worker_cpu,
             "other_cpu_s": max(process_cpu - ui_cpu - worker_cpu, 0.0),
             "served": worker.served["drawing"] - served, "posted": session.last_seq - posted,
             "place_s": list(placed[placed_before:]),
-            "map_kind": session.map.shown.kind if session.map is not None else None}
+            "map_kind": session.map.shown.kind if session.map is not None else None,
+            "views_cpu_s": views_cpu}
 
 
 def _latencies(events, paints) -> np.ndarray:
@@ -203,9 +206,10 @@ def _startup(model: str | None, runs: int = 3) -> dict:
             "start_to_model_ready_s": float(np.median(ready)) if ready else None, "runs": runs}
 
 
-def _measure(model: str | None, events: int) -> dict | None:
-    """The window on ``model``, warmed up, then replayed ``events`` moves: the raw
-    timings (None if the model did not load)."""
+def _measure(model: str | None, events: int, front: tuple[str, ...] = ()) -> dict | None:
+    """The window on ``model`` with the docks named in ``front`` brought to the front,
+    warmed up, then replayed ``events`` moves: the raw timings (None if the model did not
+    load)."""
     from PySide6.QtWidgets import QApplication
 
     if QApplication.instance() is None:
@@ -220,6 +224,7 @@ def _measure(model: str | None, events: int) -> dict | None:
                                data_dir=os.path.join(scratch, "data"))
         window.resize(1360, 860)
         window.show()
+        _bring_to_front(window, front)
         # The model and its latent map (the star is placed on it while drawing).
         if not wait_until(lambda: window.session.info is not None and (window.session.map is not None
                                                                        or window.session.info.codes is None),
@@ -236,6 +241,20 @@ def _measure(model: str | None, events: int) -> dict | None:
         raw["qt_platform"] = QApplication.platformName()
         window.close()
     return raw
+
+
+def _bring_to_front(window, names) -> None:
+    from PySide6.QtWidgets import QDockWidget
+
+    from aegui.errors import InputError
+
+    for name in names:
+        dock = window.findChild(QDockWidget, name)
+        if dock is None:
+            docks = sorted(d.objectName() for d in window.findChildren(QDockWidget))
+            raise InputError(f"--front {name}: no such dock; the window has {', '.join(docks)}")
+        dock.show()
+        dock.raise_()
 
 
 def _summary(raw: dict) -> dict:
@@ -264,6 +283,9 @@ def _summary(raw: dict) -> dict:
         "ui_thread_cpu_ms_per_move": raw["ui_cpu_s"] * 1e3 / moves,
         "replay_own_ui_cpu_ms_per_move": raw["harness_ms_per_move"],
         "inference_thread_cpu_ms_per_drawing": raw["worker_cpu_s"] * 1e3 / computed,
+        # Of that, what the views that follow the drawing asked for besides it (the
+        # paradigm's readings, a traversal: whichever docks were in front).
+        "views_cpu_ms_per_drawing": raw["views_cpu_s"] * 1e3 / computed,
         "other_threads_cpu_ms_per_move": raw["other_cpu_s"] * 1e3 / moves,
         # Placing the star: the drawing's code on the latent map, on the UI thread.
         "map_kind": raw["map_kind"],
@@ -278,12 +300,15 @@ def _percentiles(values: np.ndarray) -> dict:
             "max": float(values.max()), "count": int(values.size)}
 
 
-def run_app_benchmark(model: str | None = None, events: int = 600, json_path: str | None = None) -> int:
-    """Measure the window's stroke-to-reconstruction latency, stalls and CPU; print a table."""
+def run_app_benchmark(model: str | None = None, events: int = 600, json_path: str | None = None,
+                      front: list[str] | tuple[str, ...] = ()) -> int:
+    """Measure the window's stroke-to-reconstruction latency, stalls and CPU, with the docks
+    named in ``front`` brought to the front; print a table."""
+
     if events < 1:
         print("aegui bench app: --events must be positive", file=sys.stderr)
         return 2
-    raw = _measure(model, events)
+    raw = _measure(model, events, tuple(front))
     if raw is None:
         print("aegui bench app: the model did not load", file=sys.stderr)
         return 1
@@ -334,6 +359,7 @@ def _print(r: dict) -> None:
              ("  of which the replay's own timers", f"{r['replay_own_ui_cpu_ms_per_move']:.2f} ms", ""),
              ("inference thread CPU per drawing", f"{r['inference_thread_cpu_ms_per_drawing']:.2f} ms",
               f"<= {goals['inference_cpu_ms_per_drawing']:g} ms {mark(met['inference_cpu_ms_per_drawing'])}"),
+             ("  of which the views besides the drawing", f"{r['views_cpu_ms_per_drawing']:.2f} ms", ""),
              ("other threads' CPU per move", f"{r['other_threads_cpu_ms_per_move']:.2f} ms", "")]
     place = r["place_star_ms"]
     if place["count"]:

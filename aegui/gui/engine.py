@@ -9,6 +9,11 @@ the weights (fine-tuning trains that, never the model in use). ``fit_map`` answe
 
 Two seams for what other parts of the app decide: ``fit_map`` (how codes are laid out on
 the latent map) and ``Engine.verdict`` (which digit a code looks like).
+
+"reading" requests (the paradigm's views, ``aegui.paradigm.read_drawing``) use, besides
+the model, the shipped PCA fit and the zoo's autoencoders of every code size: both are
+loaded the first time a view asks for them, on this thread, and kept (the zoo's models
+on the device of the model in use).
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from aegui.preprocess import mnist_style
-from aegui.session.protocol import DECODE_KINDS, Decoded, DrawingResult, LoadFailed, MapReady, ModelInfo, Request
+from aegui.session.protocol import (DECODE_KINDS, Decoded, DrawingResult, LoadFailed, MapReady, ModelInfo, Read,
+                                    Request)
 from aegui.traversal import dimension_scales
 
 from . import latent
@@ -46,9 +52,15 @@ class _Loaded:
 class Engine:
     """Load a model (``answer`` a "load") and compute with it (every other kind but "map")."""
 
-    def __init__(self):
+    def __init__(self, interrupted=None):
+        """``interrupted``: asked between the passes of a "reading"; when it says yes (a
+        newer drawing is waiting, say) the reading is dropped unanswered."""
+        self._interrupted = interrupted
         self._loaded: _Loaded | None = None
         self._generation = 0
+        self._pca = None                 # the shipped PCA fit, once asked for (False: none)
+        self._sizes: tuple[str, list] | None = None   # (device, [(name, model)]) of every code size
+        self._same: tuple[int, set] | None = None     # (generation, names of those equal to the model in use)
 
     @property
     def info(self) -> ModelInfo | None:
@@ -73,6 +85,8 @@ class Engine:
             return None
         if request.kind == "drawing":
             return self._encode(loaded, request)
+        if request.kind == "reading":
+            return self._read(loaded, request)
         if request.kind in DECODE_KINDS:
             codes = np.asarray(request.payload, np.float32)
             flat = codes.reshape(-1, codes.shape[-1])
@@ -104,6 +118,55 @@ class Engine:
         error = float(np.mean((recon - frame) ** 2))
         return DrawingResult(request.seq, request.posted, info.generation, frame, z, recon, error,
                              self.verdict(info, z))
+
+    def _read(self, loaded: _Loaded, request: Request) -> Read | None:
+        from aegui.paradigm import read_drawing
+
+        ask = request.payload
+        reading = read_drawing(ask.frame, loaded.model, self._pca_fit() if ask.pca else None,
+                               self._sizes_for(loaded) if ask.sizes else None, ask.noise,
+                               reconstruction=ask.reconstruction, interrupted=self._interrupted)
+        return None if reading is None else Read(request.seq, request.posted, request.generation, reading)
+
+    def _pca_fit(self):
+        """The shipped PCA fit; False when it cannot be read (the view says there is none)."""
+        if self._pca is None:
+            from aegui import pca
+            from aegui.errors import InputError
+
+            try:
+                self._pca = pca.load()
+            except InputError:
+                self._pca = False
+        return self._pca
+
+    def _sizes_for(self, loaded: _Loaded) -> list:
+        """The zoo's models of every code size, the one with the same weights as the model in
+        use replaced by that model (the reading then reuses the drawing's reconstruction)."""
+        if self._same is None or self._same[0] != loaded.info.generation:
+            import torch
+
+            mine = loaded.model.state_dict()
+            same = {name for name, m in self._size_models(loaded.info.device)
+                    if m.state_dict().keys() == mine.keys()
+                    and all(torch.equal(v, mine[k]) for k, v in m.state_dict().items())}
+            self._same = (loaded.info.generation, same)
+        return [(name, loaded.model if name in self._same[1] else m)
+                for name, m in self._size_models(loaded.info.device)]
+
+    def _size_models(self, device: str) -> list:
+        """The zoo's autoencoders of every code size that are installed, narrowest first."""
+        if self._sizes is None or self._sizes[0] != device:
+            from aegui import models
+
+            loaded = []
+            for name in (n for n in models.zoo.BY_CODE_SIZE if n in models.available()):
+                try:
+                    loaded.append((name, models.load(name, device=device)))
+                except models.CheckpointError:
+                    pass        # a damaged file: the row shows the others (loading it says why)
+            self._sizes = (device, loaded)
+        return self._sizes[1]
 
     def copy_model(self):
         """A copy of the model in use, on the CPU, with its weights, metadata and reference

@@ -3,7 +3,8 @@ the canvas and the docks share it. View ▸ Reset Layout goes back to it.
 
 The canvas comes first: it gets a square as tall as the window allows, up to
 ``CANVAS_SHARE`` of the width, and is never smaller than any dock. The docks share the
-rest: in two columns (what the network sees above the latent bars; the latent map above
+rest: in two columns (what the network sees above the latent bars, with the paradigm's
+views vs PCA, Sizes and Noise as tabs beside them; the latent map above
 the tabs of interpolation, traversals, manifold and drawings) where there is room for
 both, else in one column (what the network sees above one group of tabs), so that a small
 screen still gives the canvas the most room.
@@ -62,8 +63,9 @@ def plan(width: int, height: int) -> Plan:
 def arrange(window, size: QSize) -> None:
     """Resize ``window`` to ``size`` and put its docks where ``plan`` says: every dock shown
     and docked, the front tab the interpolation (the latent map in one column)."""
+    paradigm = [window.linear_dock, window.sizes_dock, window.noise_dock]
     docks = [window.network_dock, window.bars_dock, window.map_dock, window.interpolation_dock,
-             window.traversal_dock, window.manifold_dock, window.drawings_dock]
+             window.traversal_dock, window.manifold_dock, window.drawings_dock, *paradigm]
     for dock in docks:
         dock.setFloating(False)
         window.removeDockWidget(dock)
@@ -75,15 +77,22 @@ def arrange(window, size: QSize) -> None:
         window.splitDockWidget(window.network_dock, window.bars_dock, Qt.Orientation.Vertical)
         window.splitDockWidget(window.map_dock, window.interpolation_dock, Qt.Orientation.Vertical)
         anchor, tabs = window.interpolation_dock, [window.traversal_dock, window.manifold_dock, window.drawings_dock]
+        groups = [(anchor, tabs), (window.bars_dock, paradigm)]
     else:
         window.splitDockWidget(window.network_dock, window.map_dock, Qt.Orientation.Vertical)
         anchor, tabs = window.map_dock, [window.bars_dock, window.interpolation_dock, window.traversal_dock,
-                                         window.manifold_dock, window.drawings_dock]
-    for dock in tabs:
-        window.tabifyDockWidget(anchor, dock)
+                                         window.manifold_dock, window.drawings_dock, *paradigm]
+        groups = [(anchor, tabs)]
+    # Laid out before tabifying: tabifying into a group of docks never laid out leaves a
+    # stray copy of its tab bar behind.
+    window.layout().activate()
+    for first, rest in groups:
+        for dock in rest:
+            window.tabifyDockWidget(first, dock)
     for dock in docks:
         dock.show()          # hidden docks keep no size: shown first, then sized
-    anchor.raise_()
+    for first, _ in groups:
+        first.raise_()
     # Resized once docked: the minimum size is the new arrangement's (one column is narrower).
     window.layout().activate()
     window.resize(size)

@@ -5,8 +5,9 @@ thread (``worker``) answers; the drawing lives in the ``DrawingDocument``. Each 
 of the window is a small controller with its dependencies passed in: ``DrawingTools``
 (undo, pen, open and save), ``ModelChooser`` (models, device, their status labels),
 ``LatentViews`` (what follows the drawing), ``InterpolationView``, ``Sweeps`` (traversal
-and manifold), ``ExportMenu`` and ``Handwriting`` (collect mode, fine-tuning). The window
-lays out their widgets, fills the menus with their actions and saves the layout.
+and manifold), ``ParadigmViews`` (learned vs linear, code sizes, noise), ``ExportMenu``
+and ``Handwriting`` (collect mode, fine-tuning). The window lays out their widgets, fills
+the menus with their actions and saves the layout.
 
 The user's data (drawings/, models/) is under ``data_dir``, by default
 ``QStandardPaths.AppDataLocation``. Dialogs go through ``dialogs`` (``Dialogs``), which
@@ -39,6 +40,7 @@ from .latent_views import SECONDARY_INTERVAL_MS, LatentViews
 from .layout import arrange, default_geometry
 from .model_chooser import ModelChooser
 from .panels import LatentPanel, MapPanel
+from .paradigm_views import LinearPanel, NoisePanel, ParadigmViews, SizesPanel
 from .settings import Settings
 from .sweeps import ManifoldPanel, Sweeps, TraversalPanel
 from .views import NetworkPanel
@@ -129,9 +131,13 @@ class MainWindow(QMainWindow):
                  ("Interpolation", "interpolationDock", self.interpolation_panel),
                  ("Traversals", "traversalDock", TraversalPanel()),
                  ("Manifold", "manifoldDock", ManifoldPanel()),
-                 ("My drawings", "drawingsDock", self.handwriting.panel)]
+                 ("My drawings", "drawingsDock", self.handwriting.panel),
+                 ("vs PCA", "linearDock", LinearPanel()),
+                 ("Sizes", "sizesDock", SizesPanel()),
+                 ("Noise", "noiseDock", NoisePanel())]
         (self.network_dock, self.bars_dock, self.map_dock, self.interpolation_dock, self.traversal_dock,
-         self.manifold_dock, self.drawings_dock) = built = [self._dock(*spec) for spec in docks]
+         self.manifold_dock, self.drawings_dock, self.linear_dock, self.sizes_dock,
+         self.noise_dock) = built = [self._dock(*spec) for spec in docks]
         self.handwriting.dock = self.drawings_dock
         arrange(self, QSize(*DEFAULT_SIZE))     # read_settings lays them out for the screen
         self.view_menu.addActions([dock.toggleViewAction() for dock in built])
@@ -141,6 +147,7 @@ class MainWindow(QMainWindow):
         self.view_menu.addAction(self.reset_layout_action)
         self.sweeps = Sweeps(self, self.session, self.traversal_dock, self.manifold_dock, self.latent_panel.bars,
                              self.exports.export_manifold, SECONDARY_INTERVAL_MS)
+        self.paradigm = ParadigmViews(self, self.session, self.linear_dock, self.sizes_dock, self.noise_dock)
 
     def _dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:
         dock = QDockWidget(title, self)

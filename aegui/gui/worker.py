@@ -49,7 +49,9 @@ class InferenceThread(QThread):
         super().__init__(parent)
         self.setObjectName("inference")
         self.torch_threads = torch_threads or inference_threads()
-        self._engine = Engine()
+        # A reading of the paradigm's views gives way to a drawing or a model waiting: it is
+        # of an older drawing, and the views ask again once the pen rests.
+        self._engine = Engine(interrupted=lambda: "drawing" in self._pending or "load" in self._pending)
         self._cond = threading.Condition()
         self._pending: dict[str, Request] = {}
         self._copies: list[Future] = []

@@ -11,13 +11,16 @@ from pathlib import Path
 
 from aegui.resources import resources_dir
 
-__all__ = ["DEFAULT", "MODELS_DIR", "SHIPPED", "available", "model_card", "path_of"]
+__all__ = ["BY_CODE_SIZE", "DEFAULT", "MODELS_DIR", "SHIPPED", "available", "model_card", "path_of"]
 
 MODELS_DIR = resources_dir() / "models"
 SUFFIX = ".pt"
 # The zoo the project ships, in the order the app lists them; the first is the default.
 SHIPPED = ("ae-16", "ae-2", "ae-30", "vae-16")
 DEFAULT = SHIPPED[0]
+# The plain autoencoders of the zoo, one per code size, narrowest first: they differ in
+# nothing else, so side by side they show what a narrower bottleneck forgets.
+BY_CODE_SIZE = ("ae-2", "ae-16", "ae-30")
 
 
 def available() -> list[str]:
@@ -65,7 +68,9 @@ def model_card(model, metrics: dict | None = None) -> str:
             f"| data | {meta.get('data_file', '?')} (sha256 `{str(meta.get('data_sha256', '?'))[:16]}...`), "
             f"{meta.get('train_images', '?')} training images |",
             f"| training | {meta.get('epochs_done', '?')} epochs, batch {tc.get('batch_size', '?')}, Adam lr "
-            f"{tc.get('lr', '?')} (cosine), loss {loss}, seed {meta.get('seed', '?')} |",
+            f"{tc.get('lr', '?')} (cosine), loss {loss}, seed {meta.get('seed', '?')}"
+            + (f"; denoising: inputs corrupted up to strength {tc['corrupt']}, targets clean"
+               if tc.get("corrupt") else "") + " |",
             f"| training time | {meta.get('training_seconds', 0) / 60:.1f} min on {meta.get('trained_on', '?')} |",
             f"| command | `{meta.get('command', '?')}` |",
             f"| saved | {meta.get('saved_at', '?')} with aegui {meta.get('versions', {}).get('aegui', '?')}, "

@@ -5,8 +5,8 @@ intents; ``aegui.exports`` writes what it holds. No Qt, no torch.
 """
 
 from .edits import Interpolation, LatentEdit, Pin
-from .protocol import Decoded, DrawingResult, LoadFailed, MapReady, ModelInfo, Request
+from .protocol import Decoded, DrawingResult, LoadFailed, MapReady, ModelInfo, Read, ReadingAsk, Request
 from .session import Output, Session, Signal
 
 __all__ = ["Decoded", "DrawingResult", "Interpolation", "LatentEdit", "LoadFailed", "MapReady", "ModelInfo",
-           "Output", "Pin", "Request", "Session", "Signal"]
+           "Output", "Pin", "Read", "ReadingAsk", "Request", "Session", "Signal"]

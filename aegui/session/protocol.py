@@ -17,14 +17,15 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["BATCH_KINDS", "DECODE_KINDS", "Decoded", "DrawingResult", "KINDS", "LoadFailed", "MapReady",
-           "ModelInfo", "Request"]
+           "ModelInfo", "Read", "ReadingAsk", "Request"]
 
 # Every kind of request, in the order a busy server should take them: a new model first
 # (everything else is computed with it), then what follows the pen, then what follows
-# the sliders, then the large batches of the traversal and manifold views. "map" (fitting
-# the latent map) runs apart, so that it never holds up the pen. "pin" decodes the pinned
-# codes that are edits (the thumbnail of an edited code is its decoding).
-KINDS = ("load", "drawing", "edit", "interp", "pin", "strip", "traversal", "manifold", "map")
+# the sliders, then the paradigm's views ("reading": a few small passes), then the large
+# batches of the traversal and manifold views. "map" (fitting the latent map) runs apart,
+# so that it never holds up the pen. "pin" decodes the pinned codes that are edits (the
+# thumbnail of an edited code is its decoding).
+KINDS = ("load", "drawing", "edit", "interp", "pin", "reading", "strip", "traversal", "manifold", "map")
 # Kinds answered by ``Decoded``: one code (edit, interp) or a batch of codes of any shape.
 DECODE_KINDS = ("edit", "interp", "pin", "strip", "traversal", "manifold")
 BATCH_KINDS = ("pin", "strip", "traversal", "manifold")
@@ -33,8 +34,9 @@ BATCH_KINDS = ("pin", "strip", "traversal", "manifold")
 @dataclass(frozen=True, eq=False)
 class Request:
     """``payload`` by kind: "load" (source, device, fallback); "drawing" a 2-D uint8
-    raster, ink bright; the decode kinds codes (Z,) or (..., Z) float32; "map" the
-    reference (codes (N, Z) or None, labels (N,) or None, latent_dim)."""
+    raster, ink bright; the decode kinds codes (Z,) or (..., Z) float32; "reading" a
+    ``ReadingAsk``; "map" the reference (codes (N, Z) or None, labels (N,) or None,
+    latent_dim)."""
 
     kind: str
     seq: int
@@ -116,3 +118,28 @@ class MapReady:
     posted: float
     generation: int
     layout: object
+
+
+@dataclass(frozen=True, eq=False)
+class ReadingAsk:
+    """What the paradigm's views ask of a drawing the model has read: its ``frame`` and the
+    model's ``reconstruction`` (from the drawing's answer) beside PCA (``pca``), through
+    the zoo's models of every code size (``sizes``), and corrupted by ``noise`` (an
+    ``aegui.paradigm.NoiseSetting``, or None)."""
+
+    frame: np.ndarray
+    reconstruction: np.ndarray
+    pca: bool
+    sizes: bool
+    noise: object | None
+
+
+@dataclass(frozen=True, eq=False)
+class Read:
+    """A drawing read the paradigm's ways (the answer to "reading"): ``reading`` is an
+    ``aegui.paradigm.DrawingReading``."""
+
+    seq: int
+    posted: float
+    generation: int
+    reading: object

@@ -2,11 +2,11 @@
 
 The session owns the model's description (``info``), the latent map (``map``), the
 current drawing's result (``drawing``), what the reconstruction view shows (``output``),
-the latent edit (``edit``), the interpolation's pins and mix, and the traversal and
-manifold decodings. Widgets observe it through its signals and send it intents
-(``edit_value``, ``pin``, ``request_traversal``, ...); it turns intents into requests for
-whoever computes (``post``) and answers into state (``receive``). It never computes with
-the model and never waits.
+the latent edit (``edit``), the interpolation's pins and mix, the traversal and manifold
+decodings, and the paradigm's reading of the drawing (``reading``). Widgets observe it
+through its signals and send it intents (``edit_value``, ``pin``, ``request_traversal``,
+...); it turns intents into requests for whoever computes (``post``) and answers into
+state (``receive``). It never computes with the model and never waits.
 
 The one rule for stale results (``_fresh``): an answer is taken only if it was made for
 the model now loaded and answers a request newer than anything its slot took before. An
@@ -28,12 +28,12 @@ import numpy as np
 from aegui import traversal
 
 from .edits import Interpolation, LatentEdit
-from .protocol import Decoded, DrawingResult, LoadFailed, MapReady, ModelInfo, Request
+from .protocol import Decoded, DrawingResult, LoadFailed, MapReady, ModelInfo, Read, ReadingAsk, Request
 
 __all__ = ["Output", "SLOTS", "Session", "Signal"]
 
 # What answers are taken into; each has its own floor (see the module docstring).
-SLOTS = ("drawing", "edit", "interp", "pin", "strip", "traversal", "manifold", "map")
+SLOTS = ("drawing", "edit", "interp", "pin", "reading", "strip", "traversal", "manifold", "map")
 
 
 class Signal:
@@ -91,6 +91,7 @@ class Session:
         self.strip_changed = Signal()      # (images)
         self.traversal_changed = Signal()  # (traversal or None)
         self.manifold_changed = Signal()   # (xy, images), or (None, None)
+        self.reading_changed = Signal()    # (reading or None): the paradigm's views
 
     def _clear_views(self) -> None:
         self.drawing: DrawingResult | None = None
@@ -99,6 +100,7 @@ class Session:
         self.strip: np.ndarray | None = None       # (STEPS, 28, 28) from A to B
         self.traversal: traversal.Traversal | None = None
         self.manifold: tuple[np.ndarray, np.ndarray] | None = None   # xy (n, n, 2), images
+        self.reading = None                        # aegui.paradigm.DrawingReading of the drawing
 
     # ------------------------------------------------------------------ requests
 
@@ -253,6 +255,19 @@ class Session:
         _xy, codes = traversal.manifold_codes(self.map.plane, size, extent)
         self._ask("manifold", codes)
 
+    def request_reading(self, pca: bool, sizes: bool, noise=None) -> None:
+        """Read the drawing the paradigm's ways (the views ask while they show): beside
+        PCA, through every code size, corrupted by ``noise`` (a NoiseSetting or None)."""
+        if self.info is None:
+            return
+        drawing = self.drawing
+        if drawing is None or drawing.z is None:
+            self._drop_pending("reading")
+            self.reading = None
+            self.reading_changed.emit(None)
+            return
+        self._ask("reading", ReadingAsk(drawing.frame, drawing.reconstruction, pca, sizes, noise))
+
     # ------------------------------------------------------------------ answers
 
     def receive(self, answer) -> None:
@@ -267,6 +282,10 @@ class Session:
             self._drawing_done(answer)
         elif isinstance(answer, Decoded):
             self._decoded(answer)
+        elif isinstance(answer, Read):
+            if self.drawing is not None and self._fresh("reading", answer):
+                self.reading = answer.reading
+                self.reading_changed.emit(answer.reading)
         elif isinstance(answer, MapReady):
             if self._fresh("map", answer):
                 self.map = answer.layout
