@@ -20,8 +20,9 @@ reconstruction error.
 The result: the drawings' reconstructions before and after with their errors, and the
 new model, saved (when ``models_dir`` is given) as ``<models_dir>/<name>-mine-<n>.pt`` by
 ``aegui.user_models.new_model_path``: a new file, written atomically, never a shipped one.
-Its reference codes (for the latent map and the k-NN verdict) are recomputed: on MNIST
-test digits when MNIST is given, else on the user's drawings. A run that stops early
+Its reference codes (for the latent map and the neighbours' vote) are recomputed: on MNIST
+test digits when MNIST is given, else on the user's drawings; a model with a verdict head
+gets a new one, trained on the new codes of the fine-tuning images. A run that stops early
 saves nothing, so cancelling leaves no file behind.
 """
 
@@ -44,6 +45,7 @@ from aegui.models import Autoencoder, Reference, build, zoo
 from aegui.preprocess import mnist_style, to_uint8
 from aegui.train import CheckpointPolicy, TrainConfig, Trainer
 from aegui.user_models import new_model_path
+from aegui.verdict_fit import HeadConfig, fit_verdict_head
 
 __all__ = ["FineTuneConfig", "FineTuneResult", "Status", "augment", "fine_tune"]
 
@@ -54,6 +56,9 @@ MAX_ROTATION_DEG = 12.0
 MAX_SHIFT_PX = 2           # in the 28x28 frame
 WIDTH_FACTORS = (0.7, 1.5)  # stroke width, relative to the drawing's own
 MNIST_TEST_METRICS = 2000  # test digits for the new model's metrics (every 5th)
+# The verdict head of a fine-tuned model: trained on the fine-tuning images, fewer steps
+# and non-digits than a zoo model's (a few seconds on two cores).
+HEAD_CONFIG = HeadConfig(steps=1500, non_digits=200)
 
 
 @dataclass(frozen=True)
@@ -133,7 +138,8 @@ def fine_tune(model: Autoencoder, samples: Sequence[Sample], config: FineTuneCon
     data = _training_data(frames, labels, mnist, round(config.mnist_ratio * len(pool_images)), rng)
 
     tuned = _clone(model, device)
-    measure = _Measurement(tuned, frames, labels, mnist, before=_reconstruct(tuned, frames))
+    measure = _Measurement(tuned, frames, labels, mnist, before=_reconstruct(tuned, frames),
+                           new_head=getattr(model, "verdict_head", None) is not None)
     # Fine-tuning's rules: one file, written at the end under a name no file has yet (never
     # a shipped one), and nothing at all when cancelled: no epoch or stop checkpoints.
     policy = CheckpointPolicy(
@@ -201,14 +207,15 @@ class _Measurement:
     before and after (for the result) and the new model's reference codes and metrics."""
 
     def __init__(self, tuned: Autoencoder, frames: np.ndarray, labels: np.ndarray, mnist: Digits | None,
-                 before: np.ndarray):
+                 before: np.ndarray, new_head: bool):
         self.tuned, self.frames, self.labels, self.mnist, self.before = tuned, frames, labels, mnist, before
+        self.new_head = new_head        # the model had a verdict head: the new one gets its own
         self.floats = frames.astype(np.float32) / 255
         self.after = self.error_before = self.error_after = None
 
-    def __call__(self, _trainer: Trainer) -> dict:
+    def __call__(self, trainer: Trainer) -> dict:
         self.after = _reconstruct(self.tuned, self.frames)
-        _measure(self.tuned, self.frames, self.labels, self.mnist)
+        _measure(self.tuned, self.frames, self.labels, self.mnist, trainer if self.new_head else None)
         self.error_before = ((self.before - self.floats) ** 2).mean(axis=(1, 2))
         self.error_after = ((self.after - self.floats) ** 2).mean(axis=(1, 2))
         return {"drawings_error_before": float(self.error_before.mean()),
@@ -230,9 +237,14 @@ def _augmented(samples, frames, copies: int, rng, stop) -> Iterator[Status]:
     return np.concatenate(pool)
 
 
-def _measure(model: Autoencoder, frames, labels, mnist: Digits | None) -> None:
+def _measure(model: Autoencoder, frames, labels, mnist: Digits | None, head_data: Trainer | None) -> None:
     """New reference codes and metrics: the old ones described the old weights. MNIST's
-    test digits when there is MNIST, else the user's drawings (and no metrics)."""
+    test digits when there is MNIST, else the user's drawings (and no metrics). With
+    ``head_data``, a new verdict head trained on its images: the old one read the old
+    codes (a smaller head than a zoo model's: seconds)."""
+    if head_data is not None:
+        model.verdict_head = fit_verdict_head(model, head_data.images.cpu().numpy(), head_data.labels,
+                                              HEAD_CONFIG, seed=head_data.config.seed)
     if mnist is None:
         model.reference = Reference(codes=_encode(model, frames), labels=labels)
         model.metrics = {}

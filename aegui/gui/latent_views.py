@@ -112,12 +112,8 @@ class LatentViews(QObject):
         self._sync_value_spin()
         if output is not None and not output.edited:
             self.network.set_error(output.error)
-        if drawing is None or drawing.z is None:
-            self.guess_label.setText("Draw a digit")
-        elif drawing.guess is not None:
-            self.guess_label.setText(drawing.guess.describe().capitalize())
-        else:
-            self.guess_label.setText("No reference digits for this model")
+        self.guess_label.setText(drawing.guess.describe() if drawing is not None and drawing.guess is not None
+                                 else "Draw a digit")
         if session.latency_ms is not None:
             self.latency_label.setText(f"update {session.latency_ms:.1f} ms")
 

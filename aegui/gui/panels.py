@@ -38,12 +38,12 @@ class LatentPanel(QWidget):
 
 
 class MapPanel(QWidget):
-    """``map`` (the ``latentMap`` plot) over the verdict of the nearest neighbours."""
+    """``map`` (the ``latentMap`` plot) over the verdict (``aegui.verdict``) and its neighbours."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.map = LatentMap()
-        self.guess_label = TextLine("Draw a digit", "Looks like a 7: 10 of 10 neighbours")
+        self.guess_label = TextLine("Draw a digit", "Looks like an 8 (97% sure) · neighbours: 10 of 10 are 8s")
         self.guess_label.setObjectName("guessLabel")
         font = self.guess_label.font()
         font.setPointSizeF(font.pointSizeF() * 1.25)

@@ -10,6 +10,7 @@ A checkpoint is a ``torch.save`` of one plain dict:
     metadata   training facts: data file hash, epochs, seed, time, versions, command
     metrics    evaluation results (``aegui eval``), maybe empty
     reference  {codes, labels, indices} of MNIST test digits, or None
+    verdict_head  {mean, scale, weights, biases} of the verdict head (aegui.verdict), or None
     training   what resuming needs (optimizer, RNG, position), or None once training ended
 
 Reading verifies the whole file, then what it holds, before building anything from it:
@@ -48,6 +49,7 @@ import torch
 from ..atomic_files import atomic_write
 from ..errors import InputError, describe, first_line
 from . import integrity
+from ..verdict import VerdictHead
 from .autoencoder import Autoencoder, ModelConfig, Reference, build
 
 __all__ = ["Checkpoint", "CheckpointError", "payload_digest", "read_checkpoint", "save", "weights_digest",
@@ -121,6 +123,7 @@ def write_checkpoint(path: str | os.PathLike, model: Autoencoder, *, metadata: d
         "metadata": metadata,
         "metrics": metrics,
         "reference": reference,
+        "verdict_head": _head_record(getattr(model, "verdict_head", None)),
         "training": training,
     }
     payload["digest"] = payload_digest(payload)
@@ -147,6 +150,7 @@ def read_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
     model.metadata = raw["metadata"]
     model.metrics = raw["metrics"]
     model.reference = _reference(raw["reference"], config.latent_dim, where)
+    model.verdict_head = _verdict_head(raw.get("verdict_head"), config.latent_dim, where)
     model.to(device).eval()
     return Checkpoint(model=model, training=raw["training"], path=path)
 
@@ -231,6 +235,33 @@ def _reference(raw, latent_dim: int, where: str) -> Reference | None:
         raise CheckpointError(f"{bad} indices range {int(indices.min())}..{int(indices.max())}; expected "
                               f"rows 0..{MAX_REFERENCE - 1:,} of a test split")
     return Reference(codes=codes.numpy(), labels=labels.numpy(), indices=indices.numpy())
+
+
+def _head_record(head) -> dict | None:
+    """A verdict head as plain tensors and lists (what weights-only loading accepts)."""
+    if head is None:
+        return None
+    as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a, np.float32))  # noqa: E731
+    return {"mean": as_tensor(head.mean), "scale": as_tensor(head.scale),
+            "weights": [as_tensor(w) for w, _ in head.layers], "biases": [as_tensor(b) for _, b in head.layers]}
+
+
+def _verdict_head(raw, latent_dim: int, where: str) -> VerdictHead | None:
+    if raw is None:
+        return None
+    try:
+        arrays = [raw["mean"], raw["scale"], *raw["weights"], *raw["biases"]]
+        if not all(isinstance(t, torch.Tensor) and t.dtype == torch.float32 for t in arrays) \
+                or len(raw["weights"]) != len(raw["biases"]):
+            raise ValueError("not float32 tensors in matching lists")
+        head = VerdictHead(mean=raw["mean"].numpy(), scale=raw["scale"].numpy(),
+                           layers=tuple((w.numpy(), b.numpy()) for w, b in zip(raw["weights"], raw["biases"])))
+        if head.latent_dim != latent_dim:
+            raise ValueError(f"it reads codes of {head.latent_dim} values")
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise CheckpointError(f"{where}: damaged checkpoint: the verdict head does not fit a "
+                              f"{latent_dim}-value code ({err})") from None
+    return head
 
 
 # ------------------------------------------------------------------------ helpers
