@@ -162,9 +162,9 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return device
 
 
-def _load_average() -> dict:
-    """{"load": the system's 1-minute load average} where the system tells it."""
-    return {"load": round(os.getloadavg()[0], 2)} if hasattr(os, "getloadavg") else {}
+def _load_average() -> list[float]:
+    """[the system's 1-minute load average], or [] where the system does not tell it."""
+    return [round(os.getloadavg()[0], 2)] if hasattr(os, "getloadavg") else []
 
 
 def _images_sha256(images: np.ndarray, labels: np.ndarray) -> str:
@@ -244,6 +244,8 @@ class Trainer:
         self.items = 0            # images trained this epoch
         self.elapsed_s = 0.0
         self.history: list[dict] = []
+        # The load average at each epoch's end: times taken on a shared machine say little.
+        self.loads: list[float] = []
 
     # ------------------------------------------------------------------- positions
 
@@ -363,7 +365,8 @@ class Trainer:
         self.elapsed_s += time.perf_counter() - t0
         train_loss = self.loss_sum / max(self.items, 1)
         self.history.append({"epoch": self.epoch + 1, "loss": train_loss,
-                             **{f"val_{k}": v for k, v in val.items()}, **_load_average()})
+                             **{f"val_{k}": v for k, v in val.items()}})
+        self.loads.extend(_load_average())
         done = self._progress("epoch", clock, val=val)
         self.epoch, self.step, self.loss_sum, self.items = self.epoch + 1, 0, 0.0, 0
         saved = None if self.finished else self._write("every_epoch")
@@ -417,6 +420,7 @@ class Trainer:
             "train_images": len(self.images),
             "extra_images": self.extra_count,
             "extra_sha256": self.extra_sha256,
+            "loads": list(self.loads),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -428,6 +432,9 @@ class Trainer:
             raise ValueError("the checkpoint was trained with other extra images (drawings or pen digits) "
                              "than given now; resuming needs the same")
         _check_resume_state(state, self)
+        loads = state.get("loads", [])
+        self.loads = [float(x) for x in loads] if isinstance(loads, list) and all(
+            type(x) in (int, float) for x in loads) else []
         self.optimizer.load_state_dict(state["optimizer"])
         self.noise.set_state(state["noise"])
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
@@ -471,8 +478,8 @@ class Trainer:
             "training_seconds": round(self.elapsed_s, 1),
             "trained_on": describe_device(self.device),
             # Times measured on a shared machine say little about the run: how shared it was.
-            **({"load_average": round(statistics.fmean(loads), 2), "cpu_count": os.cpu_count()}
-               if (loads := [h["load"] for h in self.history if "load" in h]) else {}),
+            **({"load_average": round(statistics.fmean(self.loads), 2), "cpu_count": os.cpu_count()}
+               if self.loads else {}),
             "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "versions": {"aegui": aegui.__version__, "torch": str(torch.__version__), "numpy": np.__version__,
                          "python": platform.python_version()},
