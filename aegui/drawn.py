@@ -88,7 +88,7 @@ def read_frames(model, frames: np.ndarray, batch: int = 500) -> tuple[list[Verdi
     reference = getattr(model, "reference", None)
     verdicts = judge(codes_all, empty, getattr(model, "verdict_head", None),
                      reference.codes if reference is not None else None,
-                     reference.labels if reference is not None else None)
+                     reference.labels if reference is not None else None, sse=sse_all)
     return verdicts, sse_all
 
 

@@ -10,8 +10,10 @@ accuracy and the drawn-digits benchmark), and both get it from here:
   checkpoint; ``aegui.verdict_fit`` trains it with the encoder frozen). Its eleven classes
   are the ten digits and ``NOT_A_DIGIT`` (dots, scribbles): it says what the code knows.
 * ``decide``: the verdict from the head's probabilities, or from the neighbours' vote for a
-  model without a head. A drawing is *not a digit* when the page is empty or when the
-  head's most likely class is ``NOT_A_DIGIT``; *not sure* (naming the two candidates)
+  model without a head. A drawing is *not a digit* when the page is empty, when the
+  model reconstructs it worse than anything like what it was trained on (the head's
+  ``max_sse``: random tangles, mostly), or when the head's most likely class is
+  ``NOT_A_DIGIT``; *not sure* (naming the two candidates)
   when the likeliest digit has less than ``SURE`` of the probability; otherwise the digit,
   with its probability as the confidence.
 
@@ -131,15 +133,22 @@ def knn_vote(codes: np.ndarray, labels: np.ndarray, queries: np.ndarray, k: int 
 class VerdictHead:
     """A small MLP from a latent code to the eleven classes: the code is standardised
     (``(z - mean) / scale``), then each layer but the last is followed by a ReLU.
-    ``layers`` holds (weight (out, in), bias (out,)) pairs, float32."""
+    ``layers`` holds (weight (out, in), bias (out,)) pairs, float32.
+
+    ``max_sse``: a drawing the model reconstructs worse than this (squared error summed
+    over the frame) is unlike what it was trained on, whatever the head makes of its code:
+    not a digit. ``aegui.verdict_fit`` sets it from the training images (see there)."""
 
     mean: np.ndarray
     scale: np.ndarray
     layers: tuple[tuple[np.ndarray, np.ndarray], ...]
+    max_sse: float = float("inf")
 
     def __post_init__(self) -> None:
         if not self.layers:
             raise ValueError("a verdict head needs at least one layer")
+        if not self.max_sse > 0:
+            raise ValueError(f"max_sse must be positive, got {self.max_sse!r}")
         width = len(self.mean)
         if self.scale.shape != (width,) or self.mean.ndim != 1:
             raise ValueError(f"mean and scale must both be (Z,), got {self.mean.shape} and {self.scale.shape}")
@@ -173,14 +182,17 @@ class VerdictHead:
 
 
 def decide(probabilities=None, *, neighbours: tuple[int, int, int] | None = None,
-           empty: bool = False) -> Verdict:
+           empty: bool = False, unlike: bool = False) -> Verdict:
     """The verdict on one drawing. ``probabilities``: the head's (11,) output, or None for
     a model without a head; ``neighbours``: (digit, votes, k) of the neighbours' vote, or
-    None without reference codes; ``empty``: the page holds no ink."""
+    None without reference codes; ``empty``: the page holds no ink; ``unlike``: the model
+    reconstructs it worse than its head's ``max_sse``."""
     digit_n, votes, k = neighbours if neighbours is not None else (None, 0, 0)
     shown = dict(neighbour_digit=digit_n, votes=int(votes), k=int(k))
     if empty:
         return Verdict("none", reason="the page is empty", **shown)
+    if unlike:
+        return Verdict("none", reason="unlike any digit this model knows", **shown)
     if probabilities is not None:
         p = np.asarray(probabilities, np.float64).reshape(-1)
         if int(p.argmax()) == NOT_A_DIGIT:
@@ -196,9 +208,10 @@ def decide(probabilities=None, *, neighbours: tuple[int, int, int] | None = None
 
 
 def judge(codes, empty, head: VerdictHead | None = None, reference_codes=None, reference_labels=None,
-          k: int = NEIGHBOURS) -> list[Verdict]:
+          k: int = NEIGHBOURS, sse=None) -> list[Verdict]:
     """The verdicts on a batch of drawings from their codes (N, Z) and ``empty`` flags (N,):
-    ``head``'s probabilities (if the model has a head) and the vote of the ``k`` nearest
+    ``head``'s probabilities (if the model has a head), the reconstructions' squared errors
+    ``sse`` (N,) against its ``max_sse`` (when given), and the vote of the ``k`` nearest
     reference codes (if it has any). What the app shows and what ``aegui eval`` scores."""
     codes = np.asarray(codes, np.float32).reshape(len(empty), -1)
     probabilities = head.probabilities(codes) if head is not None and len(codes) else None
@@ -208,6 +221,7 @@ def judge(codes, empty, head: VerdictHead | None = None, reference_codes=None, r
     out = []
     for i, is_empty in enumerate(np.asarray(empty, bool)):
         neighbours = (int(winners[i]), int(votes[i]), k) if winners is not None else None
+        unlike = head is not None and sse is not None and bool(sse[i] > head.max_sse)
         out.append(decide(None if probabilities is None else probabilities[i], neighbours=neighbours,
-                          empty=bool(is_empty)))
+                          empty=bool(is_empty), unlike=unlike))
     return out

@@ -6,6 +6,13 @@ had them) labelled with their digits, and the codes of dots and scribbles
 (``aegui.scribbles``) labelled ``NOT_A_DIGIT``. Only the head's weights change, so the
 autoencoder, its reconstructions and its latent map are exactly what they were.
 
+The head's ``max_sse``: half as much again as the reconstruction error (squared, summed
+over the frame) that 99.9 % of the training images stay under. Codes alone let a tangle
+of random strokes pass for an 8 one time in five: its code lands among the 8s, but the
+model cannot draw it back (``ae-16``: such tangles reconstruct with errors of 20 to 57,
+the training images' 99.9th percentile is 15). On the validation writers' digits this
+rule rejects one or two in a thousand (resources/models/README.md).
+
 Deterministic for a seed (the head's initialisation and batch order come from generators
 seeded here). A few seconds of CPU: the encoder runs once over the images, then the head
 (a few thousand weights) trains on the codes.
@@ -13,6 +20,7 @@ seeded here). A few seconds of CPU: the encoder runs once over the images, then 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +37,9 @@ __all__ = ["HeadConfig", "fit_verdict_head", "non_digit_images"]
 
 # Non-digits for training come from seeds far from the benchmark's (0).
 _NON_DIGIT_SEED = 1_000_003
+# max_sse: this multiple of this quantile of the training images' reconstruction errors.
+SSE_QUANTILE = 0.999
+SSE_MARGIN = 1.5
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,17 @@ def non_digit_images(count: int, seed: int) -> np.ndarray:
 
 
 @torch.inference_mode()
+def _errors(model, images: np.ndarray, batch: int = 2000) -> np.ndarray:
+    """Each image's reconstruction error, squared and summed over its pixels."""
+    device = next(model.parameters()).device
+    out = []
+    for s in range(0, len(images), batch):
+        x = torch.from_numpy(images[s:s + batch]).to(device).float().div_(255).unsqueeze(1)
+        out.append(((model.reconstruct(x)[1].float() - x) ** 2).flatten(1).sum(1).cpu().numpy())
+    return np.concatenate(out)
+
+
+@torch.inference_mode()
 def _codes(model, images: np.ndarray, batch: int = 2000) -> torch.Tensor:
     device = next(model.parameters()).device
     out = [model.encode(torch.from_numpy(images[s:s + batch]).to(device).float().div_(255).unsqueeze(1))
@@ -68,12 +90,15 @@ def fit_verdict_head(model, images: np.ndarray, labels: np.ndarray, config: Head
     if non_digits is None:
         non_digits = non_digit_images(config.non_digits, seed)
     z = torch.cat([_codes(model, images), _codes(model, non_digits)])
+    max_sse = SSE_MARGIN * float(np.quantile(_errors(model, images), SSE_QUANTILE)) \
+        if callable(getattr(model, "reconstruct", None)) and len(images) else float("inf")
     threads = torch.get_num_threads()
     # A few thousand weights: more threads only add their start-up to every tiny step
     # (and on a busy machine wait for each other).
     torch.set_num_threads(1)
     try:
-        return _fit(z, torch.as_tensor(np.asarray(labels), dtype=torch.long), len(non_digits), config, seed)
+        head = _fit(z, torch.as_tensor(np.asarray(labels), dtype=torch.long), len(non_digits), config, seed)
+        return dataclasses.replace(head, max_sse=max_sse)
     finally:
         torch.set_num_threads(threads)
 

@@ -96,6 +96,20 @@ def test_not_a_digit_when_that_class_is_likeliest_or_the_page_is_empty():
     assert empty.kind == "none" and empty.describe().startswith("Not a digit: the page is empty")
 
 
+def test_a_drawing_the_model_cannot_reconstruct_is_not_a_digit_whatever_its_code_says():
+    head = head_for()
+    head = VerdictHead(head.mean, head.scale, head.layers, max_sse=20.0)
+    codes = np.array([[-1.0, 0.0], [-1.0, 0.0]], np.float32)     # class 0 scores highest: a 0
+    kept, unlike = judge(codes, [False, False], head, sse=[19.5, 20.5])
+    assert kept.answer == 0
+    assert unlike.kind == "none" and unlike.describe() == "Not a digit: unlike any digit this model knows"
+    # Without errors to compare (or a head without a bound) the code decides alone.
+    assert judge(codes, [False, False], head)[1].answer == 0
+    assert judge(codes, [False, False], head_for(), sse=[1e9, 1e9])[1].answer == 0
+    with pytest.raises(ValueError, match="max_sse"):
+        VerdictHead(head.mean, head.scale, head.layers, max_sse=0.0)
+
+
 def test_without_a_head_the_neighbours_decide_and_without_either_nothing_is_claimed():
     assert decide(None, neighbours=(2, 7, 10)).answer == 2
     unsure = decide(None, neighbours=(2, 5, 10))
@@ -131,13 +145,15 @@ def _default_with_head():
 
 
 def verdict_on(model, page: np.ndarray) -> Verdict:
-    """The app's path: frame, encode, judge."""
+    """The app's path: frame, encode and reconstruct, judge."""
     frame = mnist_style(page)
     if not frame.any():
         return judge(np.zeros((1, model.latent_dim)), [True])[0]
+    x = torch.from_numpy(frame).reshape(1, 1, 28, 28)
     with torch.inference_mode():
-        z = model.encode(torch.from_numpy(frame).reshape(1, 1, 28, 28)).numpy()
-    return judge(z, [False], model.verdict_head, model.reference.codes, model.reference.labels)[0]
+        z, recon = model.reconstruct(x)
+    sse = [float(((recon - x) ** 2).sum())]
+    return judge(z.numpy(), [False], model.verdict_head, model.reference.codes, model.reference.labels, sse=sse)[0]
 
 
 def test_the_default_model_says_an_empty_page_a_dot_and_a_scribble_are_not_digits():
@@ -162,8 +178,9 @@ def test_the_default_model_names_clear_digits():
 
 def test_a_verdict_head_round_trips_through_a_checkpoint_and_a_bad_one_is_refused(tmp_path):
     model = models.create(config=ModelConfig(kind="ae", latent_dim=2, channels=(), hidden=(8,)))
-    model.verdict_head = head_for(2)
+    model.verdict_head = VerdictHead(*(lambda h: (h.mean, h.scale, h.layers))(head_for(2)), max_sse=21.5)
     loaded = models.load(models.save(model, tmp_path / "h.pt"))
+    assert loaded.verdict_head.max_sse == 21.5
     np.testing.assert_array_equal(loaded.verdict_head.layers[0][0], model.verdict_head.layers[0][0])
     np.testing.assert_array_equal(loaded.verdict_head.scale, model.verdict_head.scale)
     assert models.load(models.save(models.create(config=model.config), tmp_path / "none.pt")).verdict_head is None

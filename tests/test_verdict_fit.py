@@ -5,6 +5,7 @@ same head for the same seed."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from aegui.verdict import NOT_A_DIGIT, judge
@@ -62,6 +63,22 @@ def test_the_same_seed_gives_the_same_head_and_another_seed_another():
         np.testing.assert_array_equal(w1, w2)
         np.testing.assert_array_equal(b1, b2)
     assert not np.array_equal(a.layers[0][0], c.layers[0][0])
+
+
+def test_the_bound_on_reconstruction_error_is_half_again_the_training_images_99_9th_percentile():
+    from aegui import models
+    from aegui.models import ModelConfig
+
+    model = models.create(config=ModelConfig(kind="ae", latent_dim=3, channels=(), hidden=(16,)), seed=1)
+    images, labels = bars(300, seed=2)
+    head = fit_verdict_head(model, images, labels, HeadConfig(steps=5, non_digits=1), seed=0,
+                            non_digits=non_digit_images(1, seed=0))
+    x = torch.from_numpy(images).float().div(255).unsqueeze(1)
+    with torch.inference_mode():
+        errors = ((model.reconstruct(x)[1] - x) ** 2).flatten(1).sum(1).numpy()
+    assert head.max_sse == pytest.approx(1.5 * np.quantile(errors, 0.999), rel=1e-5)
+    assert fit_verdict_head(RowProfile(), images, labels, HeadConfig(steps=5), seed=0,
+                            non_digits=non_digit_images(1, seed=0)).max_sse == float("inf")
 
 
 def test_non_digit_images_are_framed_dots_then_scribbles():

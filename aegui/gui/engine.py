@@ -53,11 +53,12 @@ class Engine:
     def info(self) -> ModelInfo | None:
         return self._loaded.info if self._loaded is not None else None
 
-    def verdict(self, info: ModelInfo, z: np.ndarray) -> Verdict:
-        """What the drawing whose code is ``z`` looks like (``aegui.verdict``): the model's
-        verdict head, and the vote of its ``NEIGHBOURS`` nearest reference codes."""
+    def verdict(self, info: ModelInfo, z: np.ndarray, sse: float) -> Verdict:
+        """What the drawing whose code is ``z`` (reconstructed with squared error ``sse``)
+        looks like (``aegui.verdict``): the model's verdict head, and the vote of its
+        ``NEIGHBOURS`` nearest reference codes."""
         head = getattr(self._loaded.model, "verdict_head", None) if self._loaded is not None else None
-        return judge(z.reshape(1, -1), [False], head, info.codes, info.labels, NEIGHBOURS)[0]
+        return judge(z.reshape(1, -1), [False], head, info.codes, info.labels, NEIGHBOURS, sse=[sse])[0]
 
     def answer(self, request: Request):
         """The answer to ``request``; None when it was made for a model that is gone."""
@@ -102,7 +103,7 @@ class Engine:
         z = z_t.reshape(-1).float().cpu().numpy()
         error = float(np.mean((recon - frame) ** 2))
         return DrawingResult(request.seq, request.posted, info.generation, frame, z, recon, error,
-                             self.verdict(info, z))
+                             self.verdict(info, z, error * frame.size))
 
     def copy_model(self):
         """A copy of the model in use, on the CPU, with its weights, metadata and reference

@@ -35,6 +35,7 @@ permission) raises ``CheckpointError`` and leaves any file already there as it w
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import pickle
 import re
@@ -242,8 +243,11 @@ def _head_record(head) -> dict | None:
     if head is None:
         return None
     as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a, np.float32))  # noqa: E731
-    return {"mean": as_tensor(head.mean), "scale": as_tensor(head.scale),
-            "weights": [as_tensor(w) for w, _ in head.layers], "biases": [as_tensor(b) for _, b in head.layers]}
+    record = {"mean": as_tensor(head.mean), "scale": as_tensor(head.scale),
+              "weights": [as_tensor(w) for w, _ in head.layers], "biases": [as_tensor(b) for _, b in head.layers]}
+    if math.isfinite(head.max_sse):
+        record["max_sse"] = float(head.max_sse)
+    return record
 
 
 def _verdict_head(raw, latent_dim: int, where: str) -> VerdictHead | None:
@@ -254,8 +258,12 @@ def _verdict_head(raw, latent_dim: int, where: str) -> VerdictHead | None:
         if not all(isinstance(t, torch.Tensor) and t.dtype == torch.float32 for t in arrays) \
                 or len(raw["weights"]) != len(raw["biases"]):
             raise ValueError("not float32 tensors in matching lists")
+        max_sse = raw.get("max_sse", math.inf)
+        if type(max_sse) is not float:
+            raise ValueError(f"max_sse is a {type(max_sse).__name__}, not a float")
         head = VerdictHead(mean=raw["mean"].numpy(), scale=raw["scale"].numpy(),
-                           layers=tuple((w.numpy(), b.numpy()) for w, b in zip(raw["weights"], raw["biases"])))
+                           layers=tuple((w.numpy(), b.numpy()) for w, b in zip(raw["weights"], raw["biases"])),
+                           max_sse=max_sse)
         if head.latent_dim != latent_dim:
             raise ValueError(f"it reads codes of {head.latent_dim} values")
     except (KeyError, TypeError, ValueError, AttributeError) as err:
