@@ -90,17 +90,37 @@ def _add_train(sub) -> None:
     t.add_argument("--extra-data", default=None, metavar="DIR",
                    help="also train on your own drawings: DIR/<digit>/*.png, the layout of the app's "
                         "drawings folder (see aegui.drawings)")
-    t.add_argument("--no-eval", action="store_true", help="skip the final evaluation")
+    t.add_argument("--pen-data", default=None, metavar="PATH",
+                   help="also train on digits drawn from real pen strokes (pendigits-train.npz): each "
+                        "digit of the --pen-writers drawn --pen-copies times with its own size, pen and "
+                        "augmentation (see aegui.pen_data), the same for every run; resuming needs the "
+                        "same three flags")
+    t.add_argument("--pen-writers", default="0-23", help="writers whose strokes to train on (default "
+                   "0-23; the validation writers 24-29 are refused)")
+    t.add_argument("--pen-copies", type=int, default=3, help="drawings made of each pen digit (default 3)")
+    t.add_argument("--head-non-digits", type=int, default=2000, metavar="N",
+                   help="dots and scribbles (N of each) the verdict head learns to call not a digit (default 2000)")
+    t.add_argument("--no-eval", action="store_true", help="skip the final evaluation and verdict head")
     t.add_argument("--quiet", action="store_true", help="no progress bars; one line per epoch")
 
 
 def _add_eval(sub) -> None:
     from .corruption import KINDS   # numpy only
 
-    e = sub.add_parser("eval", help="evaluate a model on the MNIST test split")
+    e = sub.add_parser("eval", help="evaluate a model on the MNIST test split and on drawn digits",
+                       description="MNIST metrics on the test split (--data, or $AEGUI_DATA when --drawn is "
+                                   "not given), and/or the drawn-digits benchmark (--drawn): real pen strokes "
+                                   "drawn through the canvas's rasteriser, read as the app reads a drawing.")
     e.add_argument("model", help="a shipped model name or a checkpoint path")
     e.add_argument("--data", default=None, help="mnist.npz or a folder of MNIST IDX files "
                    "(default: $AEGUI_DATA)")
+    e.add_argument("--drawn", default=None, metavar="PATH",
+                   help="pen strokes (pendigits-train.npz): run the drawn-digits benchmark on them")
+    e.add_argument("--writers", default=None, help="writers of --drawn to draw (default: the validation "
+                   "writers, 24-29)")
+    e.add_argument("--seed", type=int, default=0, help="seed of the drawings' sizes, places and pens (default 0)")
+    e.add_argument("--non-digits", type=int, default=200, metavar="N",
+                   help="dots and scribbles (N of each) the verdict should call not a digit (default 200)")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
     e.add_argument("--card", nargs="?", const="-", default=None, metavar="PATH",
                    help="write the model card (markdown) to PATH, with its pictures in figures/ beside it "
@@ -123,7 +143,7 @@ def _add_eval(sub) -> None:
                         "pictures are still computed")
     e.add_argument("--update", action="store_true",
                    help="also store the metrics, reference codes and latent map in the checkpoint file "
-                        "(the map is laid out again)")
+                        "(the map is laid out again; with --drawn alone, only the drawn-digit figures)")
     e.add_argument("--map", action="store_true",
                    help="measure the latent map: 10-NN label agreement of the reference digits in the "
                         "full code, on the map and on the linear view; without --data only that (with "
@@ -131,6 +151,10 @@ def _add_eval(sub) -> None:
     e.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
     e.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
 
+
+# The drawings made from pen strokes are data, the same for every run (as MNIST is), so a
+# resumed run, which takes no --seed, makes them again exactly.
+PEN_SEED = 0
 
 _RUN_FLAGS = ("kind", "latent_dim", "epochs", "batch_size", "lr", "seed", "loss", "beta", "corrupt", "hidden",
               "channels", "activation")
@@ -214,6 +238,7 @@ def _new_trainer(args, argv: list[str], group):
             raise ValueError(f"--resume continues the saved run with its own settings; drop {', '.join(given)}")
     data = load_digits(resolve_data_path(args.data))
     extra = load_training_set(args.extra_data) if args.extra_data else None
+    extra, pen_info = _with_pen_digits(args, extra)
     if args.resume:
         trainer = Trainer.from_checkpoint(args.resume, data, device=args.device, extra=extra, group=group)
         out = Path(args.out or args.resume)
@@ -225,13 +250,15 @@ def _new_trainer(args, argv: list[str], group):
         out = Path(args.out or f"{config.model.kind}-{config.model.latent_dim}.pt")
         command = "aegui " + shlex.join(argv)
 
-    def evaluate_on_test_split(trainer) -> None:
+    def evaluate_on_test_split(trainer) -> dict:
+        head_seconds = _fit_head(trainer, args.head_non_digits)
         print("aegui train: evaluating on the test split ...", flush=True)
         trainer.model.metrics = evaluate(trainer.model, data)
         trainer.model.reference = map_reference(trainer.model)      # the reference digits and their map
         trainer.model.metrics.update(map_metrics(trainer.model.reference))
+        return {"head_seconds": head_seconds}
 
-    trainer.checkpoints = CheckpointPolicy(out, metadata={"command": command},
+    trainer.checkpoints = CheckpointPolicy(out, metadata={"command": command, **pen_info},
                                            finish=None if args.no_eval else evaluate_on_test_split)
     return trainer
 
@@ -256,7 +283,9 @@ def _train_with_progress(trainer, args) -> int:
                                   f"resumable checkpoint to {out}\ncontinue with: {launcher} train --resume "
                                   f"{shlex.quote(str(out))}"
                                   + (f" --data {shlex.quote(args.data)}" if args.data else "")
-                                  + (f" --extra-data {shlex.quote(args.extra_data)}" if args.extra_data else ""))
+                                  + (f" --extra-data {shlex.quote(args.extra_data)}" if args.extra_data else "")
+                                  + (f" --pen-data {shlex.quote(args.pen_data)} --pen-writers {args.pen_writers} "
+                                     f"--pen-copies {args.pen_copies}" if args.pen_data else ""))
                     return 130
     except KeyboardInterrupt:
         printer.error("\naegui train: aborted; nothing saved since the last epoch's checkpoint")
@@ -363,6 +392,36 @@ def _stop_on_signals(printer: _TrainPrinter):
             signal.signal(sig, handler)
 
 
+def _with_pen_digits(args, extra):
+    """``extra`` with the digits drawn from ``--pen-data`` appended, and what to record."""
+    if not args.pen_data:
+        return extra, {}
+    import numpy as np
+
+    from .pen_data import parse_writers, pen_training_set
+
+    print(f"aegui train: drawing {args.pen_copies} copies of each digit of writers {args.pen_writers} "
+          f"from {args.pen_data} ...", flush=True)
+    images, labels, info = pen_training_set(args.pen_data, parse_writers(args.pen_writers), args.pen_copies,
+                                            seed=PEN_SEED)
+    if extra is not None:
+        images, labels = np.concatenate([extra[0], images]), np.concatenate([extra[1], labels])
+    return (images, labels), info
+
+
+def _fit_head(trainer, non_digits: int) -> float:
+    """Train the model's verdict head on its training images; returns the seconds it took."""
+    import time
+
+    from .verdict_fit import HeadConfig, fit_verdict_head
+
+    print("aegui train: training the verdict head on the frozen encoder ...", flush=True)
+    start = time.perf_counter()
+    trainer.model.verdict_head = fit_verdict_head(trainer.model, trainer.images.cpu().numpy(), trainer.labels,
+                                                  HeadConfig(non_digits=non_digits), seed=trainer.config.seed)
+    return round(time.perf_counter() - start, 1)
+
+
 def _run_eval(args) -> int:
     import torch
 
@@ -378,8 +437,9 @@ def _run_eval(args) -> int:
         return _eval_drawing(args)
     try:
         model = models.load(args.model, device=resolve_device(args.device))
-        # --map without --data measures the map on the shipped reference digits alone.
-        data = None if args.map and args.data is None else load_digits(resolve_data_path(args.data))
+        # --map or --drawn without --data measure only that, on what they need.
+        data = None if (args.map or args.drawn) and args.data is None else load_digits(resolve_data_path(args.data))
+        pen = _drawn_writers(args) if args.drawn else None
     except (DataError, models.CheckpointError, ValueError) as err:
         print(f"aegui eval: error: {err}", file=sys.stderr)
         return 2
@@ -391,6 +451,10 @@ def _run_eval(args) -> int:
         metrics = dict(model.metrics)
     else:
         metrics = evaluate(model, data) if data is not None else {}
+    if pen is not None:
+        from .drawn import drawn_benchmark
+
+        metrics["drawn"] = drawn_benchmark(model, pen, seed=args.seed, non_digits=args.non_digits)
     reference = stored_reference(model) if not args.update else None
     if reference is None:
         reference = map_reference(model)     # seconds: the model carries no map yet
@@ -419,7 +483,13 @@ def _print_eval(args, model, metrics: dict, extra: dict, data) -> None:
         _card(args, model, metrics, extra, data)
     else:
         print(f"{model.name}: {model.config.describe()} ({model.kind}, latent {model.latent_dim})")
-        print(_metrics_table(metrics))
+        mnist = {k: v for k, v in metrics.items() if k != "drawn"}
+        if mnist:
+            print(_metrics_table(mnist))
+        if "drawn" in metrics:
+            from .drawn import describe
+
+            print(describe(metrics["drawn"]))
         _print_paradigm(extra, model.name)
 
 
@@ -490,6 +560,17 @@ def _print_paradigm(extra: dict, name: str) -> None:
         print(paradigm.describe_pca(extra["pca"], name))
     if "denoising" in extra:
         print(paradigm.describe_denoising(extra["denoising"], name))
+
+
+def _drawn_writers(args):
+    """The pen digits of ``--writers`` (default: the validation writers) from ``--drawn``."""
+    from .pen_data import VALIDATION_WRITERS, load_pen_digits, parse_writers
+
+    writers = parse_writers(args.writers) if args.writers else VALIDATION_WRITERS
+    pen = load_pen_digits(args.drawn).of_writers(writers)
+    if not len(pen):
+        raise ValueError(f"{args.drawn}: no digits by writers {args.writers or 'the validation writers'}")
+    return pen
 
 
 def _metrics_table(metrics: dict) -> str:

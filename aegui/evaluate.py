@@ -8,7 +8,8 @@
   the standard normal prior, in nats per image, with one sample of z per image
   (from a generator seeded here, so it is reproducible); also ``kl`` alone;
 * ``knn_accuracy``: 5-NN classification accuracy of test codes, neighbours taken from the
-  training split's codes (Euclidean, majority vote, ties to the nearest);
+  training split's codes (the vote of ``aegui.verdict.knn_vote``: Euclidean, majority,
+  ties to the nearest);
 * ``latency_ms``: median wall time of one image's encode + decode at batch size 1;
 * ``map_metrics`` (``aegui eval --map``): 10-NN label agreement of the reference digits
   (leave-one-out majority vote) in the full code, on the latent map and on the linear
@@ -29,6 +30,7 @@ from torch.nn import functional as F
 
 from aegui.data import Digits
 from aegui.models import Autoencoder, Reference
+from aegui.verdict import knn_vote
 
 __all__ = ["bce_per_pixel", "evaluate", "kl_per_image", "knn_accuracy", "label_agreement", "latency_ms",
            "map_metrics", "reconstruction_metrics", "sse_per_image", "to_float_images"]
@@ -52,22 +54,18 @@ def kl_per_image(mu: torch.Tensor, logvar: torch.Tensor) -> float:
     return float((-0.5 * (1 + logvar - mu * mu - logvar.exp()).sum(1)).mean())
 
 
-def knn_accuracy(train_codes: torch.Tensor, train_labels: torch.Tensor, test_codes: torch.Tensor,
-                 test_labels: torch.Tensor, k: int = 5, chunk: int = 1000) -> float:
-    """Fraction of test codes whose k nearest training codes vote for the right label.
+def knn_accuracy(train_codes, train_labels, test_codes, test_labels, k: int = 5) -> float:
+    """Fraction of test codes whose k nearest training codes vote for the right label
+    (``aegui.verdict.knn_vote``: a tie between labels goes to the one whose nearest
+    member is nearer)."""
+    if len(test_codes) == 0:
+        return 0.0
+    winners, _, _ = knn_vote(_numpy(train_codes), _numpy(train_labels), _numpy(test_codes), k)
+    return float((winners == _numpy(test_labels).astype(np.intp)).mean())
 
-    A tie between labels goes to the one whose nearest member is nearer."""
-    train_codes = train_codes.float()
-    train_labels = train_labels.long()
-    k = min(k, len(train_codes))
-    correct = 0
-    for start in range(0, len(test_codes), chunk):
-        q = test_codes[start:start + chunk].float()
-        dist = torch.cdist(q, train_codes)
-        nearest = dist.topk(k, dim=1, largest=False, sorted=True).indices  # ascending distance
-        predicted = _vote(train_labels[nearest])
-        correct += int((predicted == test_labels[start:start + chunk].long()).sum())
-    return correct / max(len(test_codes), 1)
+
+def _numpy(values) -> np.ndarray:
+    return values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
 
 
 def _vote(votes: torch.Tensor) -> torch.Tensor:

@@ -22,8 +22,9 @@ new model, saved (when ``models_dir`` is given) as ``<models_dir>/<name>-mine-<n
 ``aegui.user_models.new_model_path``: a new file, written atomically, never a shipped one.
 Its reference codes and latent map (``aegui.model_map``) are made again, always on the
 shipped reference digits whatever it trained on, the map starting from the parent's so
-that it keeps its shape. A run that stops early saves nothing, so cancelling leaves no
-file behind.
+that it keeps its shape; a model with a verdict head gets a new one, trained on the new
+codes of the fine-tuning images. A run that stops early saves nothing, so cancelling
+leaves no file behind.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from aegui.models import Autoencoder, build, zoo
 from aegui.preprocess import mnist_style, to_uint8
 from aegui.train import CheckpointPolicy, TrainConfig, Trainer
 from aegui.user_models import new_model_path
+from aegui.verdict_fit import HeadConfig, fit_verdict_head
 
 __all__ = ["FineTuneConfig", "FineTuneResult", "Status", "augment", "fine_tune"]
 
@@ -56,6 +58,9 @@ MAX_ROTATION_DEG = 12.0
 MAX_SHIFT_PX = 2           # in the 28x28 frame
 WIDTH_FACTORS = (0.7, 1.5)  # stroke width, relative to the drawing's own
 MNIST_TEST_METRICS = 2000  # test digits for the new model's metrics (every 5th)
+# The verdict head of a fine-tuned model: trained on the fine-tuning images, fewer steps
+# and non-digits than a zoo model's (a few seconds on two cores).
+HEAD_CONFIG = HeadConfig(steps=1500, non_digits=200)
 
 
 @dataclass(frozen=True)
@@ -136,7 +141,8 @@ def fine_tune(model: Autoencoder, samples: Sequence[Sample], config: FineTuneCon
                                                     config, rng)
 
     tuned = _clone(model, device)
-    measure = _Measurement(tuned, frames, labels, mnist, before=_reconstruct(tuned, frames))
+    measure = _Measurement(tuned, frames, labels, mnist, before=_reconstruct(tuned, frames),
+                           new_head=getattr(model, "verdict_head", None) is not None)
     # Fine-tuning's rules: one file, written at the end under a name no file has yet (never
     # a shipped one), and nothing at all when cancelled: no epoch or stop checkpoints.
     policy = CheckpointPolicy(
@@ -256,14 +262,15 @@ class _Measurement:
     before and after (for the result) and the new model's reference codes and metrics."""
 
     def __init__(self, tuned: Autoencoder, frames: np.ndarray, labels: np.ndarray, mnist: Digits | None,
-                 before: np.ndarray):
+                 before: np.ndarray, new_head: bool):
         self.tuned, self.frames, self.labels, self.mnist, self.before = tuned, frames, labels, mnist, before
+        self.new_head = new_head        # the model had a verdict head: the new one gets its own
         self.floats = frames.astype(np.float32) / 255
         self.after = self.error_before = self.error_after = None
 
-    def __call__(self, _trainer: Trainer) -> dict:
+    def __call__(self, trainer: Trainer) -> dict:
         self.after = _reconstruct(self.tuned, self.frames)
-        _measure(self.tuned, self.mnist)
+        _measure(self.tuned, self.mnist, trainer if self.new_head else None)
         self.error_before = ((self.before - self.floats) ** 2).mean(axis=(1, 2))
         self.error_after = ((self.after - self.floats) ** 2).mean(axis=(1, 2))
         return {"drawings_error_before": float(self.error_before.mean()),
@@ -285,10 +292,15 @@ def _augmented(samples, frames, copies: int, rng, stop) -> Iterator[Status]:
     return np.concatenate(pool)
 
 
-def _measure(model: Autoencoder, mnist: Digits | None) -> None:
+def _measure(model: Autoencoder, mnist: Digits | None, head_data: Trainer | None) -> None:
     """New reference codes, map and metrics: the old ones described the old weights. The
     reference digits always (the data set's map stays, whatever the model trained on);
-    reconstruction metrics on MNIST's test digits when there is MNIST."""
+    reconstruction metrics on MNIST's test digits when there is MNIST. With ``head_data``,
+    a new verdict head trained on its images: the old one read the old codes (a smaller
+    head than a zoo model's: seconds)."""
+    if head_data is not None:
+        model.verdict_head = fit_verdict_head(model, head_data.images.cpu().numpy(), head_data.labels,
+                                              HEAD_CONFIG, seed=head_data.config.seed)
     parent = model.reference
     init = parent.xy if covers_reference(parent) and parent.xy is not None else None
     model.reference = map_reference(model, init=init)

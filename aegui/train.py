@@ -36,8 +36,11 @@ selected on it, the model is the last epoch's.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
+import os
 import platform
+import statistics
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -166,6 +169,17 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return device
 
 
+def _load_average() -> list[float]:
+    """[the system's 1-minute load average], or [] where the system does not tell it."""
+    return [round(os.getloadavg()[0], 2)] if hasattr(os, "getloadavg") else []
+
+
+def _images_sha256(images: np.ndarray, labels: np.ndarray) -> str:
+    digest = hashlib.sha256(np.ascontiguousarray(images).tobytes())
+    digest.update(np.ascontiguousarray(labels, np.uint8).tobytes())
+    return digest.hexdigest()
+
+
 def _derive_seed(*keys: int) -> int:
     return int(np.random.SeedSequence(list(keys)).generate_state(1, np.uint64)[0] & ((1 << 63) - 1))
 
@@ -214,6 +228,8 @@ class Trainer:
             images = np.concatenate([images, extra_images])
             labels = np.concatenate([labels, extra_labels.astype(np.uint8)])
             self.extra_count = len(extra_images)
+        # Resuming needs the same extra images (drawings, rendered pen digits), not just as many.
+        self.extra_sha256 = _images_sha256(images[len(data.x_train):], labels[len(data.x_train):])
         if len(images) == 0:
             raise ValueError("no training images")
         self.images = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
@@ -235,6 +251,8 @@ class Trainer:
         self.items = 0            # images trained this epoch
         self.elapsed_s = 0.0
         self.history: list[dict] = []
+        # The load average at each epoch's end: times taken on a shared machine say little.
+        self.loads: list[float] = []
 
     # ------------------------------------------------------------------- positions
 
@@ -367,6 +385,7 @@ class Trainer:
         train_loss = self.loss_sum / max(self.items, 1)
         self.history.append({"epoch": self.epoch + 1, "loss": train_loss,
                              **{f"val_{k}": v for k, v in val.items()}})
+        self.loads.extend(_load_average())
         done = self._progress("epoch", clock, val=val)
         self.epoch, self.step, self.loss_sum, self.items = self.epoch + 1, 0, 0.0, 0
         saved = None if self.finished else self._write("every_epoch")
@@ -419,6 +438,8 @@ class Trainer:
             "data_sha256": self.data_sha256,
             "train_images": len(self.images),
             "extra_images": self.extra_count,
+            "extra_sha256": self.extra_sha256,
+            "loads": list(self.loads),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -426,7 +447,13 @@ class Trainer:
             raise ValueError(f"the checkpoint was trained on other data (sha256 {state['data_sha256'][:12]}..., "
                              f"{state['train_images']} images) than {self.data_source} "
                              f"({self.data_sha256[:12]}..., {len(self.images)} images); resuming needs the same")
+        if state.get("extra_sha256", self.extra_sha256) != self.extra_sha256:
+            raise ValueError("the checkpoint was trained with other extra images (drawings or pen digits) "
+                             "than given now; resuming needs the same")
         _check_resume_state(state, self)
+        loads = state.get("loads", [])
+        self.loads = [float(x) for x in loads] if isinstance(loads, list) and all(
+            type(x) in (int, float) for x in loads) else []
         self.optimizer.load_state_dict(state["optimizer"])
         self.noise.set_state(state["noise"])
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
@@ -469,6 +496,9 @@ class Trainer:
             "seed": self.config.seed,
             "training_seconds": round(self.elapsed_s, 1),
             "trained_on": describe_device(self.device),
+            # Times measured on a shared machine say little about the run: how shared it was.
+            **({"load_average": round(statistics.fmean(self.loads), 2), "cpu_count": os.cpu_count()}
+               if self.loads else {}),
             "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "versions": {"aegui": aegui.__version__, "torch": str(torch.__version__), "numpy": np.__version__,
                          "python": platform.python_version()},

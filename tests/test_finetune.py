@@ -102,6 +102,24 @@ def test_a_vae_fine_tunes_too_and_a_second_run_gets_the_next_name(collected, tmp
     assert again.error_after.mean() < first.error_before.mean()
 
 
+def test_a_model_with_a_verdict_head_gets_a_new_one_for_its_new_codes(collected, tmp_path):
+    from aegui.verdict import VerdictHead
+
+    model = small_model()
+    weight = np.zeros((11, 8), np.float32)
+    model.verdict_head = VerdictHead(np.zeros(8, np.float32), np.ones(8, np.float32),
+                                     ((weight, np.zeros(11, np.float32)),))
+    result = run(model, drawings.list_drawings(collected), SMALL, models_dir=tmp_path / "models")[-1].result
+    head = models.load(result.path).verdict_head
+    assert head is not None and head.latent_dim == 8 and head is not model.verdict_head
+    # It reads the user's own digits from the new codes.
+    x = torch.from_numpy(result.frames).reshape(-1, 1, 28, 28)
+    with torch.inference_mode():
+        said = head.probabilities(result.model.encode(x).numpy())[:, :10].argmax(1)
+    assert (said == result.labels).mean() >= 5 / 6
+    assert run(small_model(), drawings.list_drawings(collected), SMALL)[-1].result.model.verdict_head is None
+
+
 def test_with_mnist_its_digits_are_mixed_in_and_the_reference_comes_from_its_test_split(collected, tmp_path):
     x_train, y_train = shapes(600, seed=5)
     x_test, y_test = shapes(300, seed=6)

@@ -18,7 +18,7 @@ CORE = ["aegui", "aegui.ops", "aegui.models", "aegui.preprocess", "aegui.data", 
         "aegui.evaluate", "aegui.cli", "aegui.drawings", "aegui.user_models", "aegui.traversal",
         "aegui.finetune", "aegui.session", "aegui.exports", "aegui.distributed", "aegui.resources",
         "aegui.qt_platform", "aegui.desktop_entry", "aegui.doctor", "aegui.pca", "aegui.corruption",
-        "aegui.paradigm",
+        "aegui.paradigm", "aegui.verdict", "aegui.verdict_fit", "aegui.pen_data", "aegui.scribbles", "aegui.augment", "aegui.drawn",
         # The Qt-free parts of the app: state and arithmetic the widgets render.
         "aegui.document", "aegui.raster", "aegui.gui.latent", "aegui.gui.samples", "aegui.gui.engine"]
 # What the UI thread imports to hold the app's state and read the user's data; torch
@@ -26,7 +26,8 @@ CORE = ["aegui", "aegui.ops", "aegui.models", "aegui.preprocess", "aegui.data", 
 TORCH_FREE = ["aegui.document", "aegui.raster", "aegui.drawings", "aegui.user_models", "aegui.traversal",
               "aegui.exports", "aegui.session", "aegui.gui.engine", "aegui.resources", "aegui.qt_platform",
               "aegui.desktop_entry", "aegui.pca", "aegui.corruption", "aegui.paradigm",
-              "aegui.gui.paradigm_views"]
+              "aegui.verdict", "aegui.pen_data", "aegui.scribbles",
+              "aegui.augment", "aegui.gui.paradigm_views"]
 
 
 def loaded_by(module: str, roots: tuple[str, ...]) -> str:

@@ -132,6 +132,21 @@ def test_draw_strokes_renders_headless_exactly_what_the_document_holds():
     assert draw_strokes([], 24.0).max() == 0
 
 
+def test_draw_strokes_keeps_taps_and_drops_points_too_near_as_the_document_does():
+    # A tap (one point), a tap recorded twice, a stroke whose points crowd closer than
+    # MIN_STEP in places, and a straight two-point stroke, in page units.
+    paths = [[(40.0, 50.0)], [(90.0, 90.0), (90.2, 90.1)],
+             [(100.0, 300.0), (100.4, 300.3), (110.0, 310.0), (110.5, 310.0), (160.0, 250.0)],
+             [(300.0, 100.0), (420.0, 460.0)]]
+    doc = DrawingDocument()
+    for path in paths:
+        doc.begin_stroke(*path[0], width=9.0)
+        for x, y in path[1:]:
+            doc.extend_stroke(x, y)
+        doc.end_stroke()
+    np.testing.assert_array_equal(draw_strokes(paths, 9.0), doc.raster())
+
+
 def test_a_batch_of_many_pieces_paints_what_they_paint_one_by_one():
     rng = np.random.default_rng(0)
     segments = [Segment("line", (tuple(rng.uniform(0, 200, 2)), tuple(rng.uniform(0, 200, 2))),

@@ -91,6 +91,16 @@ def stop_after(n: int):
     return should_stop
 
 
+def test_resuming_needs_the_same_extra_images_not_only_as_many(tmp_path):
+    data = synthetic_digits(n_train=64)
+    trainer = Trainer(tiny_config(), data, extra=shapes(10, seed=9))
+    run_to_end(trainer, should_stop=stop_after(2))
+    path = trainer.save(tmp_path / "partial.pt")
+    with pytest.raises(models.CheckpointError, match="other extra images"):
+        Trainer.from_checkpoint(path, data, extra=shapes(10, seed=10))
+    assert Trainer.from_checkpoint(path, data, extra=shapes(10, seed=9)).step == 2
+
+
 @pytest.mark.parametrize("kind", ["ae", "vae"])
 @pytest.mark.parametrize("stop_at", [5, 8])  # mid-epoch, and right at the end of epoch 1
 def test_a_stopped_run_resumes_from_its_checkpoint_exactly_as_if_never_stopped(tmp_path, kind, stop_at):
@@ -221,6 +231,9 @@ def test_a_finished_checkpoint_records_how_it_was_trained(tmp_path):
     assert trainer.elapsed_s > 0 and meta["training_seconds"] == round(trainer.elapsed_s, 1)
     assert meta["versions"]["torch"] == torch.__version__ and meta["trained_on"].startswith("cpu: ")
     assert [h["epoch"] for h in meta["history"]] == [1, 2]
+    if hasattr(os, "getloadavg"):          # how busy the machine was while the times were taken
+        assert len(trainer.loads) == 2 and meta["load_average"] == pytest.approx(np.mean(trainer.loads), abs=0.01)
+        assert meta["cpu_count"] == os.cpu_count()
     assert meta["train_config"]["model"]["latent_dim"] == TINY.latent_dim
 
 
@@ -262,7 +275,7 @@ def write_npz(path: Path, n_train: int = 160, n_test: int = 40) -> Path:
 
 
 TINY_FLAGS = ["--kind", "ae", "--latent-dim", "3", "--channels", "", "--hidden", "24", "--batch-size", "32",
-              "--seed", "0"]
+              "--seed", "0", "--head-non-digits", "4"]
 
 
 def test_aegui_train_writes_a_checkpoint_with_metrics_and_reference_codes(tmp_path, capsys):
@@ -305,6 +318,27 @@ def test_aegui_eval_writes_the_model_card_and_can_store_its_metrics(tmp_path, ca
     report = json.loads(capsys.readouterr().out)
     assert report["map_10nn_agreement"] == pytest.approx(stored.metrics["map_10nn_agreement"])
     assert "sse" not in report
+
+
+def test_aegui_train_draws_the_training_writers_pen_digits_and_fits_a_verdict_head(tmp_path, capsys):
+    from test_pen_data import CROSS, LINE, RING, write_pen_file
+
+    data = write_npz(tmp_path / "mini.npz")
+    pen = write_pen_file(tmp_path / "pen.npz", [(1, 0, LINE), (0, 1, RING), (4, 1, CROSS), (1, 24, LINE)])
+    out = tmp_path / "pen.pt"
+    assert main(["train", "--data", str(data), *TINY_FLAGS, "--epochs", "1", "--out", str(out), "--quiet",
+                 "--pen-data", str(pen), "--pen-writers", "0-1", "--pen-copies", "2"]) == 0
+    model = models.load(out)
+    meta = model.metadata
+    assert meta["extra_images"] == 6 and meta["train_images"] == 160 + 6
+    assert (meta["pen_writers"], meta["pen_digits"], meta["pen_copies"]) == ("0-1", 3, 2)
+    assert meta["head_seconds"] >= 0
+    assert model.verdict_head is not None and model.verdict_head.latent_dim == 3
+    card = models.zoo.model_card(model)
+    assert "| pen digits | 3 digits of writers 0-1" in card and "pen digits: slant, rotation" in card
+    capsys.readouterr()
+    assert main(["train", "--data", str(data), *TINY_FLAGS, "--pen-data", str(pen), "--pen-writers", "20-25"]) == 2
+    assert "validation writers" in capsys.readouterr().err
 
 
 def test_aegui_train_reports_bad_data_and_conflicting_flags_in_one_line(tmp_path, capsys):

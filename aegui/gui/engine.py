@@ -28,12 +28,11 @@ from aegui.preprocess import mnist_style
 from aegui.session.protocol import (DECODE_KINDS, Decoded, DrawingResult, LoadFailed, MapReady, ModelInfo, Read,
                                     Request)
 from aegui.traversal import dimension_scales
+from aegui.verdict import NEIGHBOURS, Verdict, decide, judge
 
 from . import latent
 
 __all__ = ["Engine", "NEIGHBOURS", "fit_map"]
-
-NEIGHBOURS = 10
 
 
 def fit_map(request: Request) -> MapReady:
@@ -66,9 +65,14 @@ class Engine:
     def info(self) -> ModelInfo | None:
         return self._loaded.info if self._loaded is not None else None
 
-    def verdict(self, info: ModelInfo, z: np.ndarray):
-        """Which digit ``z`` looks like (a ``Guess``), or None without reference digits."""
-        return latent.nearest_digit(info.codes, info.labels, z, NEIGHBOURS)
+    def verdict(self, info: ModelInfo, z: np.ndarray, sse: float | None = None) -> Verdict:
+        """What the drawing whose code is ``z`` looks like (``aegui.verdict``): the model's
+        verdict head, and the vote of its ``NEIGHBOURS`` nearest reference codes. ``sse``:
+        the drawing's squared reconstruction error; None for an edited code, which has no
+        drawing to compare with."""
+        head = getattr(self._loaded.model, "verdict_head", None) if self._loaded is not None else None
+        return judge(z.reshape(1, -1), [False], head, info.codes, info.labels, NEIGHBOURS,
+                     sse=None if sse is None else [sse])[0]
 
     def answer(self, request: Request):
         """The answer to ``request``; None when it was made for a model that is gone."""
@@ -110,14 +114,14 @@ class Engine:
         info = loaded.info
         if not frame.any():
             return DrawingResult(request.seq, request.posted, info.generation, frame, None,
-                                 np.zeros_like(frame), None, None)
+                                 np.zeros_like(frame), None, decide(empty=True))
         x = torch.from_numpy(frame).reshape(1, 1, 28, 28).to(info.device)
         z_t, recon_t = loaded.model.reconstruct(x)
         recon = recon_t.reshape(28, 28).float().cpu().numpy()
         z = z_t.reshape(-1).float().cpu().numpy()
         error = float(np.mean((recon - frame) ** 2))
         return DrawingResult(request.seq, request.posted, info.generation, frame, z, recon, error,
-                             self.verdict(info, z))
+                             self.verdict(info, z, error * frame.size))
 
     def _read(self, loaded: _Loaded, request: Request) -> Read | None:
         from aegui.paradigm import read_drawing

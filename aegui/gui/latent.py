@@ -4,8 +4,6 @@
   map it carries, or one laid out now, and the linear view; the plane of a 2-D code); the
   session holds one (``Session.map``) and asks it where a code lies (``forward``) and
   which code a point is (``inverse``). ``Projection`` is ``aegui.latent_map``'s.
-* ``nearest_digit``: which digit a code looks like, by a k-NN vote among the reference
-  codes.
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ import numpy as np
 
 from aegui.latent_map import MapViews, Projection, linear_map, neighbour_map, plane_map
 
-__all__ = ["Guess", "MapViews", "Projection", "fit_map", "nearest_digit", "nice_limit", "symmetric_limit"]
+__all__ = ["MapViews", "Projection", "fit_map", "nice_limit", "symmetric_limit"]
 
 
 def fit_map(codes: np.ndarray | None, labels: np.ndarray | None, latent_dim: int, xy=None,
@@ -47,35 +45,6 @@ def _lay_out(codes: np.ndarray, labels: np.ndarray, cache: str | None) -> np.nda
     if cache is not None:
         write_cache(cache, codes, labels, xy)
     return xy
-
-
-@dataclass(frozen=True)
-class Guess:
-    """The k-NN verdict: ``digit`` won ``votes`` of ``k`` neighbours."""
-
-    digit: int
-    votes: int
-    k: int
-
-    def describe(self) -> str:
-        return f"looks like a {self.digit}: {self.votes} of {self.k} neighbours"
-
-
-def nearest_digit(codes: np.ndarray, labels: np.ndarray, z, k: int = 10) -> Guess | None:
-    """Majority label of the ``k`` reference codes nearest to ``z`` (Euclidean); ties go
-    to the label whose nearest member is closest. None without reference codes."""
-    if codes is None or len(codes) == 0:
-        return None
-    diff = codes - np.asarray(z, np.float32).reshape(1, -1)
-    d2 = np.einsum("ij,ij->i", diff, diff)    # half the time of (diff ** 2).sum(axis=1): no squares kept
-    k = min(k, len(codes))
-    nearest = np.argpartition(d2, k - 1)[:k]
-    nearest = nearest[np.argsort(d2[nearest], kind="stable")]
-    votes = np.bincount(labels[nearest], minlength=10)
-    best = votes.max()
-    # Among tied labels the first to appear in distance order wins.
-    digit = next(int(labels[i]) for i in nearest if votes[labels[i]] == best)
-    return Guess(digit, int(best), int(k))
 
 
 def nice_limit(value: float) -> float:

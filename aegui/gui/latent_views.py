@@ -140,11 +140,9 @@ class LatentViews(QObject):
             self.guess_label.setText("Draw a digit")
         elif output is not None and output.edited:
             guess = output.guess
-            self.guess_label.setText(f"Edited code {guess.describe()}" if guess is not None else "Edited code")
-        elif drawing.guess is not None:
-            self.guess_label.setText(drawing.guess.describe().capitalize())
+            self.guess_label.setText(f"Edited code: {guess.describe()}" if guess is not None else "Edited code")
         else:
-            self.guess_label.setText("No reference digits for this model")
+            self.guess_label.setText(drawing.guess.describe() if drawing.guess is not None else "Draw a digit")
 
     def _place(self, layout, z) -> np.ndarray:
         """The drawing's point on the map (timed: the star's budget is half a millisecond)."""

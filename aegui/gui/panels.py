@@ -48,8 +48,8 @@ class LatentPanel(QWidget):
 
 class MapPanel(QWidget):
     """``map`` (the ``latentMap`` plot) under a row to choose its view (``view_choice``:
-    ``viewChosen(name)``) and go back to its home range (``reset_view``), over the nearest
-    neighbours' verdict."""
+    ``viewChosen(name)``) and go back to its home range (``reset_view``), over the verdict
+    (``aegui.verdict``) and its neighbours."""
 
     viewChosen = Signal(str)
 
@@ -71,7 +71,7 @@ class MapPanel(QWidget):
         self.status.setWordWrap(False)
         # The status line gives way (its full text is its tooltip); the view names never do.
         self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.guess_label = TextLine("Draw a digit", "Edited code looks like a 7: 10 of 10 neighbours")
+        self.guess_label = TextLine("Draw a digit", "Edited code: Looks like an 8 (97% sure) · neighbours: 10 of 10 are 8s")
         self.guess_label.setObjectName("guessLabel")
         font = self.guess_label.font()
         font.setPointSizeF(font.pointSizeF() * 1.25)

@@ -216,6 +216,9 @@ class Autoencoder(nn.Module):
         self.metrics: dict = {}
         self.metadata: dict = {}
         self.reference: Reference | None = None
+        # The classifier that reads codes (aegui.verdict.VerdictHead), trained after the
+        # autoencoder with the encoder frozen; None for a model without one.
+        self.verdict_head = None
         self._activation = config.activation
 
         self.encoder = _encoder(config)

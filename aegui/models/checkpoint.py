@@ -12,6 +12,7 @@ A checkpoint is a ``torch.save`` of one plain dict:
     reference  {codes, labels, indices} of the reference digits (MNIST test), or None
     map        {xy, method, settings...}: the reference digits' points on the latent map
                (``aegui.embedding``), or None; absent in files written before it existed
+    verdict_head  {mean, scale, weights, biases} of the verdict head (aegui.verdict), or None
     training   what resuming needs (optimizer, RNG, position), or None once training ended
 
 Reading verifies the whole file, then what it holds, before building anything from it:
@@ -36,6 +37,7 @@ permission) raises ``CheckpointError`` and leaves any file already there as it w
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import pickle
 import re
@@ -50,6 +52,7 @@ import torch
 from ..atomic_files import atomic_write
 from ..errors import InputError, describe, first_line
 from . import integrity
+from ..verdict import VerdictHead
 from .autoencoder import Autoencoder, ModelConfig, Reference, build
 
 __all__ = ["Checkpoint", "CheckpointError", "payload_digest", "read_checkpoint", "save", "weights_digest",
@@ -128,6 +131,7 @@ def write_checkpoint(path: str | os.PathLike, model: Autoencoder, *, metadata: d
         "metrics": metrics,
         "reference": reference,
         "map": map_record,
+        "verdict_head": _head_record(getattr(model, "verdict_head", None)),
         "training": training,
     }
     payload["digest"] = payload_digest(payload)
@@ -154,6 +158,7 @@ def read_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
     model.metadata = raw["metadata"]
     model.metrics = raw["metrics"]
     model.reference = _reference(raw["reference"], raw.get("map"), config.latent_dim, where)
+    model.verdict_head = _verdict_head(raw.get("verdict_head"), config.latent_dim, where)
     model.to(device).eval()
     return Checkpoint(model=model, training=raw["training"], path=path)
 
@@ -256,6 +261,40 @@ def _map_record(raw, count: int, where: str) -> tuple[np.ndarray | None, dict]:
     if not all(isinstance(v, (str, int, float, bool)) for v in settings.values()):
         raise CheckpointError(f"{where}: damaged checkpoint: the latent map's settings are not plain values")
     return xy.numpy(), settings
+
+
+def _head_record(head) -> dict | None:
+    """A verdict head as plain tensors and lists (what weights-only loading accepts)."""
+    if head is None:
+        return None
+    as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a, np.float32))  # noqa: E731
+    record = {"mean": as_tensor(head.mean), "scale": as_tensor(head.scale),
+              "weights": [as_tensor(w) for w, _ in head.layers], "biases": [as_tensor(b) for _, b in head.layers]}
+    if math.isfinite(head.max_sse):
+        record["max_sse"] = float(head.max_sse)
+    return record
+
+
+def _verdict_head(raw, latent_dim: int, where: str) -> VerdictHead | None:
+    if raw is None:
+        return None
+    try:
+        arrays = [raw["mean"], raw["scale"], *raw["weights"], *raw["biases"]]
+        if not all(isinstance(t, torch.Tensor) and t.dtype == torch.float32 for t in arrays) \
+                or len(raw["weights"]) != len(raw["biases"]):
+            raise ValueError("not float32 tensors in matching lists")
+        max_sse = raw.get("max_sse", math.inf)
+        if type(max_sse) is not float:
+            raise ValueError(f"max_sse is a {type(max_sse).__name__}, not a float")
+        head = VerdictHead(mean=raw["mean"].numpy(), scale=raw["scale"].numpy(),
+                           layers=tuple((w.numpy(), b.numpy()) for w, b in zip(raw["weights"], raw["biases"])),
+                           max_sse=max_sse)
+        if head.latent_dim != latent_dim:
+            raise ValueError(f"it reads codes of {head.latent_dim} values")
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise CheckpointError(f"{where}: damaged checkpoint: the verdict head does not fit a "
+                              f"{latent_dim}-value code ({err})") from None
+    return head
 
 
 # ------------------------------------------------------------------------ helpers

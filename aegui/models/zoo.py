@@ -66,12 +66,22 @@ def model_card(model, metrics: dict | None = None) -> str:
         loss = f"BCE + beta KL, beta {tc.get('beta')}" if model.kind == "vae" else tc.get("loss", "?")
         lines += [
             f"| data | {meta.get('data_file', '?')} (sha256 `{str(meta.get('data_sha256', '?'))[:16]}...`), "
-            f"{meta.get('train_images', '?')} training images |",
+            f"{_own_images(meta)} training images"
+            + (f" and {meta['extra_images']} more (below)" if meta.get("extra_images") else "") + " |",
             f"| training | {meta.get('epochs_done', '?')} epochs, batch {tc.get('batch_size', '?')}, Adam lr "
             f"{tc.get('lr', '?')} (cosine), loss {loss}, seed {meta.get('seed', '?')}"
             + (f"; denoising: inputs corrupted up to strength {tc['corrupt']}, targets clean"
                if tc.get("corrupt") else "") + " |",
-            f"| training time | {meta.get('training_seconds', 0) / 60:.1f} min on {meta.get('trained_on', '?')} |",
+            *([f"| pen digits | {meta['pen_digits']} digits of writers {meta.get('pen_writers', '?')} in "
+               f"{meta.get('pen_data_file', '?')} (sha256 `{str(meta.get('pen_data_sha256', '?'))[:16]}...`), "
+               f"drawn {meta.get('pen_copies', '?')} times each ({meta.get('pen_render_seconds', '?')} s) |"]
+              if "pen_digits" in meta else []),
+            f"| augmentation | {'pen digits: slant, rotation, aspect, elastic; size, place, pen' if 'pen_digits' in meta else 'none'} |",
+            f"| training time | {meta.get('training_seconds', 0) / 60:.1f} min on {meta.get('trained_on', '?')}"
+            + (f" (a shared machine: load average {meta['load_average']:.1f} on {meta.get('cpu_count', '?')} "
+               f"cores)" if meta.get("load_average", 0) > (meta.get("cpu_count") or 1) else "") + " |",
+            *([f"| verdict head | trained on the frozen encoder in {meta['head_seconds']} s |"]
+              if "head_seconds" in meta else []),
             f"| command | `{meta.get('command', '?')}` |",
             f"| saved | {meta.get('saved_at', '?')} with aegui {meta.get('versions', {}).get('aegui', '?')}, "
             f"torch {meta.get('versions', {}).get('torch', '?')} |",
@@ -84,4 +94,41 @@ def model_card(model, metrics: dict | None = None) -> str:
                 lines.append(f"| {label} | {fmt.format(metrics[key])} |")
         if "latency_device" in metrics:
             lines.append(f"| latency measured on | {metrics['latency_device']} |")
+    if metrics and metrics.get("drawn"):
+        lines += _drawn_section(model.name, metrics["drawn"])
     return "\n".join(lines) + "\n"
+
+
+def _own_images(meta: dict):
+    """The training images of the data file itself (not the drawings added to them)."""
+    total = meta.get("train_images")
+    return total - meta.get("extra_images", 0) if isinstance(total, int) else "?"
+
+
+def _drawn_section(name: str, drawn: dict) -> list[str]:
+    """The drawn-digits benchmark's figures (``aegui eval NAME --drawn ...``) as markdown."""
+    pct = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
+    from aegui.pen_data import VALIDATION_WRITERS, parse_writers_text
+
+    writers = drawn.get("writers") or []
+    who = (f"the validation writers ({parse_writers_text(writers)}), none of them trained on"
+           if writers and set(writers) <= set(VALIDATION_WRITERS) else f"writers {parse_writers_text(writers)}")
+    lines = ["", f"## Drawn digits (`aegui eval {name} --drawn pendigits-train.npz`)", "",
+             f"{drawn['digits']} real pen-drawn digits of {who}, drawn "
+             f"through the canvas's rasteriser at heights of 15-90% of the page, pens of 6-80 px, "
+             f"anywhere on the page (seed {drawn.get('seed', 0)}), read as the app reads a drawing.", "",
+             "| metric | value |", "|---|---|",
+             f"| verdict right | {pct(drawn['accuracy'])} |",
+             f"| wrong digit named | {pct(drawn['wrong'])} |",
+             f"| not sure | {pct(drawn['unsure'])} |",
+             f"| called not a digit | {pct(drawn['rejected'])} |"]
+    lines += [f"| right per digit | {' · '.join(f'{d}: {pct(v)}' for d, v in drawn['per_digit'].items())} |",
+              f"| right per pen width | {' · '.join(f'{b} px: {pct(v)}' for b, v in drawn['per_pen'].items())} |",
+              f"| right per height | {' · '.join(f'{b}: {pct(v)}' for b, v in drawn['per_size'].items())} |"]
+    if drawn.get("sse") is not None:
+        lines.append(f"| reconstruction SSE per image | {drawn['sse']:.3f} |")
+    for kind, share in (drawn.get("non_digits") or {}).items():
+        lines.append(f"| {kind}s called not a digit | {pct(share)} |")
+    confusions = ", ".join(f"{t} as {s} ({c})" for t, s, c in drawn.get("confusions", [])[:6])
+    lines.append(f"| most frequent confusions | {confusions or 'none'} |")
+    return lines

@@ -91,7 +91,7 @@ class DrawingResult:
     z: np.ndarray | None         # (Z,), None for an empty drawing
     reconstruction: np.ndarray   # (28, 28); zeros for an empty drawing
     error: float | None          # mean squared error frame vs reconstruction
-    guess: object | None         # the verdict ("looks like a N"): has ``describe()``
+    guess: object | None         # the verdict (an aegui.verdict.Verdict): has ``describe()``
 
 
 @dataclass(frozen=True, eq=False)

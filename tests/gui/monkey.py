@@ -409,7 +409,7 @@ class Monkey:
         shown = output.code if output.edited else drawing.z          # the code in the reconstruction view
         expected = window.worker._engine.verdict(session.info, shown)
         if output.edited:
-            want = f"Edited code {expected.describe()}" if expected is not None else "Edited code"
+            want = f"Edited code: {expected.describe()}" if expected is not None else "Edited code"
         else:
             want = expected.describe().capitalize() if expected is not None else "No reference digits for this model"
         if verdict != want:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from aegui.gui.latent import Projection, fit_map, nearest_digit, nice_limit, symmetric_limit
+from aegui.gui.latent import Projection, fit_map, nice_limit, symmetric_limit
 
 
 def test_a_two_dimensional_code_is_its_own_map():
@@ -37,22 +37,6 @@ def test_without_reference_codes_the_map_shows_the_first_two_coordinates():
     p = Projection.fit(5)
     np.testing.assert_allclose(p.forward([1, 2, 3, 4, 5]), [1, 2])
     np.testing.assert_allclose(p.inverse([1, 2]), [1, 2, 0, 0, 0])
-
-
-def test_nearest_digit_votes_among_the_k_nearest_codes():
-    codes = np.array([[0, 0], [0, 1], [1, 0], [10, 10], [10, 11], [11, 10], [11, 11]], np.float32)
-    labels = np.array([7, 7, 1, 3, 3, 3, 3])
-    guess = nearest_digit(codes, labels, [0.2, 0.2], k=3)
-    assert (guess.digit, guess.votes, guess.k) == (7, 2, 3)
-    assert guess.describe() == "looks like a 7: 2 of 3 neighbours"
-    assert nearest_digit(codes, labels, [10.5, 10.5], k=10).k == 7
-    assert nearest_digit(None, None, [0, 0]) is None
-
-
-def test_a_tie_goes_to_the_label_with_the_nearest_member():
-    codes = np.array([[0.0], [1.0], [-1.5], [3.0]], np.float32)
-    labels = np.array([4, 9, 9, 4])
-    assert nearest_digit(codes, labels, [0.1], k=4).digit == 4
 
 
 def test_axis_limits_are_nice_numbers_above_the_values():

@@ -22,7 +22,7 @@ def test_the_verdict_follows_the_code_shown(window, qtbot):
     shown = window.session.output
     assert shown.edited and np.allclose(shown.code, info.codes[other])
     expected = engine.verdict(info, shown.code)
-    assert label.text() == f"Edited code {expected.describe()}"
+    assert label.text() == f"Edited code: {expected.describe()}"
     assert expected.digit == info.labels[other]          # its neighbours are its own kind
     window.latent_views.reset_action.trigger()
     settle(qtbot, window)
