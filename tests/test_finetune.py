@@ -109,7 +109,9 @@ def test_a_model_with_a_verdict_head_gets_a_new_one_for_its_new_codes(collected,
     weight = np.zeros((11, 8), np.float32)
     model.verdict_head = VerdictHead(np.zeros(8, np.float32), np.ones(8, np.float32),
                                      ((weight, np.zeros(11, np.float32)),))
-    result = run(model, drawings.list_drawings(collected), SMALL, models_dir=tmp_path / "models")[-1].result
+    # Long enough for the tiny model's codes to tell 3s from 7s (40 steps leave them mixed).
+    longer = FineTuneConfig(steps=120, batch_size=32, min_pool=256, lr=1e-3)
+    result = run(model, drawings.list_drawings(collected), longer, models_dir=tmp_path / "models")[-1].result
     head = models.load(result.path).verdict_head
     assert head is not None and head.latent_dim == 8 and head is not model.verdict_head
     # It reads the user's own digits from the new codes.
