@@ -14,7 +14,12 @@ the training images' 99.9th percentile is 15). On the validation writers' digits
 rule rejects one or two in a thousand (resources/models/README.md).
 
 Deterministic for a seed (the head's initialisation and batch order come from generators
-seeded here). A few seconds of CPU: the encoder runs once over the images, then the head
+seeded here).
+
+``aegui train`` fits the head at the end of every run. ``python -m aegui.verdict_fit MODEL
+--data MNIST --pen-data PENDIGITS`` fits one to a model trained before heads existed, on the
+images its training would have had (MNIST's training split and the training writers'
+drawings), and stores it in the checkpoint; nothing else in the file changes. A few seconds of CPU: the encoder runs once over the images, then the head
 (a few thousand weights) trains on the codes.
 """
 
@@ -33,7 +38,7 @@ from aegui.preprocess import mnist_style, to_uint8
 from aegui.scribbles import KINDS, non_digit
 from aegui.verdict import CLASSES, NOT_A_DIGIT, VerdictHead
 
-__all__ = ["HeadConfig", "fit_verdict_head", "non_digit_images"]
+__all__ = ["HeadConfig", "fit_verdict_head", "main", "non_digit_images"]
 
 # Non-digits for training come from seeds far from the benchmark's (0).
 _NON_DIGIT_SEED = 1_000_003
@@ -134,3 +139,50 @@ def _fit(z: torch.Tensor, labels: torch.Tensor, non_digits: int, config: HeadCon
                        layers=tuple((layer.weight.detach().numpy().astype(np.float32).copy(),
                                      layer.bias.detach().numpy().astype(np.float32).copy())
                                     for layer in layers))
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+    import time
+
+    from aegui import models
+    from aegui.data import DataError, load_digits, resolve_data_path
+    from aegui.errors import InputError
+    from aegui.pen_data import TRAINING_WRITERS, parse_writers, parse_writers_text, pen_training_set
+
+    parser = argparse.ArgumentParser(prog="python -m aegui.verdict_fit",
+                                     description="Fit a verdict head on a model's frozen encoder and store it "
+                                                 "in its checkpoint (the weights, map and metrics stay).")
+    parser.add_argument("model", help="a checkpoint path")
+    parser.add_argument("--data", default=None, help="mnist.npz or MNIST IDX files (default $AEGUI_DATA)")
+    parser.add_argument("--pen-data", default=None, help="pendigits-train.npz: add the training writers' drawings")
+    parser.add_argument("--pen-writers", default=parse_writers_text(TRAINING_WRITERS))
+    parser.add_argument("--pen-copies", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        model = models.load(args.model)
+        data = load_digits(resolve_data_path(args.data))
+        images, labels, info = data.x_train, data.y_train, {}
+        if args.pen_data:
+            pen, pen_labels, info = pen_training_set(args.pen_data, parse_writers(args.pen_writers),
+                                                     args.pen_copies, seed=0)
+            images, labels = np.concatenate([images, pen]), np.concatenate([labels, pen_labels])
+        start = time.perf_counter()
+        model.verdict_head = fit_verdict_head(model, images, labels, seed=args.seed)
+        seconds = round(time.perf_counter() - start, 1)
+        model.metadata = {**model.metadata, "head_seconds": seconds,
+                          "head_data": {"mnist_images": len(data.x_train), **info}}
+        models.save(model, args.model)
+    except (InputError, DataError, models.CheckpointError, ValueError, OSError) as err:
+        print(f"python -m aegui.verdict_fit: error: {err}", file=sys.stderr)
+        return 2
+    print(f"{args.model}: verdict head fitted on {len(images)} images in {seconds} s")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

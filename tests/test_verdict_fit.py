@@ -88,3 +88,34 @@ def test_non_digit_images_are_framed_dots_then_scribbles():
     # A framed dot is a round blob filling the 20x20 box (a disc: 314 of its 400 pixels).
     assert ((frames[:3] > 127).reshape(3, -1).sum(1) > 200).all()
     np.testing.assert_array_equal(frames, non_digit_images(3, seed=0))
+
+
+def test_a_head_fitted_after_training_is_stored_and_nothing_else_in_the_file_changes(tmp_path):
+    from aegui import models
+    from aegui.models import ModelConfig
+    from aegui.verdict_fit import main
+
+    images, labels = bars(400, seed=3)
+    npz = tmp_path / "digits.npz"
+    np.savez(npz, x_train=images, y_train=labels, x_test=images[:50], y_test=labels[:50])
+    path = tmp_path / "model.pt"
+    model = models.create(config=ModelConfig(kind="ae", latent_dim=8, channels=(), hidden=(64,)), seed=1)
+    models.save(model, path)
+    before = models.load(path)
+    assert before.verdict_head is None
+    assert main([str(path), "--data", str(npz)]) == 0
+    after = models.load(path)
+    assert after.verdict_head is not None and after.verdict_head.latent_dim == 8
+    assert after.metadata["head_data"] == {"mnist_images": 400} and after.metadata["head_seconds"] >= 0
+    for name, tensor in before.state_dict().items():
+        assert torch.equal(tensor, after.state_dict()[name])
+
+
+def test_fitting_a_head_to_a_file_that_is_no_checkpoint_is_refused_in_one_line(tmp_path, capsys):
+    from aegui.verdict_fit import main
+
+    bad = tmp_path / "notes.pt"
+    bad.write_text("not a checkpoint")
+    assert main([str(bad), "--data", str(tmp_path / "missing.npz")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("python -m aegui.verdict_fit: error:") and "\n" not in err

@@ -48,6 +48,16 @@ _METRIC_ROWS = (
 )
 
 
+def _head_data(meta: dict) -> str:
+    """What a head fitted after training (``python -m aegui.verdict_fit``) was shown."""
+    data = meta.get("head_data")
+    if not data:
+        return ""
+    pen = (f" and {data['pen_digits'] * data.get('pen_copies', 1)} drawings of writers {data.get('pen_writers', '?')}"
+           if "pen_digits" in data else "")
+    return f", after training, on {data.get('mnist_images', '?')} MNIST training digits{pen}"
+
+
 def model_card(model, metrics: dict | None = None) -> str:
     """The model card of a trained model, in markdown: what it is, how it was trained
     (from its checkpoint's metadata) and its test metrics (``metrics`` or its own)."""
@@ -80,7 +90,7 @@ def model_card(model, metrics: dict | None = None) -> str:
             f"| training time | {meta.get('training_seconds', 0) / 60:.1f} min on {meta.get('trained_on', '?')}"
             + (f" (a shared machine: load average {meta['load_average']:.1f} on {meta.get('cpu_count', '?')} "
                f"cores)" if meta.get("load_average", 0) > (meta.get("cpu_count") or 1) else "") + " |",
-            *([f"| verdict head | trained on the frozen encoder in {meta['head_seconds']} s |"]
+            *([f"| verdict head | trained on the frozen encoder in {meta['head_seconds']} s{_head_data(meta)} |"]
               if "head_seconds" in meta else []),
             f"| command | `{meta.get('command', '?')}` |",
             f"| saved | {meta.get('saved_at', '?')} with aegui {meta.get('versions', {}).get('aegui', '?')}, "
