@@ -136,9 +136,9 @@ class LatentViews(QObject):
     def _show_verdict(self) -> None:
         """The verdict on the code shown: the drawing's, or an edited code's."""
         drawing, output = self.session.drawing, self.session.output
-        if drawing is None or drawing.z is None:
+        if drawing is None or (drawing.z is None and drawing.guess is None):
             self.guess_label.setText("Draw a digit")
-        elif output is not None and output.edited:
+        elif drawing.z is not None and output is not None and output.edited:
             guess = output.guess
             self.guess_label.setText(f"Edited code: {guess.describe()}" if guess is not None else "Edited code")
         else:
