@@ -300,8 +300,12 @@ def _poison(index, value):
     (_set("reference/codes", lambda t: t.double()), r"reference codes.*float32"),
     (_set("metrics", [1, 2]), r"'metrics' is missing or not a dict"),
     (_set("training", {"opt": {"state": torch.tensor([1.0, float("nan")])}}), r"training.*NaN"),
+    (_set("verdict_head", torch.zeros(3)), r"verdict head"),
+    (_set("verdict_head", {"mean": torch.zeros(3), "scale": torch.ones(3), "weights": [torch.zeros(11)],
+                           "biases": [torch.zeros(11)]}), r"verdict head"),
 ], ids=["nan weight", "inf weight", "nan code", "label 200", "indices str", "negative index",
-        "indices length", "codes width", "codes dtype", "metrics list", "nan in training state"])
+        "indices length", "codes width", "codes dtype", "metrics list", "nan in training state",
+        "head a tensor", "head weight 1-D"])
 def test_implausible_content_is_refused_even_with_a_matching_digest(tmp_path, change, message):
     path = saved(tmp_path)
     rewrite(path, change)

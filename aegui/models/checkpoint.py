@@ -279,6 +279,8 @@ def _verdict_head(raw, latent_dim: int, where: str) -> VerdictHead | None:
     if raw is None:
         return None
     try:
+        if not isinstance(raw, dict):
+            raise TypeError(f"a {type(raw).__name__}, not a record")
         arrays = [raw["mean"], raw["scale"], *raw["weights"], *raw["biases"]]
         if not all(isinstance(t, torch.Tensor) and t.dtype == torch.float32 for t in arrays) \
                 or len(raw["weights"]) != len(raw["biases"]):
