@@ -402,16 +402,15 @@ class Monkey:
         if drawing.z is None:
             if latent_map.marker_xy is not None:
                 raise MonkeyFailure(f"a star for an empty drawing at {latent_map.marker_xy}")
-            if verdict != "Draw a digit":
+            if verdict not in ("Draw a digit", "Not a digit: the page is empty"):
                 raise MonkeyFailure(f"verdict {verdict!r} for an empty drawing")
             return
         output = session.output
-        shown = output.code if output.edited else drawing.z          # the code in the reconstruction view
-        expected = window.worker._engine.verdict(session.info, shown)
-        if output.edited:
-            want = f"Edited code: {expected.describe()}" if expected is not None else "Edited code"
+        engine = window.worker._engine
+        if output.edited:      # the code in the reconstruction view, judged without a drawing
+            want = f"Edited code: {engine.verdict(session.info, output.code).describe()}"
         else:
-            want = expected.describe().capitalize() if expected is not None else "No reference digits for this model"
+            want = engine.verdict(session.info, drawing.z, drawing.error * drawing.frame.size).describe()
         if verdict != want:
             raise MonkeyFailure(f"verdict {verdict!r}, but the code shown says {want!r}")
         if layout is not None:
