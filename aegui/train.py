@@ -62,6 +62,7 @@ __all__ = ["CheckpointPolicy", "Progress", "TrainConfig", "Trainer", "resolve_de
 
 LOSSES = ("bce", "mse")
 VAL_IMAGES = 2000          # test digits in each epoch's validation line (every 5th)
+LOSS_JUMP = 2.0            # an epoch's mean loss above this times the best epoch's: diverged
 _ORDER, _NOISE, _CORRUPT = 1, 2, 4   # streams derived from the seed
 
 
@@ -383,6 +384,7 @@ class Trainer:
         val = reconstruction_metrics(self.model, self.val_images)
         self.elapsed_s += time.perf_counter() - t0
         train_loss = self.loss_sum / max(self.items, 1)
+        self._check_no_jump(train_loss)
         self.history.append({"epoch": self.epoch + 1, "loss": train_loss,
                              **{f"val_{k}": v for k, v in val.items()}})
         self.loads.extend(_load_average())
@@ -390,6 +392,18 @@ class Trainer:
         self.epoch, self.step, self.loss_sum, self.items = self.epoch + 1, 0, 0.0, 0
         saved = None if self.finished else self._write("every_epoch")
         return dataclasses.replace(done, saved=saved)
+
+    def _check_no_jump(self, train_loss: float) -> None:
+        """Stop a run whose epoch loss jumped far above its best epoch's: Adam at too high a
+        rate can throw the weights somewhere they never come back from (an ae-30 run went
+        from 54.5 to 355 in one epoch and stayed there for 60 more), and the loss stays
+        finite, so the per-batch check never sees it. Raised before the epoch's checkpoint
+        is written: the file keeps the last good epoch."""
+        best = min((h["loss"] for h in self.history), default=math.inf)
+        if train_loss > LOSS_JUMP * best:
+            raise FloatingPointError(f"training diverged at epoch {self.epoch + 1}: mean loss {train_loss:.4g} is "
+                                     f"{train_loss / best:.1f} times the best epoch's ({best:.4g}); the last "
+                                     f"checkpoint is from before it; try a smaller --lr")
 
     def _finish(self, asked: Callable[[], bool], clock: _Clock) -> Iterator[Progress]:
         """The end of the run: the policy's ``finish`` and final write, on the writer only."""

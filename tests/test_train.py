@@ -264,6 +264,21 @@ def test_a_diverging_run_stops_with_a_clear_error():
         run_to_end(Trainer(tiny_config(), synthetic_digits(), model=broken))
 
 
+def test_a_run_whose_loss_jumps_far_above_its_best_epoch_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    path = tmp_path / "run.pt"
+    trainer = Trainer(tiny_config(epochs=4), synthetic_digits(), checkpoints=CheckpointPolicy(path))
+    loss = trainer.loss
+
+    def thrown_off_in_epoch_3(*args):     # finite, so no batch's check sees it
+        return loss(*args) * (10 if trainer.epoch == 2 else 1)
+
+    trainer.loss = thrown_off_in_epoch_3
+    with pytest.raises(FloatingPointError, match=r"diverged at epoch 3: mean loss .* times the best epoch's"):
+        run_to_end(trainer)
+    kept = models.read_checkpoint(path)
+    assert kept.training["epoch"] == 2 and [h["epoch"] for h in kept.model.metadata["history"]] == [1, 2]
+
+
 # ---------------------------------------------------------------------- the commands
 
 
