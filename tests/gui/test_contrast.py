@@ -71,3 +71,16 @@ def test_every_label_of_the_window_is_readable(window, qtbot, palette):
         assert ratio >= READABLE, f"{palette}: {ratio:.2f}:1 for {type(label).__name__} {text[:40]!r}"
     for hint in hints:     # quieter than the text around it
         assert painted(hint) != hint.parentWidget().palette().color(QPalette.ColorRole.WindowText)
+
+
+def test_a_line_a_little_too_wide_is_drawn_smaller_and_whole_and_a_much_longer_one_is_cut(qtbot):
+    line = TextLine("", "Looks like a 2")
+    qtbot.addWidget(line)
+    text = "Looks like a 2 (100% sure) · neighbours: 10 of 10 are 2s"
+    line.setText(text)
+    line.resize(round(line.fontMetrics().horizontalAdvance(text) * 0.9) + 8, 30)
+    font, shown = line.fitted()
+    assert shown == text and font.pointSizeF() < line.font().pointSizeF()
+    line.resize(round(line.fontMetrics().horizontalAdvance(text) * 0.5) + 8, 30)
+    font, shown = line.fitted()
+    assert shown.endswith("…") and font.pointSizeF() == pytest.approx(line.font().pointSizeF() * TextLine.SMALLEST)
