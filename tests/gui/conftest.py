@@ -90,6 +90,19 @@ def model():
 
 
 @pytest.fixture
+def model_paths(tmp_path):
+    """Saved models of different kinds and code sizes to switch between (one with a 2-D
+    code, whose map is its latent plane); a test opens the first by overriding ``model``."""
+    from aegui import models
+
+    paths = []
+    for kind, size, seed in (("ae", 16, 0), ("vae", 8, 1), ("ae", 2, 2)):
+        paths.append(str(tmp_path / f"{kind}-{size}.pt"))
+        models.save(make_model(kind, size, seed=seed), paths[-1])
+    return paths
+
+
+@pytest.fixture
 def window(qtbot, tmp_path, model):
     from aegui.gui import create_window
     from aegui.gui.settings import Settings

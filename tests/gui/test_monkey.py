@@ -28,24 +28,10 @@ from monkey import Monkey, MonkeyFailure
 from PySide6.QtCore import QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
 
-from aegui import models
-
-from gui_helpers import make_model
-
 ACTIONS = int(os.environ.get("AEGUI_MONKEY_ACTIONS", "2000"))
 SEED = int(os.environ.get("AEGUI_MONKEY_SEED", "20240610"))
 CHECK_EVERY = 12            # actions between checks that the views followed (and after the last)
 HISTORY = 40                # actions named in a failure
-
-
-@pytest.fixture
-def model_paths(tmp_path):
-    """Models of different kinds and code sizes to switch between (one without a map plane: 2-D)."""
-    paths = []
-    for kind, size, seed in (("ae", 16, 0), ("vae", 8, 1), ("ae", 2, 2)):
-        paths.append(str(tmp_path / f"{kind}-{size}.pt"))
-        models.save(make_model(kind, size, seed=seed), paths[-1])
-    return paths
 
 
 @pytest.fixture

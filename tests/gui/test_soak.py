@@ -10,12 +10,11 @@ import time
 
 import numpy as np
 import pytest
-from gui_helpers import make_model, page_to_widget, settle
+from gui_helpers import page_to_widget, settle
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from aegui import models
 
 STROKES = 10_000
 WARMUP = 1_500              # strokes before the first measurement: every model seen once
@@ -43,16 +42,6 @@ def short_strokes(count: int, seed: int = 0) -> np.ndarray:
     steps = rng.normal(0, 1, (count, 4, 2))
     steps *= rng.uniform(15, 40, (count, 4, 1)) / np.linalg.norm(steps, axis=2, keepdims=True)
     return np.clip(np.concatenate([start, start + np.cumsum(steps, axis=1)], axis=1), 10, 502)
-
-
-@pytest.fixture
-def model_paths(tmp_path):
-    """Three saved models of different kinds and sizes, switched between during the soak."""
-    paths = []
-    for kind, size, seed in (("ae", 16, 0), ("vae", 8, 1), ("ae", 2, 2)):
-        paths.append(str(tmp_path / f"{kind}-{size}.pt"))
-        models.save(make_model(kind, size, seed=seed), paths[-1])
-    return paths
 
 
 @pytest.fixture
