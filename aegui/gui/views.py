@@ -77,6 +77,7 @@ class TextLine(QWidget):
         self._text = text
         self._template = template or text
         self._alignment = alignment
+        self._fitted = (None, None)       # (text, width, font) -> what fitted() gave for them
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
 
     def text(self) -> str:
@@ -106,8 +107,15 @@ class TextLine(QWidget):
     SMALLEST = 0.8
 
     def fitted(self) -> tuple[QFont, str]:
-        """The font and the text that ``paintEvent`` draws in the widget's width."""
-        font, width = QFont(self.font()), self.rect().width() - 8
+        """The font and the text that ``paintEvent`` draws in the widget's width (kept
+        until the text, the width or the font changes: it is asked on every repaint)."""
+        key = (self._text, self.rect().width(), self.font().key())
+        if self._fitted[0] != key:
+            self._fitted = (key, self._fit(self.rect().width() - 8))
+        return self._fitted[1]
+
+    def _fit(self, width: int) -> tuple[QFont, str]:
+        font = QFont(self.font())
         size = font.pointSizeF()
         scale = 1.0
         # Glyphs do not scale exactly with the size (hinting): step down until it fits.
