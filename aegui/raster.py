@@ -30,13 +30,24 @@ Decisions, and why:
   its chord, and n equal pieces divide that by n squared.
 * Values are 8-bit (0 background, 255 full ink) and rounded, as Qt's painter would store
   them, so that the image on screen and the image the network gets are the same bytes.
+* Two implementations of one definition. This module's numpy code defines the pixels; a
+  C++ kernel (``csrc/cpu/raster_cpu.cpp``, in the op's library) does the same float32
+  arithmetic step for step and gives the same bytes (tests/test_raster.py compares them
+  on thousands of pieces). The canvas paints each mouse move twice (the page and the
+  view), a box of a few thousand pixels each time, and numpy spends most of that on
+  calling its functions, not on the pixels: about 0.3 ms a move on the UI thread, against
+  a budget of 1 ms for the whole move. The kernel is used only once the library is
+  loaded, which the model's loading does; this module never loads torch itself (the
+  window is on screen before torch is imported), and without the library (no compiler,
+  ``AEGUI_BACKEND=reference``) numpy paints.
 """
 
 from __future__ import annotations
 
-import math
 import itertools
-from typing import Iterable, NamedTuple
+import math
+import sys
+from typing import Callable, Iterable, NamedTuple
 
 import numpy as np
 
@@ -123,7 +134,41 @@ def _polyline(kind: str, pts: list[Point]) -> list[Point]:
 
 
 def _paint_pieces(image: np.ndarray, pieces: np.ndarray, erase: bool) -> tuple[int, int, int, int] | None:
-    """Paint straight pieces of one kind, many at once: each piece's ink is computed on
+    """Paint straight pieces of one kind (rows ax, ay, bx, by, r in pixels); the box of
+    pixels that may have changed, or None."""
+    native = _native()
+    if native is not None and image.flags.c_contiguous and image.flags.writeable:
+        return native(image, pieces, erase)
+    return _paint_pieces_numpy(image, pieces, erase)
+
+
+_kernel: Callable | None = None
+
+
+def _native() -> Callable | None:
+    """The compiled kernel, once the op's library is loaded in this process; else None."""
+    global _kernel
+    if _kernel is None:
+        # Looked up, never imported: loading torch here would hold up the window.
+        extension = sys.modules.get("aegui.ops._extension")
+        if extension is None or not extension.loaded_already():
+            return None
+        import torch
+
+        if not hasattr(torch.ops.aegui, "paint_pieces"):
+            return None
+        op, from_numpy = torch.ops.aegui.paint_pieces, torch.from_numpy
+
+        def kernel(image, pieces, erase):
+            box = op(from_numpy(image), from_numpy(np.ascontiguousarray(pieces, np.float64)), bool(erase))
+            return tuple(box) if box else None
+
+        _kernel = kernel
+    return _kernel
+
+
+def _paint_pieces_numpy(image: np.ndarray, pieces: np.ndarray, erase: bool) -> tuple[int, int, int, int] | None:
+    """The definition: paint straight pieces of one kind, many at once: each piece's ink is computed on
     a box around it, all boxes of a batch in one set of array operations (a stroke redrawn
     whole is hundreds of pieces; one by one, the per-call overhead would dominate)."""
     ax, ay, bx, by, r = pieces.T

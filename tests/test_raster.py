@@ -157,3 +157,72 @@ def test_a_batch_of_many_pieces_paints_what_they_paint_one_by_one():
     for seg in segments:
         paint_segments(apart, [seg])
     np.testing.assert_array_equal(together, apart)
+
+
+# ---------------------------------------------------------------------- the compiled kernel
+
+
+def _compiled_kernel():
+    """The C++ kernel the canvas uses once the op's library is loaded (loaded here)."""
+    from aegui import raster
+    from aegui.ops import _extension
+
+    status = _extension.status()
+    kernel = raster._native()
+    if kernel is None:
+        pytest.skip(f"the op's compiled library is not loaded ({status.reason or 'it has no paint_pieces'}): "
+                    "only numpy paints here")
+    return kernel
+
+
+def _random_pieces(rng, count: int, size: tuple[int, int]) -> np.ndarray:
+    """Pieces as the canvas makes them and worse: lines, dots, hairlines to very wide
+    pens, fractional coordinates, some partly or wholly off the image."""
+    height, width = size
+    a = rng.uniform(-0.3, 1.3, (count, 2)) * (width, height)
+    b = a + rng.normal(0, 1, (count, 2)) * rng.choice([0.0, 2.0, 20.0, 200.0], (count, 1))
+    r = np.exp(rng.uniform(np.log(0.02), np.log(120.0), count))
+    return np.column_stack([a, b, r]).astype(np.float64)
+
+
+@pytest.mark.parametrize("erase", [False, True])
+@pytest.mark.parametrize("size", [(64, 64), (97, 150), (512, 512)])
+def test_the_compiled_kernel_paints_the_same_bytes_as_numpy(erase, size):
+    from aegui.raster import _paint_pieces_numpy
+
+    kernel = _compiled_kernel()
+    rng = np.random.default_rng(size[0] * 7 + erase)
+    for _ in range(60):
+        start = rng.integers(0, 256, size, dtype=np.uint8) if erase else np.zeros(size, np.uint8)
+        pieces = _random_pieces(rng, int(rng.integers(1, 40)), size)
+        by_numpy, by_kernel = start.copy(), start.copy()
+        box_numpy = _paint_pieces_numpy(by_numpy, pieces, erase)
+        box_kernel = kernel(by_kernel, pieces, erase)
+        np.testing.assert_array_equal(by_kernel, by_numpy)
+        assert box_kernel == box_numpy
+
+
+def test_the_canvas_strokes_come_out_the_same_with_and_without_the_kernel(monkeypatch):
+    from aegui import raster
+
+    _compiled_kernel()
+    paths = [digit_strokes(d, step=4.0, seed=s) for d in DIGITS for s in range(2)]
+    with_kernel = [draw_strokes(p, w) for p in paths for w in (6.0, 33.0, 80.0)]
+    monkeypatch.setattr(raster, "_native", lambda: None)
+    with_numpy = [draw_strokes(p, w) for p in paths for w in (6.0, 33.0, 80.0)]
+    for a, b in zip(with_kernel, with_numpy):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_kernel_refuses_what_is_not_an_image_and_pieces():
+    import torch
+
+    _compiled_kernel()
+    op = torch.ops.aegui.paint_pieces
+    pieces = torch.zeros(1, 5, dtype=torch.float64)
+    with pytest.raises(RuntimeError, match="uint8"):
+        op(torch.zeros(4, 4, dtype=torch.float32), pieces, False)
+    with pytest.raises(RuntimeError, match="float64"):
+        op(torch.zeros(4, 4, dtype=torch.uint8), torch.zeros(1, 4, dtype=torch.float64), False)
+    with pytest.raises(RuntimeError, match="contiguous"):
+        op(torch.zeros(4, 8, dtype=torch.uint8)[:, ::2], pieces, False)

@@ -282,6 +282,9 @@ def _summary(raw: dict) -> dict:
         # "other threads" is the rest of the process (a pool spinning shows here).
         "ui_thread_cpu_ms_per_move": raw["ui_cpu_s"] * 1e3 / moves,
         "replay_own_ui_cpu_ms_per_move": raw["harness_ms_per_move"],
+        # What a real mouse costs the UI thread: the above without the replay's timers
+        # (a 1 ms monitor and the pacer: costs of the measuring, not of the app).
+        "app_ui_cpu_ms_per_move": max(raw["ui_cpu_s"] * 1e3 / moves - raw["harness_ms_per_move"], 0.0),
         "inference_thread_cpu_ms_per_drawing": raw["worker_cpu_s"] * 1e3 / computed,
         # Of that, what the views that follow the drawing asked for besides it (the
         # paradigm's readings, a traversal: whichever docks were in front).
@@ -317,7 +320,7 @@ def run_app_benchmark(model: str | None = None, events: int = 600, json_path: st
         "p95_ms": result["latency_ms"]["p95"] <= GOALS["p95_ms"],
         "max_stall_ms": result["max_stall_ms"] <= GOALS["max_stall_ms"],
         "start_to_window_s": result["start_to_window_s"] <= GOALS["start_to_window_s"],
-        "ui_cpu_ms_per_move": result["ui_thread_cpu_ms_per_move"] <= GOALS["ui_cpu_ms_per_move"],
+        "ui_cpu_ms_per_move": result["app_ui_cpu_ms_per_move"] <= GOALS["ui_cpu_ms_per_move"],
         "inference_cpu_ms_per_drawing": result["inference_thread_cpu_ms_per_drawing"]
         <= GOALS["inference_cpu_ms_per_drawing"],
         "place_star_p95_ms": (result["place_star_ms"]["p95"] or 0.0) <= GOALS["place_star_p95_ms"],
@@ -354,9 +357,10 @@ def _print(r: dict) -> None:
              f"<= {goals['max_stall_ms']:g} ms {mark(met['max_stall_ms'])}"),
             ("process start -> window (warm, median)", f"{r['start_to_window_s']:.2f} s",
              f"<= {goals['start_to_window_s']:g} s {mark(met['start_to_window_s'])}")]
-    rows += [("UI thread CPU per move", f"{r['ui_thread_cpu_ms_per_move']:.2f} ms",
-              f"<= {goals['ui_cpu_ms_per_move']:g} ms {mark(met['ui_cpu_ms_per_move'])}"),
+    rows += [("UI thread CPU per move", f"{r['ui_thread_cpu_ms_per_move']:.2f} ms", ""),
              ("  of which the replay's own timers", f"{r['replay_own_ui_cpu_ms_per_move']:.2f} ms", ""),
+             ("  the app's own (the difference)", f"{r['app_ui_cpu_ms_per_move']:.2f} ms",
+              f"<= {goals['ui_cpu_ms_per_move']:g} ms {mark(met['ui_cpu_ms_per_move'])}"),
              ("inference thread CPU per drawing", f"{r['inference_thread_cpu_ms_per_drawing']:.2f} ms",
               f"<= {goals['inference_cpu_ms_per_drawing']:g} ms {mark(met['inference_cpu_ms_per_drawing'])}"),
              ("  of which the views besides the drawing", f"{r['views_cpu_ms_per_drawing']:.2f} ms", ""),

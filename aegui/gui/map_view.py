@@ -49,13 +49,13 @@ class LatentMap(_PalettePlot):
         self.view = "map"
         self.images: np.ndarray | None = None
         self._shown_xy = np.zeros((0, 2), np.float32)      # points as drawn (outliers on the edge)
-        self._digits = []
-        for colour in DIGIT_COLOURS:
-            item = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(colour))
-            # Drawn once into a pixmap: moving the markers does not redraw 5000 points.
-            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-            self.addItem(item)
-            self._digits.append(item)
+        self._brushes = [pg.mkBrush(colour) for colour in DIGIT_COLOURS]
+        # One item for all the reference digits (not one per digit): the scene asks every
+        # item for its bounding box on each repaint, and that is most of a repaint's cost.
+        self._digits = _ReferencePoints(size=4, pen=None)
+        # Drawn once into a pixmap: moving the markers does not redraw 5000 points.
+        self._digits.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.addItem(self._digits)
         self._edit = pg.ScatterPlotItem(size=16, symbol="o", brush=None)
         self._marker = pg.ScatterPlotItem(size=20, symbol="star")
         self.addItem(self._edit)
@@ -90,8 +90,7 @@ class LatentMap(_PalettePlot):
         current = self.current
         plot = self.getPlotItem()
         if current is None:
-            for item in self._digits:
-                item.setData(x=[], y=[])
+            self._digits.setData(x=[], y=[])
             self._shown_xy = np.zeros((0, 2), np.float32)
             plot.setLabel("bottom", "")
             plot.setLabel("left", "")
@@ -99,9 +98,11 @@ class LatentMap(_PalettePlot):
         else:
             self.home_range = robust_range(current.xy)
             self._shown_xy = self._on_edge(current.xy)
-            for digit, item in enumerate(self._digits):
-                mine = current.labels == digit
-                item.setData(x=self._shown_xy[mine, 0], y=self._shown_xy[mine, 1])
+            # Drawn in order of the digit, 9s last (on top), as when each digit had its item.
+            order = np.argsort(current.labels, kind="stable")
+            labels = np.asarray(current.labels)[order]
+            self._digits.setData(x=self._shown_xy[order, 0], y=self._shown_xy[order, 1],
+                                 brush=[self._brushes[int(d) % len(self._brushes)] for d in labels])
             plot.setLabel("bottom", current.axis_names[0])
             plot.setLabel("left", current.axis_names[1])
         self._legend(current is not None)
@@ -255,3 +256,29 @@ class _HoverCard(QLabel):
         if x < where.x() < x + self.width():
             x = max(where.x() - 14 - self.width(), 0)
         self.move(max(int(x), 0), max(int(y), 0))
+
+
+class _ReferencePoints(pg.ScatterPlotItem):
+    """A scatter whose bounding box is worked out once per data and view, not on every
+    repaint: pyqtgraph's costs a fifth of a millisecond (it measures the size of a pixel
+    in data units each time), and the scene asks for it several times per repaint, i.e.
+    whenever the drawing's star moves."""
+
+    def boundingRect(self):
+        key = (self.bounds[0], self.bounds[1], self._maxSpotPxWidth, self._pixel_scale())
+        cached = getattr(self, "_bounds_cache", None)
+        if cached is not None and cached[0] == key and None not in key[:2]:
+            return cached[1]
+        rect = super().boundingRect()
+        # The data bounds are filled in by the call above: key on them as they are now.
+        key = (self.bounds[0], self.bounds[1], self._maxSpotPxWidth, key[3])
+        self._bounds_cache = (key, rect)
+        return rect
+
+    def _pixel_scale(self):
+        """The linear part of the data-to-screen transform: all that the padding depends on."""
+        view = self.getViewWidget()
+        if view is None:
+            return None
+        t = self.deviceTransform(view.viewportTransform())
+        return (t.m11(), t.m12(), t.m21(), t.m22())

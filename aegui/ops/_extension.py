@@ -72,6 +72,11 @@ def status() -> LibraryStatus:
     return _status
 
 
+def loaded_already() -> bool:
+    """Whether the compiled library has been loaded in this process (never loads it)."""
+    return _status is not None and _status.loaded
+
+
 def _ops_registered() -> bool:
     return hasattr(torch.ops.aegui, "bottleneck")
 

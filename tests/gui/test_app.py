@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PySide6.QtGui import QImage
 
 from aegui.gui import bench_app
@@ -64,6 +65,8 @@ def test_bench_app_measures_the_real_window(qapp, tmp_path, monkeypatch):
     place = result["place_star_ms"]
     assert result["map_kind"] == "neighbours" and place["count"] > 0 and 0 < place["p50"] <= place["p95"]
     assert result["ui_thread_cpu_ms_per_move"] > result["replay_own_ui_cpu_ms_per_move"] > 0
+    assert result["app_ui_cpu_ms_per_move"] == pytest.approx(
+        result["ui_thread_cpu_ms_per_move"] - result["replay_own_ui_cpu_ms_per_move"])
     assert result["inference_thread_cpu_ms_per_drawing"] > 0 and result["other_threads_cpu_ms_per_move"] >= 0
 
 
