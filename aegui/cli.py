@@ -398,8 +398,10 @@ def _with_pen_digits(args, extra):
         return extra, {}
     import numpy as np
 
+    from .ops import library_status
     from .pen_data import parse_writers, pen_training_set
 
+    library_status()    # loaded now, the op's library paints the strokes (aegui.raster), 5x faster
     print(f"aegui train: drawing {args.pen_copies} copies of each digit of writers {args.pen_writers} "
           f"from {args.pen_data} ...", flush=True)
     images, labels, info = pen_training_set(args.pen_data, parse_writers(args.pen_writers), args.pen_copies,
