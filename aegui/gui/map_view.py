@@ -265,15 +265,24 @@ class _ReferencePoints(pg.ScatterPlotItem):
     whenever the drawing's star moves."""
 
     def boundingRect(self):
-        key = (self.bounds[0], self.bounds[1], self._maxSpotPxWidth, self._pixel_scale())
+        scale = self._pixel_scale()
+        key = self._state(scale)
         cached = getattr(self, "_bounds_cache", None)
-        if cached is not None and cached[0] == key and None not in key[:2]:
+        if key is not None and cached is not None and cached[0] == key and None not in key[:2]:
             return cached[1]
         rect = super().boundingRect()
         # The data bounds are filled in by the call above: key on them as they are now.
-        key = (self.bounds[0], self.bounds[1], self._maxSpotPxWidth, key[3])
-        self._bounds_cache = (key, rect)
+        self._bounds_cache = (self._state(scale), rect)
         return rect
+
+    def _state(self, scale):
+        """What pyqtgraph's box depends on: its cached data bounds and the largest spot
+        (its own attributes, read with care: None, i.e. no caching, where a pyqtgraph
+        without them is installed)."""
+        bounds, width = getattr(self, "bounds", None), getattr(self, "_maxSpotPxWidth", None)
+        if not isinstance(bounds, list) or len(bounds) != 2 or width is None:
+            return None
+        return (bounds[0], bounds[1], width, scale)
 
     def _pixel_scale(self):
         """The linear part of the data-to-screen transform: all that the padding depends on."""

@@ -209,3 +209,31 @@ def test_a_model_without_a_map_gets_one_laid_out_in_the_background_and_cached(wi
     draw_digit(window.canvas, "3")
     settle(qtbot, window)
     assert panel.map.marker_xy is not None and "neighbours: " in panel.guess_label.text()
+
+
+def test_the_reference_digits_bounding_box_is_pyqtgraphs_after_zoom_resize_and_new_data(latent_map, qtbot):
+    # The scatter keeps its box between repaints; it must still be the box pyqtgraph
+    # would work out now, whatever changed since.
+    import pyqtgraph as pg
+
+    points = latent_map._digits
+
+    def same_as_pyqtgraphs() -> None:
+        kept, fresh = points.boundingRect(), pg.ScatterPlotItem.boundingRect(points)
+        assert (kept.x(), kept.y(), kept.width(), kept.height()) == pytest.approx(
+            (fresh.x(), fresh.y(), fresh.width(), fresh.height()))
+
+    same_as_pyqtgraphs()
+    wheel(latent_map, QPointF(200, 200), 3)                # zoom in
+    qtbot.wait(20)
+    same_as_pyqtgraphs()
+    latent_map.resize(300, 640)
+    qtbot.wait(20)
+    same_as_pyqtgraphs()
+    shown, images = made_up_map(n=200, outliers=1, seed=3)
+    latent_map.set_layout(MapViews({"map": shown}, "map", images))
+    qtbot.wait(20)
+    same_as_pyqtgraphs()
+    # Drawn in the order of the digit, 0s first and 9s last (on top), each in its colour.
+    brushes = [b.color().name() for b in points.data["brush"]]
+    assert brushes[-1] == QColor(DIGIT_COLOURS[9]).name() and brushes[0] == QColor(DIGIT_COLOURS[0]).name()
