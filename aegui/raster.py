@@ -142,7 +142,8 @@ def _paint_pieces(image: np.ndarray, pieces: np.ndarray, erase: bool) -> tuple[i
     return _paint_pieces_numpy(image, pieces, erase)
 
 
-_kernel: Callable | None = None
+# The compiled kernel once found; False once the loaded library turned out to lack it.
+_kernel: Callable | bool | None = None
 
 
 def _native() -> Callable | None:
@@ -156,6 +157,7 @@ def _native() -> Callable | None:
         import torch
 
         if not hasattr(torch.ops.aegui, "paint_pieces"):
+            _kernel = False       # a library built before the kernel existed: numpy, for good
             return None
         op, from_numpy = torch.ops.aegui.paint_pieces, torch.from_numpy
 
@@ -164,7 +166,7 @@ def _native() -> Callable | None:
             return tuple(box) if box else None
 
         _kernel = kernel
-    return _kernel
+    return _kernel or None
 
 
 def _paint_pieces_numpy(image: np.ndarray, pieces: np.ndarray, erase: bool) -> tuple[int, int, int, int] | None:
