@@ -46,6 +46,11 @@ def test_a_loaded_model_is_described_as_plain_data(engine):
     assert info.backend in ("cpu", "reference")
 
 
+def test_the_drawings_pass_is_traced_into_one_call(engine):
+    # aegui.models.one_image: the model's own pass is the fallback, with its reason shown.
+    assert engine.info.drawing_pass == "traced"
+
+
 def test_a_drawing_comes_back_framed_encoded_decoded_and_judged(engine):
     result = engine.answer(ask("drawing", raster(), seq=7))
     assert isinstance(result, DrawingResult) and result.seq == 7 and result.generation == 1

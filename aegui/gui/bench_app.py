@@ -270,7 +270,7 @@ def _summary(raw: dict) -> dict:
                     "load_average_1min": round(os.getloadavg()[0], 2), "torch": torch.__version__,
                     "torch_threads_inference": raw["torch_threads"], "qt_platform": raw["qt_platform"]},
         "model": info.name, "model_untrained": info.untrained, "latent_dim": info.latent_dim,
-        "backend": info.backend, "device": info.device,
+        "backend": info.backend, "device": info.device, "drawing_pass": info.drawing_pass,
         "events": len(latency), "answered": int(answered.size), "move_interval_ms": MOVE_INTERVAL_MS,
         "drawings_posted": raw["posted"], "drawings_computed": raw["served"],
         "drawings_dropped_as_stale": int(raw["posted"] - raw["served"]),
@@ -343,8 +343,8 @@ def _print(r: dict) -> None:
           f"during the run), Python {m['python']}, torch {m['torch']} "
           f"({m['torch_threads_inference']} inference thread)")
     untrained = ", untrained" if r["model_untrained"] else ""
-    print(f"model: {r['model']}{untrained} (z: {r['latent_dim']}, map: {r['map_kind']}), backend {r['backend']}, device {r['device']}; "
-          f"of {r['drawings_posted']} drawings posted (moves, presses, clears) {r['drawings_computed']} "
+    print(f"model: {r['model']}{untrained} (z: {r['latent_dim']}, map: {r['map_kind']}), backend {r['backend']}, device {r['device']}, "
+          f"drawing's pass {r['drawing_pass']}; of {r['drawings_posted']} drawings posted (moves, presses, clears) {r['drawings_computed']} "
           f"were computed, {r['drawings_dropped_as_stale']} dropped as stale")
     print()
     print(f"{'measure':<40}{'value':>12}{'goal':>12}")

@@ -19,6 +19,7 @@ on the device of the model in use).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -46,6 +47,7 @@ def fit_map(request: Request) -> MapReady:
 class _Loaded:
     model: object
     info: ModelInfo
+    one_image: object        # aegui.models.one_image.OneImagePass: a drawing's pass
 
 
 class Engine:
@@ -115,10 +117,10 @@ class Engine:
         if not frame.any():
             return DrawingResult(request.seq, request.posted, info.generation, frame, None,
                                  np.zeros_like(frame), None, decide(empty=True))
-        x = torch.from_numpy(frame).reshape(1, 1, 28, 28).to(info.device)
-        z_t, recon_t = loaded.model.reconstruct(x)
-        recon = recon_t.reshape(28, 28).float().cpu().numpy()
-        z = z_t.reshape(-1).float().cpu().numpy()
+        x = torch.from_numpy(frame)
+        # Every torch call lets the UI thread's Python in (see aegui.models.one_image):
+        # on the CPU, none is made beyond the pass itself.
+        z, recon = (_numpy(t) for t in loaded.one_image(x if info.device == "cpu" else x.to(info.device)))
         error = float(np.mean((recon - frame) ** 2))
         return DrawingResult(request.seq, request.posted, info.generation, frame, z, recon, error,
                              self.verdict(info, z, error * frame.size))
@@ -181,7 +183,7 @@ class Engine:
     # ------------------------------------------------------------------ loading
 
     def _load(self, request: Request):
-        import torch
+        from aegui.models.one_image import one_image_pass
 
         source, device, fallback = request.payload
         problem = ""
@@ -194,12 +196,21 @@ class Engine:
             problem, source = f"could not open {_describe(source)}: {err}", None
         model.eval()
         self._generation += 1
-        info = _describe_model(model, self._generation, untrained, problem, source, device)
-        # One pass now, so that the first stroke does not pay for lazy initialisation.
-        with torch.inference_mode():
-            model.reconstruct(torch.zeros(1, 1, 28, 28, device=device))
-        self._loaded = _Loaded(model, info)
+        # Tracing runs the pass, so the first stroke does not pay for lazy initialisation.
+        one_image = one_image_pass(model, device)
+        info = dataclasses.replace(_describe_model(model, self._generation, untrained, problem, source, device),
+                                   drawing_pass="traced" if one_image.traced else f"eager: {one_image.why_eager}")
+        self._loaded = _Loaded(model, info, one_image)
         return info
+
+
+def _numpy(tensor) -> np.ndarray:
+    """A result as float32 numpy, with no torch call when it is one already (on the CPU)."""
+    import torch
+
+    if tensor.device.type == "cpu" and tensor.dtype == torch.float32:
+        return tensor.numpy()
+    return tensor.float().cpu().numpy()
 
 
 def _open(source, device: str):

@@ -69,6 +69,7 @@ class ModelInfo:
     map_xy: np.ndarray | None = None    # (N, 2) the codes' points on the neighbour map, if the model has them
     map_cache: str | None = None        # where to keep a map laid out for it (None: nowhere)
     reference_images: np.ndarray | None = None  # (N, 28, 28) the digits of the codes, when known
+    drawing_pass: str = ""              # "traced", or "eager: why" (aegui.models.one_image)
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,0 +1,84 @@
+"""A drawing's pass through the model, as the inference thread runs it: traced into one
+call when that gives exactly the model's own numbers, the model's own pass otherwise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from aegui import models
+from aegui.models.one_image import one_image_pass
+
+
+def frames(count: int = 4) -> list[torch.Tensor]:
+    rng = np.random.default_rng(7)
+    out = [torch.zeros(28, 28), torch.ones(28, 28)]
+    out += [torch.from_numpy(rng.random((28, 28), dtype=np.float32)) for _ in range(count - 2)]
+    return out
+
+
+@pytest.mark.parametrize("kind", ["ae", "vae"])
+def test_the_traced_pass_gives_exactly_the_models_code_and_reconstruction(kind):
+    model = models.create(kind, 6, seed=3)
+    pass_ = one_image_pass(model)
+    assert pass_.traced, pass_.why_eager
+    with torch.inference_mode():
+        for frame in frames():
+            z, image = pass_(frame)
+            want_z, want_image = model.reconstruct(frame.reshape(1, 1, 28, 28))
+            assert z.shape == (6,) and image.shape == (28, 28)
+            assert torch.equal(z, want_z.reshape(-1)) and torch.equal(image, want_image.reshape(28, 28))
+
+
+def test_the_traced_pass_follows_the_models_weights_as_loaded():
+    # The trace is of this model: another model's weights give another code.
+    a, b = models.create("ae", 6, seed=1), models.create("ae", 6, seed=2)
+    frame = frames()[2]
+    with torch.inference_mode():
+        za, zb = one_image_pass(a)(frame)[0], one_image_pass(b)(frame)[0]
+    assert not torch.equal(za, zb)
+
+
+class _Branchy(torch.nn.Module):
+    """Decides in Python on the image's values: a trace would keep one branch only."""
+
+    def reconstruct(self, x):
+        return x.flatten(1)[:, :3], (x + 1 if float(x.sum()) > 10 else x - 1)
+
+
+class _ThroughNumpy(torch.nn.Module):
+    """Computes in numpy: a trace would keep the traced image's result as a constant."""
+
+    def reconstruct(self, x):
+        return x.flatten(1)[:, :3], torch.from_numpy(np.tanh(x.numpy()))
+
+
+class _NotTraceable(torch.nn.Module):
+    def reconstruct(self, x):
+        if torch.jit.is_tracing():
+            raise RuntimeError("this model cannot be traced")
+        return x.flatten(1)[:, :3], x
+
+
+class _NotAModule:
+    def reconstruct(self, x):
+        return x.flatten(1)[:, :3], x
+
+
+@pytest.mark.parametrize("model, why", [(_Branchy(), "differs"), (_ThroughNumpy(), "differs"),
+                                        (_NotTraceable(), "could not be traced: RuntimeError: this model cannot"),
+                                        (_NotAModule(), "not a torch module")])
+def test_a_model_the_trace_would_get_wrong_runs_its_own_pass_and_says_why(model, why):
+    pass_ = one_image_pass(model)
+    assert not pass_.traced and why in pass_.why_eager
+    with torch.inference_mode():
+        for frame in frames():
+            z, image = pass_(frame)
+            want_z, want_image = model.reconstruct(frame.reshape(1, 1, 28, 28))
+            assert torch.equal(z, want_z.reshape(-1)) and torch.equal(image, want_image.reshape(28, 28))
+
+
+def test_something_without_a_reconstruction_is_refused():
+    with pytest.raises(TypeError, match="reconstruct"):
+        one_image_pass(object())
