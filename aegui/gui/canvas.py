@@ -13,6 +13,8 @@ onto the page and write the raster.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPalette, QPen, QPointingDevice
@@ -26,6 +28,7 @@ from aegui.raster import paint_segments
 __all__ = ["Canvas", "ImageFileError", "gray_table", "paper_and_ink", "picture_from_file", "picture_from_image"]
 
 MARGIN = 8  # logical pixels between the widget's edge and the page
+RING_PAD = 2  # logical pixels around the outline's circle in its kept image (the pen's width)
 HINT = "Draw a digit here"
 
 
@@ -49,6 +52,7 @@ class Canvas(QWidget):
         self._view = QImage()                       # wraps self._rgb
         self._page = QRectF()     # where the page lies in the widget, logical pixels
         self._prefixes = PrefixCache()    # the view before recent strokes: undo repaints from there
+        self._ring_key, self._ring_image = None, QImage()     # the outline, drawn once per size (``_ring``)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setCursor(Qt.CursorShape.CrossCursor)
         self.setMouseTracking(True)     # the outline follows the pointer with no button held
@@ -199,19 +203,37 @@ class Canvas(QWidget):
         painter.end()
 
     def _paint_outline(self, painter: QPainter) -> None:
-        """The pen's real width around the pointer: a dark and a light ring, seen on any
-        ink or paper; dashed for the eraser."""
+        """The pen's real width around the pointer (``_ring``), where it is."""
         rect = self.outline_rect()
-        if rect.isEmpty():
-            return
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        style = Qt.PenStyle.DashLine if self._eraser else Qt.PenStyle.SolidLine
-        for colour, inset in ((QColor(0, 0, 0, 170), 0.0), (QColor(255, 255, 255, 170), 1.0)):
-            pen = QPen(colour, 1.0, style)
-            pen.setCosmetic(True)
-            painter.setPen(pen)
-            painter.drawEllipse(rect.adjusted(inset, inset, -inset, -inset))
+        if not rect.isEmpty():
+            ring = self._ring(rect.width())
+            painter.drawImage(rect.topLeft() - QPointF(RING_PAD, RING_PAD), ring)
+
+    def _ring(self, diameter: float) -> QImage:
+        """The outline: a dark and a light ring, seen on any ink or paper; dashed for the
+        eraser. Drawn once per size and tool and kept: stroking two anti-aliased ellipses
+        cost more than everything else the canvas paints per mouse move."""
+        ratio = self.devicePixelRatioF()
+        key = (round(diameter, 3), self._eraser, ratio)
+        if self._ring_key != key:
+            side = diameter + 2 * RING_PAD
+            pixels = max(1, math.ceil(side * ratio))
+            image = QImage(pixels, pixels, QImage.Format.Format_ARGB32_Premultiplied)
+            image.setDevicePixelRatio(ratio)
+            image.fill(Qt.GlobalColor.transparent)
+            painter = QPainter(image)
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            style = Qt.PenStyle.DashLine if self._eraser else Qt.PenStyle.SolidLine
+            rect = QRectF(RING_PAD, RING_PAD, diameter, diameter)
+            for colour, inset in ((QColor(0, 0, 0, 170), 0.0), (QColor(255, 255, 255, 170), 1.0)):
+                pen = QPen(colour, 1.0, style)
+                pen.setCosmetic(True)
+                painter.setPen(pen)
+                painter.drawEllipse(rect.adjusted(inset, inset, -inset, -inset))
+            painter.end()
+            self._ring_key, self._ring_image = key, image
+        return self._ring_image
 
     def _document_changed(self, segments: list[Segment] | None) -> None:
         if self.hint:        # the hint shows on an empty page only: repaint it all when that changes

@@ -3,8 +3,10 @@ input next to its reconstruction. They hold what they show and nothing else."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QFontMetricsF, QImage, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QApplication, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QWidget
 
@@ -183,7 +185,8 @@ class ImageView(QWidget):
     def paintEvent(self, event) -> None:
         # Followed at the pen's pace: everything but the image is worked out beforehand.
         painter = QPainter(self)
-        painter.fillRect(self.rect(), self._background)
+        for margin in self._margins:       # the image covers the rest: its pixels are written once
+            painter.fillRect(margin, self._background)
         painter.drawImage(self._target, self._image)   # no smoothing: square pixels
         painter.setPen(self._frame_pen)
         painter.drawRect(self._frame)
@@ -194,6 +197,13 @@ class ImageView(QWidget):
         side = min(self.width(), self.height()) - 2
         self._target = QRectF((self.width() - side) / 2, (self.height() - side) / 2, side, side)
         self._frame = self._target.adjusted(-0.5, -0.5, 0.5, 0.5)
+        # Whole pixels inside the image's rectangle are left to the image: four strips around it.
+        left, top = math.ceil(self._target.left()), math.ceil(self._target.top())
+        right, bottom = math.floor(self._target.right()), math.floor(self._target.bottom())
+        w, h = self.width(), self.height()
+        strips = [QRect(0, 0, w, top), QRect(0, bottom, w, h - bottom), QRect(0, top, left, bottom - top),
+                  QRect(right, top, w - right, bottom - top)]
+        self._margins = [strip for strip in strips if strip.isValid() and not strip.isEmpty()]
 
     def _restyle(self) -> None:
         palette = self.palette()
@@ -206,12 +216,12 @@ class ImageView(QWidget):
 
     def _recolour(self) -> None:
         pixels = self._pixels
-        if self._rgb.shape != pixels.shape:
+        if self._rgb.shape != pixels.shape or self._image.isNull():
             self._rgb = np.zeros(pixels.shape, np.uint32)
+            h, w = pixels.shape
+            # RGB32 scales on the fast path when painted; the image reads ``_rgb`` in place.
+            self._image = QImage(self._rgb.data, w, h, w * 4, QImage.Format.Format_RGB32)
         np.take(self._colours, pixels, out=self._rgb)
-        h, w = pixels.shape
-        # RGB32 scales on the fast path when painted; the image reads ``_rgb`` in place.
-        self._image = QImage(self._rgb.data, w, h, w * 4, QImage.Format.Format_RGB32)
 
 
 class NetworkPanel(QWidget):

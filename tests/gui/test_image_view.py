@@ -1,0 +1,41 @@
+"""The small image views: the image with square pixels, centred, and every pixel around
+it painted in the window's colour, whatever the view's shape."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtGui import QImage, QPalette
+
+from aegui.gui.views import ImageView
+
+
+def grab(view: ImageView) -> np.ndarray:
+    image = view.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+    rows = np.frombuffer(image.constBits(), np.uint32).reshape(image.height(), image.bytesPerLine() // 4)
+    return rows[:, :image.width()] & 0xFFFFFF
+
+
+@pytest.mark.parametrize("size", [(229, 308), (308, 229), (200, 200), (97, 140)])
+def test_the_image_fills_a_centred_square_and_the_window_colour_the_rest(qtbot, size):
+    view = ImageView()
+    qtbot.addWidget(view)
+    view.resize(*size)
+    view.show()
+    qtbot.waitExposed(view)
+    image = np.zeros((28, 28))
+    image[:, 14:] = 1.0                     # paper on the left half, ink on the right
+    view.set_image(image)
+    pixels = grab(view)
+    palette = view.palette()
+    window, paper, ink = (palette.color(role).rgb() & 0xFFFFFF for role in
+                          (QPalette.ColorRole.Window, QPalette.ColorRole.Base, QPalette.ColorRole.Text))
+    w, h = size
+    side = min(w, h) - 2
+    left, top = (w - side) // 2, (h - side) // 2
+    inside = pixels[top + 2:top + side - 2, left + 2:left + side - 2]
+    assert set(np.unique(inside[:, : inside.shape[1] // 2 - 5])) == {paper}
+    assert set(np.unique(inside[:, inside.shape[1] // 2 + 5:])) == {ink}
+    outside = np.ones_like(pixels, bool)
+    outside[max(top - 2, 0):top + side + 2, max(left - 2, 0):left + side + 2] = False     # the image, its frame
+    assert set(np.unique(pixels[outside])) <= {window}
