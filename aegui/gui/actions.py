@@ -40,3 +40,7 @@ class Throttle(QObject):
     def poke(self, *_args) -> None:
         if not self._timer.isActive():
             self._timer.start()
+
+    def pending(self) -> bool:
+        """A run is due (poked, and the interval not over yet)."""
+        return self._timer.isActive()

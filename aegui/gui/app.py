@@ -131,14 +131,18 @@ def wait_until(predicate, timeout: float = 30.0) -> bool:
 
 
 def settle(window, timeout: float = 30.0) -> bool:
-    """Wait until the window's inference thread is idle and its results are shown."""
+    """Wait until the window's inference thread is idle and its results are shown, the
+    views that follow them at a slower pace (``Throttle``) included."""
+    from .actions import Throttle
+
     end = time.perf_counter() + timeout
     calm = 0
     while calm < 3:   # idle across several passes of the event loop: nothing in flight
         if time.perf_counter() > end:
             return False
         QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 5)
-        calm = calm + 1 if window.worker.is_idle() else 0
+        idle = window.worker.is_idle() and not any(t.pending() for t in window.findChildren(Throttle))
+        calm = calm + 1 if idle else 0
         time.sleep(0.002)
     return True
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QImage, QPalette, QPixmap
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QBrush, QImage, QPainter, QPalette, QPen, QPixmap, QTransform
 from PySide6.QtWidgets import QGraphicsItem, QLabel
 
 from aegui.latent_map import robust_range
@@ -56,8 +56,8 @@ class LatentMap(_PalettePlot):
         # Drawn once into a pixmap: moving the markers does not redraw 5000 points.
         self._digits.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.addItem(self._digits)
-        self._edit = pg.ScatterPlotItem(size=16, symbol="o", brush=None)
-        self._marker = pg.ScatterPlotItem(size=20, symbol="star")
+        self._edit = _Marker("o", 16)
+        self._marker = _Marker("star", 20)
         self.addItem(self._edit)
         self.addItem(self._marker)
         self.marker_xy: tuple[float, float] | None = None
@@ -131,14 +131,18 @@ class LatentMap(_PalettePlot):
 
     def _place(self, item, xy):
         if xy is None:
-            if item.data.size:
-                item.setData(x=[], y=[])
+            item.setVisible(False)
             return None
         x, y = float(xy[0]), float(xy[1])
         # Far out, it is drawn on the edge of the home range, as the outlying digits are.
         shown = self._on_edge(np.array([[x, y]]))[0]
-        item.setData(x=[shown[0]], y=[shown[1]])
+        item.setPos(float(shown[0]), float(shown[1]))
+        item.setVisible(True)
         return (x, y)
+
+    def marker_shown_at(self) -> tuple[float, float] | None:
+        """Where the star is drawn (on the home range's edge when the code is far out), or None."""
+        return (self._marker.pos().x(), self._marker.pos().y()) if self._marker.isVisible() else None
 
     def _on_edge(self, xy) -> np.ndarray:
         x0, x1, y0, y1 = self.home_range
@@ -174,9 +178,8 @@ class LatentMap(_PalettePlot):
         palette = self.palette()
         _style_plot(self, palette)
         text = palette.color(QPalette.ColorRole.Text)
-        self._marker.setPen(pg.mkPen(palette.color(QPalette.ColorRole.Base), width=1.5))
-        self._marker.setBrush(pg.mkBrush(text))
-        self._edit.setPen(pg.mkPen(EDITED_COLOUR, width=3))
+        self._marker.set_style(pg.mkPen(palette.color(QPalette.ColorRole.Base), width=1.5), pg.mkBrush(text))
+        self._edit.set_style(pg.mkPen(EDITED_COLOUR, width=3), QBrush(Qt.BrushStyle.NoBrush))
         self._legend(self.current is not None)
 
     def _clicked(self, ev) -> None:
@@ -256,6 +259,38 @@ class _HoverCard(QLabel):
         if x < where.x() < x + self.width():
             x = max(where.x() - 14 - self.width(), 0)
         self.move(max(int(x), 0), max(int(y), 0))
+
+
+class _Marker(pg.GraphicsObject):
+    """One symbol at a point of the map, ``size`` pixels across whatever the zoom, moved
+    by ``setPos``. pyqtgraph's scatter rebuilt its data to move its one point (0.35 ms)
+    and took as long again to paint it, at every answer while the user draws."""
+
+    def __init__(self, symbol: str, size: float):
+        super().__init__()
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)   # pixels, as pxMode
+        self._path = QTransform.fromScale(size, size).map(pg.graphicsItems.ScatterPlotItem.Symbols[symbol])
+        self._pen, self._brush = QPen(), QBrush()
+        self.setZValue(1)
+        self.setVisible(False)
+
+    def set_style(self, pen: QPen, brush: QBrush) -> None:
+        self.prepareGeometryChange()
+        self._pen, self._brush = QPen(pen), QBrush(brush)
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        reach = self._pen.widthF() / 2 + 1
+        return self._path.boundingRect().adjusted(-reach, -reach, reach, reach)
+
+    def paint(self, painter, option, widget=None) -> None:
+        # An export at another resolution scales the symbol as pyqtgraph's scatter does.
+        scale = self._exportOpts.get("resolutionScale", 1.0) if self._exportOpts is not False else 1.0
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.scale(scale, scale)
+        painter.setPen(self._pen)
+        painter.setBrush(self._brush)
+        painter.drawPath(self._path)
 
 
 class _ReferencePoints(pg.ScatterPlotItem):
