@@ -46,10 +46,11 @@ from __future__ import annotations
 
 import itertools
 import math
-import sys
 from typing import Callable, Iterable, NamedTuple
 
 import numpy as np
+
+from . import native
 
 __all__ = ["FLATNESS", "Segment", "paint_segments"]
 
@@ -136,37 +137,24 @@ def _polyline(kind: str, pts: list[Point]) -> list[Point]:
 def _paint_pieces(image: np.ndarray, pieces: np.ndarray, erase: bool) -> tuple[int, int, int, int] | None:
     """Paint straight pieces of one kind (rows ax, ay, bx, by, r in pixels); the box of
     pixels that may have changed, or None."""
-    native = _native()
-    if native is not None and image.flags.c_contiguous and image.flags.writeable:
-        return native(image, pieces, erase)
+    kernel = _native()
+    if kernel is not None and image.flags.c_contiguous and image.flags.writeable:
+        return kernel(image, pieces, erase)
     return _paint_pieces_numpy(image, pieces, erase)
 
 
-# The compiled kernel once found; False once the loaded library turned out to lack it.
-_kernel: Callable | bool | None = None
-
-
 def _native() -> Callable | None:
-    """The compiled kernel, once the op's library is loaded in this process; else None."""
-    global _kernel
-    if _kernel is None:
-        # Looked up, never imported: loading torch here would hold up the window.
-        extension = sys.modules.get("aegui.ops._extension")
-        if extension is None or not extension.loaded_already():
-            return None
-        import torch
+    """The compiled kernel (``aegui.native``), or None while numpy paints."""
+    paint = native.op("paint_pieces")
+    if paint is None:
+        return None
+    import torch
 
-        if not hasattr(torch.ops.aegui, "paint_pieces"):
-            _kernel = False       # a library built before the kernel existed: numpy, for good
-            return None
-        op, from_numpy = torch.ops.aegui.paint_pieces, torch.from_numpy
+    def kernel(image, pieces, erase):
+        box = paint(torch.from_numpy(image), torch.from_numpy(np.ascontiguousarray(pieces, np.float64)), bool(erase))
+        return tuple(box) if box else None
 
-        def kernel(image, pieces, erase):
-            box = op(from_numpy(image), from_numpy(np.ascontiguousarray(pieces, np.float64)), bool(erase))
-            return tuple(box) if box else None
-
-        _kernel = kernel
-    return _kernel or None
+    return kernel
 
 
 def _paint_pieces_numpy(image: np.ndarray, pieces: np.ndarray, erase: bool) -> tuple[int, int, int, int] | None:

@@ -415,3 +415,89 @@ def test_usps_digits_are_framed_like_mnist(usps):
         _, _, height, width = ink_box(frame)
         assert max(height, width) == BOX
         assert np.all(np.abs(centre_of_mass(frame) - PLACEMENT_CENTRE) <= 0.5 + 1e-9)
+
+
+# ---------------------------------------------------------------------- the compiled twin
+
+
+def _twin():
+    """The C++ twin the app frames with once the op's library is loaded (loaded here)."""
+    import torch
+
+    from aegui.ops import _extension
+
+    status = _extension.status()
+    if not status.loaded or not hasattr(torch.ops.aegui, "frame_digit"):
+        pytest.skip(f"the op's compiled library is not loaded ({status.reason or 'it has no frame_digit'}): "
+                    "the app frames with numpy here")
+    return torch.ops.aegui.frame_digit
+
+
+def _pages_people_and_worse_make():
+    """Sample digits drawn with hairline to fat pens, pages of random specks of any size,
+    and the edge cases: one pixel, a full page, lines one pixel wide, a page barely inked."""
+    from aegui.document import draw_strokes
+    from aegui.gui.samples import DIGITS, digit_strokes
+
+    rng = np.random.default_rng(11)
+    pages = [draw_strokes(digit_strokes(d, step=4.0, seed=s), w)
+             for d in DIGITS for s in range(3) for w in (4.0, 14.0, 32.0, 70.0)]
+    for _ in range(60):
+        page = np.zeros(tuple(rng.integers(1, 700, 2)), np.uint8)
+        specks = rng.random(page.shape) < rng.random() * 0.05
+        page[specks] = rng.integers(0, 256, specks.sum())
+        pages.append(page)
+    dot, full, row, column, faint = (np.zeros((512, 512), np.uint8) for _ in range(5))
+    dot[300, 17] = 255
+    full[:] = 200
+    full[:, :300] = 255       # not symmetric: a centroid exactly on a half pixel rounds either way
+    row[40, 3:500] = 255
+    column[3:500, 40] = 90
+    faint[100:200, 100:200] = 14           # just over EMPTY_PEAK: ink
+    return pages + [dot, full, row, column, faint, np.full((1, 1), 255, np.uint8)]
+
+
+def test_the_compiled_twin_frames_like_mnist_style_to_a_millionth_and_places_alike():
+    import torch
+
+    twin = _twin()
+    worst = 0.0
+    for page in _pages_people_and_worse_make():
+        want, got = mnist_style(page), twin(torch.from_numpy(page)).numpy()
+        assert got.shape == (FRAME, FRAME) and got.dtype == np.float32
+        # The same box, the same whole-pixel placement (but for a centroid exactly on a half
+        # pixel, which rounds either way with any change of summing order, even numpy's own).
+        np.testing.assert_array_equal(got > 0, want > 0)
+        worst = max(worst, float(np.abs(got - want).max()))
+    assert worst < 1e-6
+
+
+def test_the_app_frames_its_page_with_the_twin_and_anything_else_with_mnist_style():
+    import torch
+
+    from aegui.preprocess import frame_page
+
+    twin = _twin()
+    page = np.zeros((512, 512), np.uint8)
+    page[100:300, 200:260] = 255
+    np.testing.assert_array_equal(frame_page(page), twin(torch.from_numpy(page)).numpy())
+    for other in (page.astype(np.float32) / 255, page[::2, ::2], page > 0):
+        np.testing.assert_array_equal(frame_page(other), mnist_style(other))
+    np.testing.assert_array_equal(frame_page(np.zeros((512, 512), np.uint8)), np.zeros((FRAME, FRAME), np.float32))
+    with pytest.raises(ValueError, match="empty"):
+        frame_page(np.zeros((0, 5), np.uint8))
+
+
+@pytest.mark.parametrize("page, message", [
+    (np.zeros((8, 8), np.float32), "uint8"),
+    (np.zeros((2, 8, 8), np.uint8), "2-D"),
+    (np.zeros((0, 8), np.uint8), "non-empty"),
+])
+def test_the_twin_refuses_what_it_cannot_frame_with_a_clear_error(page, message):
+    import torch
+
+    twin = _twin()
+    with pytest.raises(RuntimeError, match=message):
+        twin(torch.from_numpy(page))
+    with pytest.raises(RuntimeError, match="contiguous"):
+        twin(torch.zeros(16, 16, dtype=torch.uint8)[:, ::2])

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aegui.preprocess import mnist_style
+from aegui.preprocess import frame_page
 from aegui.session.protocol import (DECODE_KINDS, Decoded, DrawingResult, LoadFailed, MapReady, ModelInfo, Read,
                                     Request)
 from aegui.traversal import dimension_scales
@@ -112,7 +112,7 @@ class Engine:
     def _encode(self, loaded: _Loaded, request: Request) -> DrawingResult:
         import torch
 
-        frame = mnist_style(request.payload)
+        frame = frame_page(request.payload)
         info = loaded.info
         if not frame.any():
             return DrawingResult(request.seq, request.posted, info.generation, frame, None,

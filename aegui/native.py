@@ -1,0 +1,35 @@
+"""The op library's kernels for the numpy code of the drawing's path, once it is loaded.
+
+Two steps of every mouse move have a C++ twin in the op's library: painting the pen's
+pixels (``aegui.raster``, op ``paint_pieces``) and framing the page (``aegui.preprocess``,
+op ``frame_digit``). The numpy code defines them and stays the fallback; the twins are
+used only once the library is loaded, which loading a model does: this module looks the
+library up and never imports torch itself, because importing torch here would hold up
+the window (it is on screen before torch is imported). Without the library (no compiler,
+``AEGUI_BACKEND=reference``) numpy computes.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+__all__ = ["op"]
+
+# name -> the op once found, or False once the loaded library turned out to lack it.
+_found: dict[str, Callable | bool] = {}
+
+
+def op(name: str) -> Callable | None:
+    """``torch.ops.aegui.<name>`` once the op's library is loaded in this process; None
+    before that (asked again next time), and for good when the loaded library lacks it
+    (one built before the kernel existed)."""
+    found = _found.get(name)
+    if found is None:
+        extension = sys.modules.get("aegui.ops._extension")
+        if extension is None or not extension.loaded_already():
+            return None
+        import torch
+
+        found = _found[name] = getattr(torch.ops.aegui, name) if hasattr(torch.ops.aegui, name) else False
+    return found or None
