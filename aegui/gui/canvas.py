@@ -51,6 +51,7 @@ class Canvas(QWidget):
         self._rgb = np.zeros((1, 1), np.uint32)     # the view in colour, what is painted
         self._view = QImage()                       # wraps self._rgb
         self._page = QRectF()     # where the page lies in the widget, logical pixels
+        self._view_ratio = 1.0    # the device pixel ratio the view is drawn at
         self._prefixes = PrefixCache()    # the view before recent strokes: undo repaints from there
         self._ring_key, self._ring_image = None, QImage()     # the outline, drawn once per size (``_ring``)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
@@ -169,13 +170,6 @@ class Canvas(QWidget):
         self._redraw_view()
         super().resizeEvent(event)
 
-    def event(self, event) -> bool:
-        # Moved to a screen of another pixel ratio: repaint the view at the new density.
-        if event.type() == QEvent.Type.DevicePixelRatioChange:
-            self._redraw_view()
-            self.update()
-        return super().event(event)
-
     def changeEvent(self, event) -> None:
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange,
                             QEvent.Type.StyleChange):
@@ -186,8 +180,15 @@ class Canvas(QWidget):
     # ------------------------------------------------------------------ painting
 
     def paintEvent(self, event) -> None:
+        # Moved to a screen of another pixel ratio: the view is drawn again at the new
+        # density. (Asked here, not in an event() override: that would put a Python call
+        # in front of every event the canvas gets, each mouse move's included.)
+        if self.devicePixelRatioF() != self._view_ratio:
+            self._redraw_view()
+            self.update()
         painter = QPainter(self)
-        painter.fillRect(event.rect(), self.palette().color(QPalette.ColorRole.Window))
+        if not self._page.contains(QRectF(event.rect())):     # the page covers the rest
+            painter.fillRect(event.rect(), self.palette().color(QPalette.ColorRole.Window))
         painter.drawImage(self._page.topLeft(), self._view)
         pen = QPen(self.palette().color(QPalette.ColorRole.Mid), 1)
         pen.setCosmetic(True)
@@ -256,7 +257,8 @@ class Canvas(QWidget):
         """Lay the page out in the widget and paint the whole view from the document."""
         side = max(1, int(min(self.width(), self.height())) - 2 * MARGIN)
         self._page = QRectF((self.width() - side) / 2, (self.height() - side) / 2, side, side)
-        pixels = max(1, round(side * self.devicePixelRatioF()))
+        self._view_ratio = self.devicePixelRatioF()
+        pixels = max(1, round(side * self._view_ratio))
         if self._ink.shape[0] != pixels:
             self._ink = np.zeros((pixels, pixels), np.uint8)
             self._rgb = np.zeros((pixels, pixels), np.uint32)

@@ -2,10 +2,12 @@
 its reconstruction with the error, the latent bars with their editor row, the latent map
 with the verdict, and the status bar's latency.
 
-The model input and the reconstruction follow every answer. The rest (bars, the map's
-star, the verdict, the error and latency lines) follows at most every
-``SECONDARY_INTERVAL_MS``: faster than the eye reads them, and each repaint of a plot
-costs the UI thread more than a frame of the canvas. What the user edits shows at once.
+The model input and the reconstruction follow every answer. The bars, the map's star and
+the verdict follow at most every ``SECONDARY_INTERVAL_MS``: faster than the eye reads
+them, and each repaint of a plot costs the UI thread more than a frame of the canvas.
+The numbers (the error and the latency lines) follow at most every ``NUMBERS_INTERVAL_MS``:
+a number that changes thirty times a second cannot be read, and each new one is laid
+out and painted again. What the user edits shows at once.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from aegui import traversal
 from .actions import Throttle, make_action
 from .views import TextLine
 
-__all__ = ["LatentViews", "SECONDARY_INTERVAL_MS"]
+__all__ = ["LatentViews", "NUMBERS_INTERVAL_MS", "SECONDARY_INTERVAL_MS"]
 
 SECONDARY_INTERVAL_MS = 33
+NUMBERS_INTERVAL_MS = 100
 
 
 class LatentViews(QObject):
@@ -43,6 +46,7 @@ class LatentViews(QObject):
         self.reset_action = make_action(self, "Reset to Drawing", session.reset_edit, ["Ctrl+R"],
                                         "Forget edits of the code: show the drawing's own code")
         self._secondary = Throttle(SECONDARY_INTERVAL_MS, self._update_secondary, self)
+        self._numbers = Throttle(NUMBERS_INTERVAL_MS, self._update_numbers, self)
         latent.reset.clicked.connect(session.reset_edit)
         self.bars.valueEdited.connect(self.edit)
         self.bars.dimensionSelected.connect(self.dim_spin.setValue)
@@ -127,11 +131,16 @@ class LatentViews(QObject):
         elif output is not None and output.edited:
             self._place_edit(output)
         self._sync_value_spin()
+        self._show_verdict()
+        self._numbers.poke()
+
+    def _update_numbers(self) -> None:
+        """The error and latency lines for the newest answer."""
+        output, latency = self.session.output, self.session.latency_ms
         if output is not None and not output.edited:
             self.network.set_error(output.error)
-        self._show_verdict()
-        if session.latency_ms is not None:
-            self.latency_label.setText(f"update {session.latency_ms:.1f} ms")
+        if latency is not None:
+            self.latency_label.setText(f"update {latency:.1f} ms")
 
     def _show_verdict(self) -> None:
         """The verdict on the code shown: the drawing's, or an edited code's."""

@@ -104,3 +104,22 @@ def test_the_traversal_says_what_it_shows_not_to_draw_a_digit(window, qtbot):
     window.tools.clear_action.trigger()
     settle(qtbot, window)
     assert panel.traversal is None and traversal_status(window).startswith("Draw a digit")
+
+
+def test_bars_behind_another_tab_show_the_newest_code_once_they_come_to_the_front(window, qtbot):
+    # Behind a tab they are not rebuilt at every answer (that cost a third of a millisecond
+    # per answer); their values still follow, and they are drawn when they show.
+    window.tabifyDockWidget(window.map_dock, window.bars_dock)
+    window.map_dock.raise_()
+    bars = window.latent_panel.bars
+    settle(qtbot, window)
+    assert bars.viewport().visibleRegion().isEmpty()
+    draw_digit(window.canvas, "2")
+    settle(qtbot, window)
+    code = window.session.edit.current
+    np.testing.assert_array_equal(bars.values, code)
+    assert not np.array_equal(bars._bars.opts["height"], code)      # not drawn behind the tab
+    window.bars_dock.raise_()
+    qtbot.waitUntil(lambda: not bars.viewport().visibleRegion().isEmpty())
+    bars.grab()                                     # painted as it shows
+    np.testing.assert_array_equal(bars._bars.opts["height"], code)
