@@ -82,3 +82,18 @@ def test_a_model_the_trace_would_get_wrong_runs_its_own_pass_and_says_why(model,
 def test_something_without_a_reconstruction_is_refused():
     with pytest.raises(TypeError, match="reconstruct"):
         one_image_pass(object())
+
+
+def test_models_of_one_kind_share_one_trace_each_with_its_own_weights():
+    # Each trace makes TorchScript types that live as long as the process (about 0.8 MB):
+    # a session switching models must not grow with every switch.
+    from aegui.models import one_image
+
+    passes = [one_image_pass(models.create("ae", 5, seed=s)) for s in range(3)]
+    kinds = len(one_image._TRACED)
+    passes += [one_image_pass(models.create("ae", 5, seed=s)) for s in range(3, 6)]
+    assert len(one_image._TRACED) == kinds
+    frame = frames()[3]
+    with torch.inference_mode():
+        codes = [p(frame)[0] for p in passes]
+    assert all(not torch.equal(codes[0], z) for z in codes[1:])

@@ -18,6 +18,7 @@ eager pass is used instead, and ``OneImagePass.why_eager`` says why.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from typing import Callable
 
@@ -53,6 +54,30 @@ class OneImagePass:
         return self._run(frame)
 
 
+@contextlib.contextmanager
+def _weights_replaced(module: torch.nn.Module, names: list[str], tensors):
+    """``module`` with the parameters and buffers ``names`` read as ``tensors`` (so that a
+    trace takes them as inputs; torch.func.functional_call refuses to run under a trace)."""
+    slots = []
+    for name, tensor in zip(names, tensors):
+        path, _, attr = name.rpartition(".")
+        owner = module.get_submodule(path)
+        table = owner._parameters if attr in owner._parameters else owner._buffers
+        slots.append((table, attr, table[attr]))
+        table[attr] = tensor
+    try:
+        yield
+    finally:
+        for table, attr, original in reversed(slots):
+            table[attr] = original
+
+
+# Traced passes by architecture: tracing makes TorchScript types that live as long as the
+# process (about 0.8 MB per trace), so the pass is traced with the weights as inputs, once
+# per kind of model, and every model of that kind runs it with its own weights.
+_TRACED: dict[tuple, Callable] = {}
+
+
 def one_image_pass(model, device: str | torch.device = "cpu") -> OneImagePass:
     """The fastest exact pass of one image through ``model`` (see the module docstring)."""
     eager = _Pass(model) if callable(getattr(model, "reconstruct", None)) else None
@@ -64,15 +89,27 @@ def one_image_pass(model, device: str | torch.device = "cpu") -> OneImagePass:
         eager(probes[0])       # loads the op's library and initialises lazily, outside the trace
     if not isinstance(model, torch.nn.Module):
         return OneImagePass(eager, False, "the model is not a torch module")
+    eager.eval()
+    names = [name for name, _ in eager.named_parameters()] + [name for name, _ in eager.named_buffers()]
+    weights = [t for _, t in eager.named_parameters()] + [t for _, t in eager.named_buffers()]
+    key = (type(model).__qualname__, repr(model), str(device),
+           tuple((name, tuple(t.shape), t.dtype) for name, t in zip(names, weights)))
     try:
         with torch.inference_mode(), warnings.catch_warnings():
             # The model's own shape checks become constants of the trace: that is what is
             # wanted, since the traced pass only ever sees one (28, 28) frame.
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            traced = torch.jit.trace(eager.eval(), probes[1], check_trace=False)
+            traced = _TRACED.get(key)
+            if traced is None:
+                def run(frame, *tensors):
+                    with _weights_replaced(eager, names, tensors):
+                        return eager(frame)
+
+                traced = torch.jit.trace(run, (probes[1], *weights), check_trace=False)
             for probe in probes:
-                if not all(torch.equal(a, b) for a, b in zip(traced(probe), eager(probe))):
+                if not all(torch.equal(a, b) for a, b in zip(traced(probe, *weights), eager(probe))):
                     return OneImagePass(eager, False, "the traced pass differs from the model's")
     except Exception as err:  # noqa: BLE001 - any failure to trace leaves the eager pass
         return OneImagePass(eager, False, f"the model could not be traced: {type(err).__name__}: {err}")
-    return OneImagePass(traced, True)
+    _TRACED[key] = traced
+    return OneImagePass(lambda frame: traced(frame, *weights), True)
