@@ -25,10 +25,11 @@ def test_the_traced_pass_gives_exactly_the_models_code_and_reconstruction(kind):
     assert pass_.traced, pass_.why_eager
     with torch.inference_mode():
         for frame in frames():
-            z, image = pass_(frame)
+            z, image, error = pass_(frame)
             want_z, want_image = model.reconstruct(frame.reshape(1, 1, 28, 28))
-            assert z.shape == (6,) and image.shape == (28, 28)
+            assert z.shape == (6,) and image.shape == (28, 28) and error.shape == ()
             assert torch.equal(z, want_z.reshape(-1)) and torch.equal(image, want_image.reshape(28, 28))
+            assert float(error) == pytest.approx(float(((image - frame) ** 2).mean()), rel=1e-6)
 
 
 def test_the_traced_pass_follows_the_models_weights_as_loaded():
@@ -74,7 +75,7 @@ def test_a_model_the_trace_would_get_wrong_runs_its_own_pass_and_says_why(model,
     assert not pass_.traced and why in pass_.why_eager
     with torch.inference_mode():
         for frame in frames():
-            z, image = pass_(frame)
+            z, image, _error = pass_(frame)
             want_z, want_image = model.reconstruct(frame.reshape(1, 1, 28, 28))
             assert torch.equal(z, want_z.reshape(-1)) and torch.equal(image, want_image.reshape(28, 28))
 

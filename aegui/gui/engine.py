@@ -120,8 +120,8 @@ class Engine:
         x = torch.from_numpy(frame)
         # Every torch call lets the UI thread's Python in (see aegui.models.one_image):
         # on the CPU, none is made beyond the pass itself.
-        z, recon = (_numpy(t) for t in loaded.one_image(x if info.device == "cpu" else x.to(info.device)))
-        error = float(np.mean((recon - frame) ** 2))
+        z, recon, error = (_numpy(t) for t in loaded.one_image(x if info.device == "cpu" else x.to(info.device)))
+        error = float(error)
         return DrawingResult(request.seq, request.posted, info.generation, frame, z, recon, error,
                              self.verdict(info, z, error * frame.size))
 

@@ -130,9 +130,18 @@ class LatentViews(QObject):
             self.map.set_edit_marker(None)
         elif output is not None and output.edited:
             self._place_edit(output)
-        self._sync_value_spin()
+        if self._panel_shows():           # else when the panel comes to the front (panel_shown)
+            self._sync_value_spin()
         self._show_verdict()
         self._numbers.poke()
+
+    def panel_shown(self, shown: bool) -> None:
+        """The latent panel (bars and editor row) came to the front, or went behind a tab."""
+        if shown:
+            self._sync_value_spin()
+
+    def _panel_shows(self) -> bool:
+        return not self.bars.viewport().visibleRegion().isEmpty()
 
     def _update_numbers(self) -> None:
         """The error and latency lines for the newest answer."""

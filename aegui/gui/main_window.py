@@ -139,6 +139,7 @@ class MainWindow(QMainWindow):
          self.manifold_dock, self.drawings_dock, self.linear_dock, self.sizes_dock,
          self.noise_dock) = built = [self._dock(*spec) for spec in docks]
         self.handwriting.dock = self.drawings_dock
+        self.bars_dock.visibilityChanged.connect(self.latent_views.panel_shown)
         arrange(self, QSize(*DEFAULT_SIZE))     # read_settings lays them out for the screen
         self.view_menu.addActions([dock.toggleViewAction() for dock in built])
         self.view_menu.addSeparator()

@@ -30,27 +30,29 @@ SIDE = 28
 
 
 class _Pass(torch.nn.Module):
-    """(28, 28) frame -> (code (Z,), reconstruction (28, 28)): ``model.reconstruct`` with
-    the reshapes in the graph, so that the caller makes no torch call of its own."""
+    """(28, 28) frame -> (code (Z,), reconstruction (28, 28), its mean squared error (a
+    0-d tensor)): ``model.reconstruct`` with the reshapes and the error in the graph, so
+    that the caller makes no torch or large numpy call of its own."""
 
     def __init__(self, model):
         super().__init__()
         self.model = model
 
-    def forward(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         z, image = self.model.reconstruct(frame.reshape(1, 1, SIDE, SIDE))
-        return z.reshape(-1), image.reshape(SIDE, SIDE)
+        image = image.reshape(SIDE, SIDE)
+        return z.reshape(-1), image, ((image - frame) ** 2).mean()
 
 
 class OneImagePass:
     """``pass_(frame)``: a (28, 28) float32 tensor on the model's device -> (code (Z,),
-    reconstruction (28, 28)). ``traced`` says which pass runs; ``why_eager`` why not the
-    traced one ("" when it is)."""
+    reconstruction (28, 28), mean squared error). ``traced`` says which pass runs;
+    ``why_eager`` why not the traced one ("" when it is)."""
 
     def __init__(self, run: Callable, traced: bool, why_eager: str = ""):
         self._run, self.traced, self.why_eager = run, traced, why_eager
 
-    def __call__(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self._run(frame)
 
 
