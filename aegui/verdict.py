@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["CLASSES", "DIGITS", "NEIGHBOURS", "NOT_A_DIGIT", "SURE", "Verdict", "VerdictHead", "article",
-           "decide", "judge", "knn_vote"]
+           "decide", "judge", "knn_vote", "squared_norms"]
 
 DIGITS = 10
 NOT_A_DIGIT = 10          # the head's eleventh class
@@ -95,19 +95,27 @@ def article(digit: int | None) -> str:
     return "an" if digit == 8 else "a"
 
 
+def squared_norms(codes) -> np.ndarray:
+    """Each reference code's squared length, as ``knn_vote`` uses it: for codes voted
+    with again and again (the app's, at every drawing), computed once."""
+    codes = np.ascontiguousarray(codes, np.float32)
+    return np.einsum("ij,ij->i", codes, codes)
+
+
 def knn_vote(codes: np.ndarray, labels: np.ndarray, queries: np.ndarray, k: int = NEIGHBOURS,
-             chunk: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+             chunk: int | None = None, code_norms: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """The majority label of the ``k`` codes nearest to each query (Euclidean), and how
     many of the k voted for it: ``(winners (Q,), votes (Q,), k)``; ``k`` is at most the
     number of codes. A tie goes to the label that appears first in order of distance,
-    i.e. whose nearest member is nearer."""
+    i.e. whose nearest member is nearer. ``code_norms``: ``squared_norms(codes)``, when
+    kept from an earlier call."""
     codes = np.ascontiguousarray(codes, np.float32)
     labels = np.asarray(labels)
     queries = np.ascontiguousarray(queries, np.float32).reshape(-1, codes.shape[1])
     k = min(int(k), len(codes))
     if k < 1:
         raise ValueError("knn_vote needs at least one reference code")
-    code_norms = np.einsum("ij,ij->i", codes, codes)
+    code_norms = squared_norms(codes) if code_norms is None else code_norms
     # Queries per pass: about 8 M distances (32 MB) at a time, however many codes.
     chunk = chunk or max(1, (1 << 23) // max(len(codes), 1))
     winners = np.empty(len(queries), np.intp)
@@ -208,16 +216,17 @@ def decide(probabilities=None, *, neighbours: tuple[int, int, int] | None = None
 
 
 def judge(codes, empty, head: VerdictHead | None = None, reference_codes=None, reference_labels=None,
-          k: int = NEIGHBOURS, sse=None) -> list[Verdict]:
+          k: int = NEIGHBOURS, sse=None, reference_norms=None) -> list[Verdict]:
     """The verdicts on a batch of drawings from their codes (N, Z) and ``empty`` flags (N,):
     ``head``'s probabilities (if the model has a head), the reconstructions' squared errors
     ``sse`` (N,) against its ``max_sse`` (when given), and the vote of the ``k`` nearest
-    reference codes (if it has any). What the app shows and what ``aegui eval`` scores."""
+    reference codes (if it has any; ``reference_norms``: their ``squared_norms``, if kept).
+    What the app shows and what ``aegui eval`` scores."""
     codes = np.asarray(codes, np.float32).reshape(len(empty), -1)
     probabilities = head.probabilities(codes) if head is not None and len(codes) else None
     winners = votes = None
     if reference_codes is not None and len(reference_codes) and len(codes):
-        winners, votes, k = knn_vote(reference_codes, reference_labels, codes, k)
+        winners, votes, k = knn_vote(reference_codes, reference_labels, codes, k, code_norms=reference_norms)
     out = []
     for i, is_empty in enumerate(np.asarray(empty, bool)):
         neighbours = (int(winners[i]), int(votes[i]), k) if winners is not None else None

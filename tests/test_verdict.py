@@ -12,7 +12,8 @@ from aegui import models
 from aegui.document import draw_strokes
 from aegui.models import ModelConfig
 from aegui.preprocess import mnist_style
-from aegui.verdict import NOT_A_DIGIT, SURE, Verdict, VerdictHead, article, decide, judge, knn_vote
+from aegui.verdict import (NOT_A_DIGIT, SURE, Verdict, VerdictHead, article, decide, judge, knn_vote,
+                           squared_norms)
 
 
 def test_the_vote_is_the_majority_among_the_k_nearest_codes():
@@ -30,10 +31,13 @@ def test_a_tied_vote_goes_to_the_label_whose_nearest_member_is_nearer():
     labels = np.array([4, 9, 9, 4])
     assert knn_vote(codes, labels, [[0.1]], k=4)[0][0] == 4      # 4 at 0.1, 9 at 0.9
     assert knn_vote(codes, labels, [[0.9]], k=4)[0][0] == 9      # 9 at 0.1, 4 at 0.9
-    # Answered in chunks, the same.
+    # Answered in chunks, the same; and with the codes' squared lengths kept from before.
     queries = np.linspace(-2, 4, 25, dtype=np.float32)[:, None]
     np.testing.assert_array_equal(knn_vote(codes, labels, queries, k=2, chunk=4)[0],
                                   knn_vote(codes, labels, queries, k=2)[0])
+    kept = knn_vote(codes, labels, queries, k=3, code_norms=squared_norms(codes))
+    for got, want in zip(kept, knn_vote(codes, labels, queries, k=3)):
+        np.testing.assert_array_equal(got, want)
 
 
 def head_for(latent_dim: int = 2) -> VerdictHead:

@@ -29,7 +29,7 @@ from aegui.preprocess import frame_page
 from aegui.session.protocol import (DECODE_KINDS, Decoded, DrawingResult, LoadFailed, MapReady, ModelInfo, Read,
                                     Request)
 from aegui.traversal import dimension_scales
-from aegui.verdict import NEIGHBOURS, Verdict, decide, judge
+from aegui.verdict import NEIGHBOURS, Verdict, decide, judge, squared_norms
 
 from . import latent
 
@@ -48,6 +48,7 @@ class _Loaded:
     model: object
     info: ModelInfo
     one_image: object        # aegui.models.one_image.OneImagePass: a drawing's pass
+    code_norms: np.ndarray | None = None   # the reference codes' squared_norms, for each verdict
 
 
 class Engine:
@@ -73,8 +74,9 @@ class Engine:
         the drawing's squared reconstruction error; None for an edited code, which has no
         drawing to compare with."""
         head = getattr(self._loaded.model, "verdict_head", None) if self._loaded is not None else None
+        norms = self._loaded.code_norms if self._loaded is not None and self._loaded.info is info else None
         return judge(z.reshape(1, -1), [False], head, info.codes, info.labels, NEIGHBOURS,
-                     sse=None if sse is None else [sse])[0]
+                     sse=None if sse is None else [sse], reference_norms=norms)[0]
 
     def answer(self, request: Request):
         """The answer to ``request``; None when it was made for a model that is gone."""
@@ -200,7 +202,7 @@ class Engine:
         one_image = one_image_pass(model, device)
         info = dataclasses.replace(_describe_model(model, self._generation, untrained, problem, source, device),
                                    drawing_pass="traced" if one_image.traced else f"eager: {one_image.why_eager}")
-        self._loaded = _Loaded(model, info, one_image)
+        self._loaded = _Loaded(model, info, one_image, squared_norms(info.codes) if info.codes is not None else None)
         return info
 
 
