@@ -5,13 +5,13 @@ it back, a dozen times per drawing. While the user draws, the UI thread runs Pyt
 between those calls, so each taking-back waits for it, and the waits and thread switches
 cost more than the arithmetic: on a 2-core machine with a busy Python thread beside it,
 encoding and decoding one image took 2.4 ms of CPU eagerly and 0.7 ms traced (0.72 and
-0.44 ms alone). ``torch.jit.trace`` records the pass once, when the model is loaded, and
-runs it as one call that releases the lock once. It is the only way torch offers to run
-a recorded graph in-process without a compiler on the user's machine (``torch.compile``
-needs one).
+0.44 ms alone). ``torch.jit.trace`` records the pass (with the squared error the app
+shows) once per kind of model, the weights as inputs, and runs it as one call that
+releases the lock once. It is the only way torch offers to run a recorded graph
+in-process without a compiler on the user's machine (``torch.compile`` needs one).
 
-The traced pass is checked against the model's own ``reconstruct`` on two images before
-it is used, and must give the same numbers exactly; when tracing fails or differs (a
+Each model loaded checks the traced pass against its own ``reconstruct`` on two images
+before using it, and it must give the same numbers exactly; when tracing fails or differs (a
 model object that is not a torch module, an operation the tracer cannot record), the
 eager pass is used instead, and ``OneImagePass.why_eager`` says why.
 """
@@ -94,7 +94,9 @@ def one_image_pass(model, device: str | torch.device = "cpu") -> OneImagePass:
     eager.eval()
     names = [name for name, _ in eager.named_parameters()] + [name for name, _ in eager.named_buffers()]
     weights = [t for _, t in eager.named_parameters()] + [t for _, t in eager.named_buffers()]
-    key = (type(model).__qualname__, repr(model), str(device),
+    # What the pass's Python decides by (the layers, the activations, the op's arguments),
+    # as far as it shows; the check against the eager pass below catches the rest.
+    key = (type(model).__qualname__, repr(model), repr(getattr(model, "config", None)), str(device),
            tuple((name, tuple(t.shape), t.dtype) for name, t in zip(names, weights)))
     try:
         with torch.inference_mode(), warnings.catch_warnings():
