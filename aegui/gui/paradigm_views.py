@@ -31,7 +31,7 @@ from aegui.corruption import KINDS
 from aegui.paradigm import DrawingReading, NoiseSetting
 
 from .actions import Throttle
-from .sweeps import showing
+from .sweeps import any_shown, showing
 from .views import ImageView, TextLine, hint_label
 
 __all__ = ["LinearPanel", "NoisePanel", "ParadigmViews", "READING_INTERVAL_MS", "SizesPanel", "sse_text"]
@@ -279,7 +279,8 @@ class ParadigmViews(QObject):
         self.sizes: SizesPanel = sizes_dock.widget()
         self.noise: NoisePanel = noise_dock.widget()
         self._follow = Throttle(interval_ms, self.request, self)
-        session.drawing_changed.connect(self._follow.poke)
+        docks_shown = any_shown(*self.docks)
+        session.drawing_changed.connect(lambda _result: docks_shown() and self._follow.poke())
         session.reading_changed.connect(self._show)
         session.model_changed.connect(lambda _info: self._show(None))
         self.noise.settingChanged.connect(self._follow.poke)

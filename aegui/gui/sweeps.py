@@ -180,6 +180,16 @@ def showing(dock: QDockWidget) -> bool:
     return dock.isVisible() and not dock.visibleRegion().isEmpty()
 
 
+def any_shown(*docks: QDockWidget) -> Callable[[], bool]:
+    """A cheap test, kept up to date by the docks' ``visibilityChanged``: may any of them
+    be on screen? (What follows the drawing is not even timed while none is: a timer
+    firing 30 times a second while the user draws, to find the dock behind a tab.)"""
+    shown = {dock: showing(dock) for dock in docks}
+    for dock in docks:
+        dock.visibilityChanged.connect(lambda visible, dock=dock: shown.__setitem__(dock, visible))
+    return lambda: any(shown.values())
+
+
 class Sweeps(QObject):
     """The traversal and manifold docks, wired to the session. A sweep is asked for only
     while its dock shows (a dock behind another tab costs nothing), the traversal at most
@@ -203,7 +213,8 @@ class Sweeps(QObject):
         manifold_dock.visibilityChanged.connect(lambda shown: shown and QTimer.singleShot(0, self.request_manifold))
         session.model_changed.connect(self._model_changed)
         session.map_changed.connect(lambda _layout: (self._map_axes(), self.request_manifold()))
-        session.drawing_changed.connect(self._follow.poke)
+        traversal_shown = any_shown(traversal_dock)
+        session.drawing_changed.connect(lambda _result: traversal_shown() and self._follow.poke())
         session.code_changed.connect(self._code_changed)
         session.traversal_changed.connect(self.traversal_panel.set_traversal)
         session.manifold_changed.connect(self.manifold_panel.set_grid)

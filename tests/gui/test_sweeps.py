@@ -128,6 +128,27 @@ def test_hidden_sweeps_are_not_computed(window, qtbot):
     assert window.worker.served["manifold"] == before["manifold"]
 
 
+def test_behind_a_tab_the_traversal_is_not_even_timed_while_the_user_draws(window, qtbot):
+    # A timer that fires 30 times a second only to find the dock hidden costs the UI
+    # thread while the pen moves. Noted as each drawing's answer arrives (after the views'
+    # own listeners): is the traversal's (and the paradigm views') timer running?
+    timed = []
+    window.session.drawing_changed.connect(
+        lambda _result: timed.append((window.sweeps._follow.pending(), window.paradigm._follow.pending())))
+    draw_digit(window.canvas, "2")
+    settle(qtbot, window)
+    assert timed and not any(sweep or reading for sweep, reading in timed)
+    window.traversal_dock.raise_()
+    qtbot.waitUntil(lambda: window.sweeps.traversal_panel.traversal is not None, timeout=20000)
+    settle(qtbot, window)
+    timed.clear()
+    served = window.worker.served["traversal"]
+    draw_digit(window.canvas, "3")
+    settle(qtbot, window)
+    assert timed and all(sweep for sweep, _reading in timed)
+    assert window.worker.served["traversal"] > served
+
+
 def show_manifold(window, qtbot):
     window.manifold_dock.raise_()
     qtbot.waitUntil(lambda: window.sweeps.manifold_panel.xy is not None, timeout=20000)
