@@ -39,6 +39,14 @@ def model(model_paths):
     return model_paths[0]
 
 
+@pytest.fixture(autouse=True)
+def palette_restored():
+    """The monkey may leave the application dark: the tests after it get the palette back."""
+    palette = QApplication.palette()
+    yield
+    QApplication.setPalette(palette)
+
+
 class Trouble:
     """Every exception and Qt warning, from any thread, while installed."""
 
