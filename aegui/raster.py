@@ -143,18 +143,25 @@ def _paint_pieces(image: np.ndarray, pieces: np.ndarray, erase: bool) -> tuple[i
     return _paint_pieces_numpy(image, pieces, erase)
 
 
+# The compiled kernel's wrapper, made once the library is found (this runs twice a move).
+_kernel: Callable | None = None
+
+
 def _native() -> Callable | None:
     """The compiled kernel (``aegui.native``), or None while numpy paints."""
-    paint = native.op("paint_pieces")
-    if paint is None:
-        return None
-    import torch
+    global _kernel
+    if _kernel is None:
+        paint = native.op("paint_pieces")
+        if paint is None:
+            return None
+        from torch import from_numpy
 
-    def kernel(image, pieces, erase):
-        box = paint(torch.from_numpy(image), torch.from_numpy(np.ascontiguousarray(pieces, np.float64)), bool(erase))
-        return tuple(box) if box else None
+        def kernel(image, pieces, erase):
+            box = paint(from_numpy(image), from_numpy(np.ascontiguousarray(pieces, np.float64)), bool(erase))
+            return tuple(box) if box else None
 
-    return kernel
+        _kernel = kernel
+    return _kernel
 
 
 def _paint_pieces_numpy(image: np.ndarray, pieces: np.ndarray, erase: bool) -> tuple[int, int, int, int] | None:

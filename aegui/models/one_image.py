@@ -92,8 +92,8 @@ def one_image_pass(model, device: str | torch.device = "cpu") -> OneImagePass:
     if not isinstance(model, torch.nn.Module):
         return OneImagePass(eager, False, "the model is not a torch module")
     eager.eval()
-    names = [name for name, _ in eager.named_parameters()] + [name for name, _ in eager.named_buffers()]
-    weights = [t for _, t in eager.named_parameters()] + [t for _, t in eager.named_buffers()]
+    named = [*eager.named_parameters(), *eager.named_buffers()]
+    names, weights = [name for name, _ in named], [tensor for _, tensor in named]
     # What the pass's Python decides by (the layers, the activations, the op's arguments),
     # as far as it shows; the check against the eager pass below catches the rest.
     key = (type(model).__qualname__, repr(model), repr(getattr(model, "config", None)), str(device),
