@@ -14,10 +14,13 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
-__all__ = ["op"]
+__all__ = ["op", "tensor"]
 
 # name -> the op once found, or False once the loaded library turned out to lack it.
 _found: dict[str, Callable | bool] = {}
+# torch.from_numpy, once an op is found. The callers run once or twice per mouse move,
+# and with PySide6 loaded every import statement runs its import hook (2.4 us each).
+_from_numpy: Callable | None = None
 
 
 def op(name: str) -> Callable | None:
@@ -31,5 +34,15 @@ def op(name: str) -> Callable | None:
             return None
         import torch
 
+        global _from_numpy
+        _from_numpy = torch.from_numpy
         found = _found[name] = getattr(torch.ops.aegui, name) if hasattr(torch.ops.aegui, name) else False
     return found or None
+
+
+def tensor(array):
+    """``torch.from_numpy(array)`` (sharing its memory), for the arguments of an op that
+    ``op`` found (torch is imported by then)."""
+    if _from_numpy is None:
+        raise RuntimeError("native.tensor before native.op found an op")
+    return _from_numpy(array)

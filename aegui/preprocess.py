@@ -150,9 +150,7 @@ def frame_page(page) -> np.ndarray:
     if (frame is None or not isinstance(page, np.ndarray) or page.dtype != np.uint8 or page.ndim != 2
             or not page.size):
         return mnist_style(page)
-    import torch
-
-    return frame(torch.from_numpy(np.ascontiguousarray(page))).numpy()
+    return frame(native.tensor(np.ascontiguousarray(page))).numpy()
 
 
 def to_uint8(frame) -> np.ndarray:

@@ -154,10 +154,8 @@ def _native() -> Callable | None:
         paint = native.op("paint_pieces")
         if paint is None:
             return None
-        from torch import from_numpy
-
         def kernel(image, pieces, erase):
-            box = paint(from_numpy(image), from_numpy(np.ascontiguousarray(pieces, np.float64)), bool(erase))
+            box = paint(native.tensor(image), native.tensor(np.ascontiguousarray(pieces, np.float64)), bool(erase))
             return tuple(box) if box else None
 
         _kernel = kernel

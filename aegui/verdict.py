@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["CLASSES", "DIGITS", "NEIGHBOURS", "NOT_A_DIGIT", "SURE", "Verdict", "VerdictHead", "article",
-           "decide", "judge", "knn_vote", "squared_norms"]
+           "decide", "judge", "knn_vote", "squared_norms", "vote"]
 
 DIGITS = 10
 NOT_A_DIGIT = 10          # the head's eleventh class
@@ -128,13 +128,20 @@ def knn_vote(codes: np.ndarray, labels: np.ndarray, queries: np.ndarray, k: int 
         nearest = np.argpartition(d2, k - 1, axis=1)[:, :k] if k < len(codes) else \
             np.broadcast_to(np.arange(len(codes)), (len(q), len(codes)))
         order = np.argsort(d2[rows, nearest], axis=1, kind="stable")
-        nearest_labels = labels[nearest[rows, order]].astype(np.intp)          # (q, k) by distance
-        counts = (nearest_labels[:, :, None] == np.arange(DIGITS)).sum(1)       # (q, 10)
-        best = counts.max(1)
-        first = (counts[rows, nearest_labels] == best[:, None]).argmax(1)      # nearest of the tied
-        winners[start:start + len(q)] = nearest_labels[rows[:, 0], first]
-        votes[start:start + len(q)] = best
+        winners[start:start + len(q)], votes[start:start + len(q)] = vote(labels[nearest[rows, order]])
     return winners, votes, k
+
+
+def vote(nearest_labels) -> tuple[np.ndarray, np.ndarray]:
+    """The vote among each query's neighbours, given their labels (Q, k) nearest first:
+    ``(winners (Q,), votes (Q,))``, a tie going to the label whose nearest member is
+    nearer (``knn_vote``'s rule)."""
+    nearest_labels = np.asarray(nearest_labels).astype(np.intp)
+    rows = np.arange(len(nearest_labels))[:, None]
+    counts = (nearest_labels[:, :, None] == np.arange(DIGITS)).sum(1)       # (q, 10)
+    best = counts.max(1)
+    first = (counts[rows, nearest_labels] == best[:, None]).argmax(1)      # nearest of the tied
+    return nearest_labels[rows[:, 0], first], best
 
 
 @dataclass(frozen=True, eq=False)
@@ -216,16 +223,21 @@ def decide(probabilities=None, *, neighbours: tuple[int, int, int] | None = None
 
 
 def judge(codes, empty, head: VerdictHead | None = None, reference_codes=None, reference_labels=None,
-          k: int = NEIGHBOURS, sse=None, reference_norms=None) -> list[Verdict]:
+          k: int = NEIGHBOURS, sse=None, reference_norms=None, nearest=None) -> list[Verdict]:
     """The verdicts on a batch of drawings from their codes (N, Z) and ``empty`` flags (N,):
     ``head``'s probabilities (if the model has a head), the reconstructions' squared errors
     ``sse`` (N,) against its ``max_sse`` (when given), and the vote of the ``k`` nearest
-    reference codes (if it has any; ``reference_norms``: their ``squared_norms``, if kept).
-    What the app shows and what ``aegui eval`` scores."""
+    reference codes (if it has any; ``reference_norms``: their ``squared_norms``, if kept;
+    ``nearest``: the indices (N, k) of each code's k nearest, nearest first, when found
+    already, as the app's pass through the model does). What the app shows and what
+    ``aegui eval`` scores."""
     codes = np.asarray(codes, np.float32).reshape(len(empty), -1)
     probabilities = head.probabilities(codes) if head is not None and len(codes) else None
     winners = votes = None
-    if reference_codes is not None and len(reference_codes) and len(codes):
+    if nearest is not None and len(codes):
+        nearest = np.asarray(nearest).reshape(len(codes), -1)
+        (winners, votes), k = vote(np.asarray(reference_labels)[nearest]), nearest.shape[1]
+    elif reference_codes is not None and len(reference_codes) and len(codes):
         winners, votes, k = knn_vote(reference_codes, reference_labels, codes, k, code_norms=reference_norms)
     out = []
     for i, is_empty in enumerate(np.asarray(empty, bool)):

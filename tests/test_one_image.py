@@ -25,7 +25,8 @@ def test_the_traced_pass_gives_exactly_the_models_code_and_reconstruction(kind):
     assert pass_.traced, pass_.why_eager
     with torch.inference_mode():
         for frame in frames():
-            z, image, error = pass_(frame)
+            z, image, error, nearest = pass_(frame)
+            assert nearest is None      # no reference codes asked for
             want_z, want_image = model.reconstruct(frame.reshape(1, 1, 28, 28))
             assert z.shape == (6,) and image.shape == (28, 28) and error.shape == ()
             assert torch.equal(z, want_z.reshape(-1)) and torch.equal(image, want_image.reshape(28, 28))
@@ -75,7 +76,7 @@ def test_a_model_the_trace_would_get_wrong_runs_its_own_pass_and_says_why(model,
     assert not pass_.traced and why in pass_.why_eager
     with torch.inference_mode():
         for frame in frames():
-            z, image, _error = pass_(frame)
+            z, image, _error, _nearest = pass_(frame)
             want_z, want_image = model.reconstruct(frame.reshape(1, 1, 28, 28))
             assert torch.equal(z, want_z.reshape(-1)) and torch.equal(image, want_image.reshape(28, 28))
 
@@ -98,3 +99,33 @@ def test_models_of_one_kind_share_one_trace_each_with_its_own_weights():
     with torch.inference_mode():
         codes = [p(frame)[0] for p in passes]
     assert all(not torch.equal(codes[0], z) for z in codes[1:])
+
+
+def test_the_pass_finds_the_nearest_reference_codes_as_the_neighbours_vote_does():
+    from aegui.verdict import judge
+
+    rng = np.random.default_rng(5)
+    model = models.create("ae", 6, seed=3)
+    references = rng.normal(size=(500, 6)).astype(np.float32)
+    labels = rng.integers(0, 10, 500).astype(np.uint8)
+    pass_ = one_image_pass(model, reference_codes=references, k=10)
+    assert pass_.traced, pass_.why_eager
+    with torch.inference_mode():
+        for frame in frames(6):
+            z, _image, _error, nearest = pass_(frame)
+            z, nearest = z.numpy(), nearest.numpy()
+            distances = ((references - z) ** 2).sum(1)
+            assert nearest.shape == (10,)
+            assert set(nearest) == set(np.argsort(distances)[:10])
+            assert np.all(np.diff(distances[nearest]) >= 0)           # nearest first
+            found = judge(z[None], [False], reference_codes=references, reference_labels=labels, nearest=nearest[None])
+            searched = judge(z[None], [False], reference_codes=references, reference_labels=labels)
+            assert found == searched
+
+
+def test_fewer_reference_codes_than_neighbours_are_all_found():
+    model = models.create("ae", 4, seed=3)
+    pass_ = one_image_pass(model, reference_codes=np.eye(4, dtype=np.float32)[:3], k=10)
+    with torch.inference_mode():
+        nearest = pass_(frames()[2])[3]
+    assert sorted(nearest.tolist()) == [0, 1, 2]

@@ -68,31 +68,34 @@ class Engine:
     def info(self) -> ModelInfo | None:
         return self._loaded.info if self._loaded is not None else None
 
-    def verdict(self, info: ModelInfo, z: np.ndarray, sse: float | None = None) -> Verdict:
+    def verdict(self, info: ModelInfo, z: np.ndarray, sse: float | None = None, nearest=None) -> Verdict:
         """What the drawing whose code is ``z`` looks like (``aegui.verdict``): the model's
-        verdict head, and the vote of its ``NEIGHBOURS`` nearest reference codes. ``sse``:
-        the drawing's squared reconstruction error; None for an edited code, which has no
-        drawing to compare with."""
+        verdict head, and the vote of its ``NEIGHBOURS`` nearest reference codes (their
+        indices ``nearest``, when the pass found them). ``sse``: the drawing's squared
+        reconstruction error; None for an edited code, which has no drawing to compare with."""
         head = getattr(self._loaded.model, "verdict_head", None) if self._loaded is not None else None
         norms = self._loaded.code_norms if self._loaded is not None and self._loaded.info is info else None
         return judge(z.reshape(1, -1), [False], head, info.codes, info.labels, NEIGHBOURS,
-                     sse=None if sse is None else [sse], reference_norms=norms)[0]
+                     sse=None if sse is None else [sse], reference_norms=norms, nearest=nearest)[0]
 
     def answer(self, request: Request):
         """The answer to ``request``; None when it was made for a model that is gone."""
+        loaded = self._loaded
+        if request.kind != "load" and (loaded is None or request.generation != loaded.info.generation):
+            return None
+        if request.kind == "drawing":
+            # Once per stroke event: no import statement on this path (with PySide6 loaded
+            # each runs its import hook: 2.4 us in a loop, several times that between
+            # strokes) and no torch call beyond the pass (aegui.models.one_image).
+            return self._encode(loaded, request)
         import torch
 
         with torch.inference_mode():
-            return self._answer(request)
+            return self._answer(loaded, request)
 
-    def _answer(self, request: Request):
+    def _answer(self, loaded: _Loaded | None, request: Request):
         if request.kind == "load":
             return self._load(request)
-        loaded = self._loaded
-        if loaded is None or request.generation != loaded.info.generation:
-            return None
-        if request.kind == "drawing":
-            return self._encode(loaded, request)
         if request.kind == "reading":
             return self._read(loaded, request)
         if request.kind in DECODE_KINDS:
@@ -112,20 +115,14 @@ class Engine:
         return self._loaded.model.decode(z).reshape(len(codes), 28, 28).float().cpu().numpy()
 
     def _encode(self, loaded: _Loaded, request: Request) -> DrawingResult:
-        import torch
-
         frame = frame_page(request.payload)
         info = loaded.info
         if not frame.any():
             return DrawingResult(request.seq, request.posted, info.generation, frame, None,
                                  np.zeros_like(frame), None, decide(empty=True))
-        x = torch.from_numpy(frame)
-        # Every torch call lets the UI thread's Python in (see aegui.models.one_image):
-        # on the CPU, none is made beyond the pass itself.
-        z, recon, error = (_numpy(t) for t in loaded.one_image(x if info.device == "cpu" else x.to(info.device)))
-        error = float(error)
+        z, recon, error, nearest = loaded.one_image.of_frame(frame)
         return DrawingResult(request.seq, request.posted, info.generation, frame, z, recon, error,
-                             self.verdict(info, z, error * frame.size))
+                             self.verdict(info, z, error * frame.size, nearest))
 
     def _read(self, loaded: _Loaded, request: Request) -> Read | None:
         from aegui.paradigm import read_drawing
@@ -199,20 +196,11 @@ class Engine:
         model.eval()
         self._generation += 1
         # Tracing runs the pass, so the first stroke does not pay for lazy initialisation.
-        one_image = one_image_pass(model, device)
-        info = dataclasses.replace(_describe_model(model, self._generation, untrained, problem, source, device),
-                                   drawing_pass="traced" if one_image.traced else f"eager: {one_image.why_eager}")
+        info = _describe_model(model, self._generation, untrained, problem, source, device)
+        one_image = one_image_pass(model, device, info.codes, NEIGHBOURS)
+        info = dataclasses.replace(info, drawing_pass="traced" if one_image.traced else f"eager: {one_image.why_eager}")
         self._loaded = _Loaded(model, info, one_image, squared_norms(info.codes) if info.codes is not None else None)
         return info
-
-
-def _numpy(tensor) -> np.ndarray:
-    """A result as float32 numpy, with no torch call when it is one already (on the CPU)."""
-    import torch
-
-    if tensor.device.type == "cpu" and tensor.dtype == torch.float32:
-        return tensor.numpy()
-    return tensor.float().cpu().numpy()
 
 
 def _open(source, device: str):

@@ -9,6 +9,9 @@ encoding and decoding one image took 2.4 ms of CPU eagerly and 0.7 ms traced (0.
 shows) once per kind of model, the weights as inputs, and runs it as one call that
 releases the lock once. It is the only way torch offers to run a recorded graph
 in-process without a compiler on the user's machine (``torch.compile`` needs one).
+For the same reason the pass also finds the drawing's nearest reference codes for the
+neighbours' vote (``aegui.verdict``): in numpy that search let the lock go four times per
+drawing and cost 0.19 ms of the inference thread's time in the app.
 
 Each model loaded checks the traced pass against its own ``reconstruct`` on two images
 before using it, and it must give the same numbers exactly; when tracing fails or differs (a
@@ -22,6 +25,7 @@ import contextlib
 import warnings
 from typing import Callable
 
+import numpy as np
 import torch
 
 __all__ = ["OneImagePass", "one_image_pass"]
@@ -31,29 +35,66 @@ SIDE = 28
 
 class _Pass(torch.nn.Module):
     """(28, 28) frame -> (code (Z,), reconstruction (28, 28), its mean squared error (a
-    0-d tensor)): ``model.reconstruct`` with the reshapes and the error in the graph, so
-    that the caller makes no torch or large numpy call of its own."""
+    0-d tensor)[, the indices (k,) of the k reference codes nearest the code, nearest
+    first]): ``model.reconstruct`` with the reshapes, the error and the neighbours'
+    search in the graph, so that the caller makes no torch or large numpy call of its own.
 
-    def __init__(self, model):
+    The search is ``aegui.verdict.knn_vote``'s (squared distances less |z|^2, in float32)
+    so that both find the same neighbours; a tie in distance may be broken otherwise."""
+
+    def __init__(self, model, reference_codes=None, k: int = 0):
         super().__init__()
-        self.model = model
+        self.model, self.k = model, 0
+        if reference_codes is not None and len(reference_codes) and k > 0:
+            from aegui.verdict import squared_norms
 
-    def forward(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            self.k = min(int(k), len(reference_codes))
+            self.register_buffer("reference_codes", torch.from_numpy(
+                np.ascontiguousarray(reference_codes, np.float32)), persistent=False)
+            self.register_buffer("reference_norms", torch.from_numpy(squared_norms(reference_codes)),
+                                 persistent=False)
+
+    def forward(self, frame: torch.Tensor) -> tuple[torch.Tensor, ...]:
         z, image = self.model.reconstruct(frame.reshape(1, 1, SIDE, SIDE))
-        image = image.reshape(SIDE, SIDE)
-        return z.reshape(-1), image, ((image - frame) ** 2).mean()
+        z, image = z.reshape(-1), image.reshape(SIDE, SIDE)
+        out = (z, image, ((image - frame) ** 2).mean())
+        if self.k:
+            d2 = self.reference_norms - 2.0 * (self.reference_codes @ z.to(self.reference_codes.dtype))
+            out += (torch.topk(d2, self.k, largest=False, sorted=True).indices,)
+        return out
 
 
 class OneImagePass:
     """``pass_(frame)``: a (28, 28) float32 tensor on the model's device -> (code (Z,),
-    reconstruction (28, 28), mean squared error). ``traced`` says which pass runs;
-    ``why_eager`` why not the traced one ("" when it is)."""
+    reconstruction (28, 28), mean squared error, the indices (k,) of the nearest reference
+    codes, nearest first, or None without them); ``pass_.of_frame`` the same from and to
+    numpy. ``traced`` says which pass runs; ``why_eager`` why not the traced one ("" when
+    it is)."""
 
-    def __init__(self, run: Callable, traced: bool, why_eager: str = ""):
+    def __init__(self, run: Callable, traced: bool, why_eager: str = "", device: str | torch.device = "cpu"):
         self._run, self.traced, self.why_eager = run, traced, why_eager
+        self.device = torch.device(device)
 
-    def __call__(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self._run(frame)
+    def __call__(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        out = self._run(frame)
+        return (*out, None) if len(out) == 3 else tuple(out)
+
+    def of_frame(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, np.ndarray | None]:
+        """The pass of a (28, 28) float32 numpy frame, in inference mode: (code, reconstruction,
+        mean squared error, nearest or None) as numpy and a float. On the CPU it makes no
+        torch call beyond the pass (each would let the UI thread's Python in)."""
+        with torch.inference_mode():
+            x = torch.from_numpy(frame)
+            z, image, error, nearest = self(x if self.device.type == "cpu" else x.to(self.device))
+            return (_as_numpy(z), _as_numpy(image), float(error),
+                    None if nearest is None else nearest.cpu().numpy())
+
+
+def _as_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A result as float32 numpy, with no torch call when it is one already (on the CPU)."""
+    if tensor.device.type == "cpu" and tensor.dtype == torch.float32:
+        return tensor.numpy()
+    return tensor.float().cpu().numpy()
 
 
 @contextlib.contextmanager
@@ -80,23 +121,24 @@ def _weights_replaced(module: torch.nn.Module, names: list[str], tensors):
 _TRACED: dict[tuple, Callable] = {}
 
 
-def one_image_pass(model, device: str | torch.device = "cpu") -> OneImagePass:
-    """The fastest exact pass of one image through ``model`` (see the module docstring)."""
-    eager = _Pass(model) if callable(getattr(model, "reconstruct", None)) else None
-    if eager is None:
+def one_image_pass(model, device: str | torch.device = "cpu", reference_codes=None, k: int = 0) -> OneImagePass:
+    """The fastest exact pass of one image through ``model`` (see the module docstring),
+    finding the ``k`` nearest of ``reference_codes`` (N, Z) too, when given."""
+    if not callable(getattr(model, "reconstruct", None)):
         raise TypeError(f"not a model with reconstruct(): {type(model).__name__}")
+    eager = _Pass(model, reference_codes, k).to(device)
     probes = [torch.zeros(SIDE, SIDE, device=device),
               torch.rand(SIDE, SIDE, generator=torch.Generator().manual_seed(0)).to(device)]
     with torch.inference_mode():
         eager(probes[0])       # loads the op's library and initialises lazily, outside the trace
     if not isinstance(model, torch.nn.Module):
-        return OneImagePass(eager, False, "the model is not a torch module")
+        return OneImagePass(eager, False, "the model is not a torch module", device)
     eager.eval()
     named = [*eager.named_parameters(), *eager.named_buffers()]
     names, weights = [name for name, _ in named], [tensor for _, tensor in named]
     # What the pass's Python decides by (the layers, the activations, the op's arguments),
     # as far as it shows; the check against the eager pass below catches the rest.
-    key = (type(model).__qualname__, repr(model), repr(getattr(model, "config", None)), str(device),
+    key = (type(model).__qualname__, repr(model), repr(getattr(model, "config", None)), str(device), eager.k,
            tuple((name, tuple(t.shape), t.dtype) for name, t in zip(names, weights)))
     try:
         with torch.inference_mode(), warnings.catch_warnings():
@@ -112,8 +154,8 @@ def one_image_pass(model, device: str | torch.device = "cpu") -> OneImagePass:
                 traced = torch.jit.trace(run, (probes[1], *weights), check_trace=False)
             for probe in probes:
                 if not all(torch.equal(a, b) for a, b in zip(traced(probe, *weights), eager(probe))):
-                    return OneImagePass(eager, False, "the traced pass differs from the model's")
+                    return OneImagePass(eager, False, "the traced pass differs from the model's", device)
     except Exception as err:  # noqa: BLE001 - any failure to trace leaves the eager pass
-        return OneImagePass(eager, False, f"the model could not be traced: {type(err).__name__}: {err}")
+        return OneImagePass(eager, False, f"the model could not be traced: {type(err).__name__}: {err}", device)
     _TRACED[key] = traced
-    return OneImagePass(lambda frame: traced(frame, *weights), True)
+    return OneImagePass(lambda frame: traced(frame, *weights), True, device=device)
