@@ -188,12 +188,10 @@ class Canvas(QWidget):
             self.update()
         painter = QPainter(self)
         if not self._page.contains(QRectF(event.rect())):     # the page covers the rest
-            painter.fillRect(event.rect(), self.palette().color(QPalette.ColorRole.Window))
+            painter.fillRect(event.rect(), self._background)
         painter.drawImage(self._page.topLeft(), self._view)
-        pen = QPen(self.palette().color(QPalette.ColorRole.Mid), 1)
-        pen.setCosmetic(True)
-        painter.setPen(pen)
-        painter.drawRect(self._page.adjusted(-0.5, -0.5, 0.5, 0.5))
+        painter.setPen(self._frame_pen)
+        painter.drawRect(self._frame)
         if self.hint and self.document.is_empty():
             painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
             font = painter.font()
@@ -269,6 +267,12 @@ class Canvas(QWidget):
                 strokes, pixels / self.document.size, self._prefixes)
         self._colours = np.array(gray_table(self._paper(), self._ink_colour()), np.uint32)
         self._recolour((0, 0, pixels, pixels))
+        # What every paint needs besides the view, worked out here (a resize or a new
+        # palette comes through here), not at the pen's pace.
+        self._background = self.palette().color(QPalette.ColorRole.Window)
+        self._frame_pen = QPen(self.palette().color(QPalette.ColorRole.Mid), 1)
+        self._frame_pen.setCosmetic(True)
+        self._frame = self._page.adjusted(-0.5, -0.5, 0.5, 0.5)
 
     def _keep_view(self) -> None:
         """A stroke has just begun and is not painted yet: keep the view as it is, before
@@ -279,7 +283,7 @@ class Canvas(QWidget):
 
     def _recolour(self, box: tuple[int, int, int, int]) -> None:
         x0, y0, x1, y1 = box
-        np.take(self._colours, self._ink[y0:y1, x0:x1], out=self._rgb[y0:y1, x0:x1])
+        self._colours.take(self._ink[y0:y1, x0:x1], out=self._rgb[y0:y1, x0:x1])
 
     def _widget_rect(self, box: tuple[int, int, int, int]) -> QRect:
         """View pixels (x0, y0, x1, y1) -> the widget rectangle that shows them."""

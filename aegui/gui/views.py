@@ -163,7 +163,7 @@ class ImageView(QWidget):
         self._pixels = np.ascontiguousarray(to_uint8(image))
         self._recolour()
         self.seq = seq
-        self.update()
+        self.update(self._image_area)      # the margins stay as they are
 
     def pixels(self) -> np.ndarray:
         """What is shown, as uint8 (a copy)."""
@@ -185,8 +185,9 @@ class ImageView(QWidget):
     def paintEvent(self, event) -> None:
         # Followed at the pen's pace: everything but the image is worked out beforehand.
         painter = QPainter(self)
-        for margin in self._margins:       # the image covers the rest: its pixels are written once
-            painter.fillRect(margin, self._background)
+        if not self._image_area.contains(event.rect()):
+            for margin in self._margins:   # the image covers the rest: its pixels are written once
+                painter.fillRect(margin, self._background)
         painter.drawImage(self._target, self._image)   # no smoothing: square pixels
         painter.setPen(self._frame_pen)
         painter.drawRect(self._frame)
@@ -197,6 +198,8 @@ class ImageView(QWidget):
         side = min(self.width(), self.height()) - 2
         self._target = QRectF((self.width() - side) / 2, (self.height() - side) / 2, side, side)
         self._frame = self._target.adjusted(-0.5, -0.5, 0.5, 0.5)
+        # What a new image repaints: the image and its frame (a pixel more for the pen's reach).
+        self._image_area = self._frame.toAlignedRect().adjusted(-1, -1, 1, 1)
         # Whole pixels inside the image's rectangle are left to the image: four strips around it.
         left, top = math.ceil(self._target.left()), math.ceil(self._target.top())
         right, bottom = math.floor(self._target.right()), math.floor(self._target.bottom())
@@ -221,7 +224,7 @@ class ImageView(QWidget):
             h, w = pixels.shape
             # RGB32 scales on the fast path when painted; the image reads ``_rgb`` in place.
             self._image = QImage(self._rgb.data, w, h, w * 4, QImage.Format.Format_RGB32)
-        np.take(self._colours, pixels, out=self._rgb)
+        self._colours.take(pixels, out=self._rgb)
 
 
 class NetworkPanel(QWidget):

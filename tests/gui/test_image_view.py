@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QEvent, QObject, QRect
 from PySide6.QtGui import QImage, QPalette
 
 from aegui.gui.views import ImageView
@@ -39,3 +40,37 @@ def test_the_image_fills_a_centred_square_and_the_window_colour_the_rest(qtbot, 
     outside = np.ones_like(pixels, bool)
     outside[max(top - 2, 0):top + side + 2, max(left - 2, 0):left + side + 2] = False     # the image, its frame
     assert set(np.unique(pixels[outside])) <= {window}
+
+
+class _PaintedRects(QObject):
+    """The rectangles of the paint events a widget gets."""
+
+    def __init__(self):
+        super().__init__()
+        self.rects: list[QRect] = []
+
+    def eventFilter(self, watched, event):
+        if event.type() == QEvent.Type.Paint:
+            self.rects.append(event.rect())
+        return False
+
+
+def test_a_new_image_repaints_the_image_and_its_frame_not_the_margins(qtbot):
+    # The views follow the pen: each drawing's answer repaints them, and the margins
+    # around the image never change with it.
+    view = ImageView()
+    qtbot.addWidget(view)
+    painted = _PaintedRects()
+    view.installEventFilter(painted)
+    view.resize(229, 308)
+    view.show()
+    qtbot.waitUntil(lambda: bool(painted.rects))       # shown: painted whole
+    assert painted.rects[0] == view.rect()
+    painted.rects.clear()
+    view.set_image(np.ones((28, 28)))
+    qtbot.waitUntil(lambda: bool(painted.rects))
+    side = min(view.width(), view.height()) - 2
+    left, top = (view.width() - side) // 2, (view.height() - side) // 2
+    image_and_frame = QRect(left - 2, top - 2, side + 4, side + 4)
+    assert all(image_and_frame.contains(rect) for rect in painted.rects)
+    assert not any(rect.contains(QRect(0, 0, view.width(), 10)) for rect in painted.rects)
