@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 
 from .prefix_cache import PrefixCache, repaint
-from .raster import Segment, paint_segments
+from .raster import Segment, paint_segments, union_boxes
 
 __all__ = ["Clear", "DrawingDocument", "MAX_HISTORY", "MIN_STEP", "PAGE", "Picture", "Segment", "Stroke",
            "draw_strokes", "pressure_width"]
@@ -134,6 +134,9 @@ class DrawingDocument:
         self._active: Stroke | None = None
         self._listeners: list[Listener] = []
         self._raster = np.zeros((size, size), np.uint8)
+        # A box (x0, y0, x1, y1; ends exclusive) around every pixel of ink on the page, or
+        # None when there is none: it may be larger than the ink (an eraser does not shrink it).
+        self._ink_box: tuple[int, int, int, int] | None = None
         # The page as it was before recent strokes: undo and redo repaint from there.
         self._prefixes = PrefixCache(keep=8)
 
@@ -148,8 +151,11 @@ class DrawingDocument:
         """Bring the raster up to date, then tell the observers."""
         if segments is None:
             self._rasterise()
+            self._ink_box = _ink_box(self._raster)
         else:
-            paint_segments(self._raster, segments)
+            box = paint_segments(self._raster, segments)
+            if box is not None and not all(segment.erase for segment in segments):
+                self._ink_box = union_boxes(self._ink_box, box)
         for listener in self._listeners:
             listener(segments)
 
@@ -301,12 +307,29 @@ class DrawingDocument:
         """The page as the network gets it: (size, size) uint8, ink bright (a copy)."""
         return self._raster.copy()
 
+    def inked(self) -> np.ndarray:
+        """The page cropped to a box holding all of its ink (a copy; one blank pixel when
+        there is none): what framing a drawing needs (``aegui.preprocess.mnist_style``
+        looks at the ink alone), a fraction of the page to copy and to scan at every move."""
+        if self._ink_box is None:
+            return np.zeros((1, 1), np.uint8)
+        x0, y0, x1, y1 = self._ink_box
+        return self._raster[y0:y1, x0:x1].copy()
+
     @property
     def pixels(self) -> np.ndarray:
         """The page itself, read-only: to look at without copying, never to keep."""
         view = self._raster.view()
         view.flags.writeable = False
         return view
+
+
+def _ink_box(page: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The smallest box (x0, y0, x1, y1; ends exclusive) holding every non-zero pixel."""
+    rows, cols = np.flatnonzero(page.any(1)), np.flatnonzero(page.any(0))
+    if not len(rows):
+        return None
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
 def draw_strokes(paths, width: float, size: int = PAGE, pressure: float = 1.0) -> np.ndarray:

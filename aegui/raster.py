@@ -52,7 +52,7 @@ import numpy as np
 
 from . import native
 
-__all__ = ["FLATNESS", "Segment", "paint_segments"]
+__all__ = ["FLATNESS", "Segment", "paint_segments", "union_boxes"]
 
 Point = tuple[float, float]
 
@@ -89,11 +89,12 @@ def paint_segments(image: np.ndarray, segments: Iterable[Segment], scale: float 
     for erase, run in itertools.groupby(segments, key=lambda seg: bool(seg.erase)):
         pieces = _pieces(run, scale)
         if len(pieces):
-            box = _union(box, _paint_pieces(image, pieces, erase))
+            box = union_boxes(box, _paint_pieces(image, pieces, erase))
     return box
 
 
-def _union(a, b):
+def union_boxes(a, b):
+    """The smallest box (x0, y0, x1, y1) holding boxes ``a`` and ``b``; either may be None."""
     if a is None or b is None:
         return a if b is None else b
     return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])

@@ -153,3 +153,36 @@ def test_sample_digits_stay_on_the_page_with_mouse_like_spacing(digit):
         assert np.median(steps) == pytest.approx(6.0, abs=1.0)
     with pytest.raises(ValueError, match="no sample"):
         digit_strokes("x")
+
+
+def holds_all_ink(doc) -> bool:
+    page, crop = doc.raster(), doc.inked()
+    return int(crop.sum(dtype=np.int64)) == int(page.sum(dtype=np.int64))
+
+
+def test_the_inked_part_of_the_page_holds_all_of_its_ink_through_every_kind_of_edit():
+    # What the network is sent at each move: a part of the page, never a pixel of ink less.
+    doc = DrawingDocument()
+    assert doc.inked().shape == (1, 1) and not doc.inked().any()
+    edits = [lambda: stroke(doc, [(100, 120), (180, 160), (220, 300)]),
+             lambda: stroke(doc, [(400, 40), (460, 90)], width=30),
+             lambda: stroke(doc, [(90, 100), (300, 300)], width=60, erase=True),
+             doc.undo, doc.redo, doc.undo, doc.undo, doc.redo,
+             lambda: doc.place_picture(np.pad(np.full((50, 70), 200, np.uint8), ((300, 162), (20, 422)))),
+             lambda: stroke(doc, [(10, 500), (30, 505)], width=4),
+             doc.clear, doc.undo]
+    for edit in edits:
+        edit()
+        assert holds_all_ink(doc)
+        assert doc.inked().size < doc.raster().size or doc.raster().all()
+    doc.clear()
+    assert not doc.inked().any()
+
+
+def test_the_inked_part_holds_the_ink_while_a_stroke_is_drawn():
+    doc = DrawingDocument()
+    doc.begin_stroke(256, 256, width=12)
+    assert holds_all_ink(doc) and doc.inked().any()
+    for x in range(260, 480, 9):
+        doc.extend_stroke(x, 256 + (x - 256) // 3)
+        assert holds_all_ink(doc)

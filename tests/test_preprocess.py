@@ -488,6 +488,25 @@ def test_the_app_frames_its_page_with_the_twin_and_anything_else_with_mnist_styl
         frame_page(np.zeros((0, 5), np.uint8))
 
 
+def test_the_twin_like_mnist_style_frames_any_part_of_the_page_that_holds_all_its_ink_alike():
+    # The app sends the part of its page that holds the ink (DrawingDocument.inked), not
+    # the whole page: framing must look at the ink alone, both ways, to the last bit.
+    import torch
+
+    twin = _twin()
+    rng = np.random.default_rng(4)
+    for page in _pages_people_and_worse_make():
+        rows, cols = np.flatnonzero(page.any(1)), np.flatnonzero(page.any(0))
+        if not len(rows):
+            continue
+        top, left = rng.integers(0, rows[0] + 1), rng.integers(0, cols[0] + 1)
+        bottom, right = rng.integers(rows[-1] + 1, page.shape[0] + 1), rng.integers(cols[-1] + 1, page.shape[1] + 1)
+        for part in (page[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1], page[top:bottom, left:right]):
+            part = np.ascontiguousarray(part)
+            np.testing.assert_array_equal(mnist_style(part), mnist_style(page))
+            np.testing.assert_array_equal(twin(torch.from_numpy(part)).numpy(), twin(torch.from_numpy(page)).numpy())
+
+
 @pytest.mark.parametrize("page, message", [
     (np.zeros((8, 8), np.float32), "uint8"),
     (np.zeros((2, 8, 8), np.uint8), "2-D"),

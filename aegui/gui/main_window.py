@@ -72,7 +72,7 @@ class MainWindow(QMainWindow):
         self.document = DrawingDocument()
         self.canvas = Canvas(self.document)
         self.worker = InferenceThread(self)
-        self.session = Session(self.worker.post, self.document.raster, device=device)
+        self.session = Session(self.worker.post, self.document.inked, device=device)
         self.worker.answered.connect(self.session.receive)
         self.worker.failed.connect(self.reporter.report)
         self.canvas.drawingChanged.connect(self.session.drawing_edited)

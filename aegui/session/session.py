@@ -65,7 +65,9 @@ class Output:
 
 class Session:
     """See the module docstring. ``post(request)`` hands a ``Request`` to whoever
-    computes; ``raster()`` returns the drawing as the network gets it (2-D uint8)."""
+    computes; ``raster()`` returns the drawing as the network gets it (2-D uint8, ink
+    bright; the page, or any part of it that holds all of its ink: see
+    ``DrawingDocument.inked``)."""
 
     def __init__(self, post: Callable[[Request], None], raster: Callable[[], np.ndarray],
                  device: str = "cpu", clock: Callable[[], float] = time.perf_counter):
