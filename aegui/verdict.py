@@ -223,16 +223,19 @@ def decide(probabilities=None, *, neighbours: tuple[int, int, int] | None = None
 
 
 def judge(codes, empty, head: VerdictHead | None = None, reference_codes=None, reference_labels=None,
-          k: int = NEIGHBOURS, sse=None, reference_norms=None, nearest=None) -> list[Verdict]:
+          k: int = NEIGHBOURS, sse=None, reference_norms=None, nearest=None, probabilities=None) -> list[Verdict]:
     """The verdicts on a batch of drawings from their codes (N, Z) and ``empty`` flags (N,):
     ``head``'s probabilities (if the model has a head), the reconstructions' squared errors
     ``sse`` (N,) against its ``max_sse`` (when given), and the vote of the ``k`` nearest
     reference codes (if it has any; ``reference_norms``: their ``squared_norms``, if kept;
-    ``nearest``: the indices (N, k) of each code's k nearest, nearest first, when found
-    already, as the app's pass through the model does). What the app shows and what
-    ``aegui eval`` scores."""
+    ``nearest``: the indices (N, k) of each code's k nearest, nearest first, and
+    ``probabilities``: the head's (N, 11), when computed already, as the app's pass through
+    the model does). What the app shows and what ``aegui eval`` scores."""
     codes = np.asarray(codes, np.float32).reshape(len(empty), -1)
-    probabilities = head.probabilities(codes) if head is not None and len(codes) else None
+    if probabilities is not None and head is not None:
+        probabilities = np.asarray(probabilities, np.float64).reshape(len(codes), -1)
+    else:
+        probabilities = head.probabilities(codes) if head is not None and len(codes) else None
     winners = votes = None
     if nearest is not None and len(codes):
         nearest = np.asarray(nearest).reshape(len(codes), -1)

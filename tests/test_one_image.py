@@ -25,8 +25,8 @@ def test_the_traced_pass_gives_exactly_the_models_code_and_reconstruction(kind):
     assert pass_.traced, pass_.why_eager
     with torch.inference_mode():
         for frame in frames():
-            z, image, error, nearest = pass_(frame)
-            assert nearest is None      # no reference codes asked for
+            z, image, error, nearest, probabilities = pass_(frame)
+            assert nearest is None and probabilities is None      # no reference codes, no head asked for
             want_z, want_image = model.reconstruct(frame.reshape(1, 1, 28, 28))
             assert z.shape == (6,) and image.shape == (28, 28) and error.shape == ()
             assert torch.equal(z, want_z.reshape(-1)) and torch.equal(image, want_image.reshape(28, 28))
@@ -76,7 +76,7 @@ def test_a_model_the_trace_would_get_wrong_runs_its_own_pass_and_says_why(model,
     assert not pass_.traced and why in pass_.why_eager
     with torch.inference_mode():
         for frame in frames():
-            z, image, _error, _nearest = pass_(frame)
+            z, image, _error, _nearest, _probabilities = pass_(frame)
             want_z, want_image = model.reconstruct(frame.reshape(1, 1, 28, 28))
             assert torch.equal(z, want_z.reshape(-1)) and torch.equal(image, want_image.reshape(28, 28))
 
@@ -112,7 +112,7 @@ def test_the_pass_finds_the_nearest_reference_codes_as_the_neighbours_vote_does(
     assert pass_.traced, pass_.why_eager
     with torch.inference_mode():
         for frame in frames(6):
-            z, _image, _error, nearest = pass_(frame)
+            z, _image, _error, nearest, _probabilities = pass_(frame)
             z, nearest = z.numpy(), nearest.numpy()
             distances = ((references - z) ** 2).sum(1)
             assert nearest.shape == (10,)
@@ -129,3 +129,26 @@ def test_fewer_reference_codes_than_neighbours_are_all_found():
     with torch.inference_mode():
         nearest = pass_(frames()[2])[3]
     assert sorted(nearest.tolist()) == [0, 1, 2]
+
+
+def test_the_pass_gives_the_verdict_heads_probabilities_as_the_head_computes_them():
+    from aegui.verdict import CLASSES, VerdictHead, judge
+
+    rng = np.random.default_rng(8)
+    model = models.create("ae", 6, seed=3)
+    for widths in ((6, CLASSES), (6, 32, CLASSES), (6, 64, 20, CLASSES)):
+        layers = tuple((rng.normal(size=(o, i)).astype(np.float32), rng.normal(size=o).astype(np.float32))
+                       for i, o in zip(widths[:-1], widths[1:]))
+        head = VerdictHead(rng.normal(size=6).astype(np.float32), rng.uniform(0.5, 2, 6).astype(np.float32), layers)
+        pass_ = one_image_pass(model, head=head)
+        assert pass_.traced, pass_.why_eager
+        with torch.inference_mode():
+            for frame in frames(6):
+                z, _image, _error, _nearest, probabilities = pass_(frame)
+                want = head.probabilities(z.numpy())[0]
+                assert probabilities.dtype == torch.float64 and probabilities.shape == (CLASSES,)
+                np.testing.assert_allclose(probabilities.numpy(), want, rtol=1e-5, atol=1e-7)
+                given = judge(z.numpy()[None], [False], head, probabilities=probabilities.numpy()[None])[0]
+                computed = judge(z.numpy()[None], [False], head)[0]
+                assert (given.kind, given.digit, given.runner_up) == (computed.kind, computed.digit, computed.runner_up)
+                assert given.confidence == pytest.approx(computed.confidence, abs=1e-6)

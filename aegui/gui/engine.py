@@ -68,15 +68,18 @@ class Engine:
     def info(self) -> ModelInfo | None:
         return self._loaded.info if self._loaded is not None else None
 
-    def verdict(self, info: ModelInfo, z: np.ndarray, sse: float | None = None, nearest=None) -> Verdict:
+    def verdict(self, info: ModelInfo, z: np.ndarray, sse: float | None = None, nearest=None,
+                probabilities=None) -> Verdict:
         """What the drawing whose code is ``z`` looks like (``aegui.verdict``): the model's
         verdict head, and the vote of its ``NEIGHBOURS`` nearest reference codes (their
-        indices ``nearest``, when the pass found them). ``sse``: the drawing's squared
-        reconstruction error; None for an edited code, which has no drawing to compare with."""
+        indices ``nearest`` and the head's ``probabilities``, when the pass found them).
+        ``sse``: the drawing's squared reconstruction error; None for an edited code, which
+        has no drawing to compare with."""
         head = getattr(self._loaded.model, "verdict_head", None) if self._loaded is not None else None
         norms = self._loaded.code_norms if self._loaded is not None and self._loaded.info is info else None
         return judge(z.reshape(1, -1), [False], head, info.codes, info.labels, NEIGHBOURS,
-                     sse=None if sse is None else [sse], reference_norms=norms, nearest=nearest)[0]
+                     sse=None if sse is None else [sse], reference_norms=norms, nearest=nearest,
+                     probabilities=probabilities)[0]
 
     def answer(self, request: Request):
         """The answer to ``request``; None when it was made for a model that is gone."""
@@ -120,9 +123,9 @@ class Engine:
         if not frame.any():
             return DrawingResult(request.seq, request.posted, info.generation, frame, None,
                                  np.zeros_like(frame), None, decide(empty=True))
-        z, recon, error, nearest = loaded.one_image.of_frame(frame)
+        z, recon, error, nearest, probabilities = loaded.one_image.of_frame(frame)
         return DrawingResult(request.seq, request.posted, info.generation, frame, z, recon, error,
-                             self.verdict(info, z, error * frame.size, nearest))
+                             self.verdict(info, z, error * frame.size, nearest, probabilities))
 
     def _read(self, loaded: _Loaded, request: Request) -> Read | None:
         from aegui.paradigm import read_drawing
@@ -197,7 +200,7 @@ class Engine:
         self._generation += 1
         # Tracing runs the pass, so the first stroke does not pay for lazy initialisation.
         info = _describe_model(model, self._generation, untrained, problem, source, device)
-        one_image = one_image_pass(model, device, info.codes, NEIGHBOURS)
+        one_image = one_image_pass(model, device, info.codes, NEIGHBOURS, getattr(model, "verdict_head", None))
         info = dataclasses.replace(info, drawing_pass="traced" if one_image.traced else f"eager: {one_image.why_eager}")
         self._loaded = _Loaded(model, info, one_image, squared_norms(info.codes) if info.codes is not None else None)
         return info

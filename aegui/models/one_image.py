@@ -10,8 +10,9 @@ shows) once per kind of model, the weights as inputs, and runs it as one call th
 releases the lock once. It is the only way torch offers to run a recorded graph
 in-process without a compiler on the user's machine (``torch.compile`` needs one).
 For the same reason the pass also finds the drawing's nearest reference codes for the
-neighbours' vote (``aegui.verdict``): in numpy that search let the lock go four times per
-drawing and cost 0.19 ms of the inference thread's time in the app.
+neighbours' vote and computes the verdict head's probabilities (``aegui.verdict``, where
+both are defined in numpy): in numpy the search let the lock go four times per drawing, and
+the two took 0.19 and 0.10 ms of the inference thread's time in the app.
 
 Each model loaded checks the traced pass against its own ``reconstruct`` on two images
 before using it, and it must give the same numbers exactly; when tracing fails or differs (a
@@ -35,33 +36,52 @@ SIDE = 28
 
 class _Pass(torch.nn.Module):
     """(28, 28) frame -> (code (Z,), reconstruction (28, 28), its mean squared error (a
-    0-d tensor)[, the indices (k,) of the k reference codes nearest the code, nearest
-    first]): ``model.reconstruct`` with the reshapes, the error and the neighbours'
-    search in the graph, so that the caller makes no torch or large numpy call of its own.
+    0-d tensor), the indices (k,) of the k reference codes nearest the code, nearest
+    first (or an empty tensor), the verdict head's probabilities (11,) (or an empty
+    tensor)): ``model.reconstruct`` with the reshapes, the error, the neighbours' search and
+    the head in the graph, so that the caller makes no torch or large numpy call of its own.
 
     The search is ``aegui.verdict.knn_vote``'s (squared distances less |z|^2, in float32)
-    so that both find the same neighbours; a tie in distance may be broken otherwise."""
+    and the head ``VerdictHead.probabilities`` (float32 layers, float64 softmax), the
+    definitions, in torch: the same numbers but for the order of a few float32 sums
+    (``one_image_pass`` checks them against the definitions); a tie in distance may be
+    broken otherwise."""
 
-    def __init__(self, model, reference_codes=None, k: int = 0):
+    def __init__(self, model, reference_codes=None, k: int = 0, head=None):
         super().__init__()
-        self.model, self.k = model, 0
+        self.model, self.k, self.head_layers = model, 0, 0
         if reference_codes is not None and len(reference_codes) and k > 0:
             from aegui.verdict import squared_norms
 
             self.k = min(int(k), len(reference_codes))
-            self.register_buffer("reference_codes", torch.from_numpy(
-                np.ascontiguousarray(reference_codes, np.float32)), persistent=False)
-            self.register_buffer("reference_norms", torch.from_numpy(squared_norms(reference_codes)),
-                                 persistent=False)
+            self._keep("reference_codes", reference_codes)
+            self._keep("reference_norms", squared_norms(reference_codes))
+        if head is not None:
+            self.head_layers = len(head.layers)
+            self._keep("head_mean", head.mean)
+            self._keep("head_scale", head.scale)
+            for i, (weight, bias) in enumerate(head.layers):
+                self._keep(f"head_weight_{i}", weight)
+                self._keep(f"head_bias_{i}", bias)
+
+    def _keep(self, name: str, array) -> None:
+        self.register_buffer(name, torch.from_numpy(np.ascontiguousarray(array, np.float32)), persistent=False)
 
     def forward(self, frame: torch.Tensor) -> tuple[torch.Tensor, ...]:
         z, image = self.model.reconstruct(frame.reshape(1, 1, SIDE, SIDE))
         z, image = z.reshape(-1), image.reshape(SIDE, SIDE)
-        out = (z, image, ((image - frame) ** 2).mean())
+        nearest = probabilities = z.new_empty(0)
         if self.k:
-            d2 = self.reference_norms - 2.0 * (self.reference_codes @ z.to(self.reference_codes.dtype))
-            out += (torch.topk(d2, self.k, largest=False, sorted=True).indices,)
-        return out
+            d2 = self.reference_norms - 2.0 * (self.reference_codes @ z.float())
+            nearest = torch.topk(d2, self.k, largest=False, sorted=True).indices
+        if self.head_layers:
+            h = (z.float() - self.head_mean) / self.head_scale
+            for i in range(self.head_layers):
+                h = getattr(self, f"head_weight_{i}") @ h + getattr(self, f"head_bias_{i}")
+                if i < self.head_layers - 1:
+                    h = torch.relu(h)
+            probabilities = torch.softmax(h.double(), 0)
+        return z, image, ((image - frame) ** 2).mean(), nearest, probabilities
 
 
 class OneImagePass:
@@ -75,19 +95,20 @@ class OneImagePass:
         self._run, self.traced, self.why_eager = run, traced, why_eager
         self.device = torch.device(device)
 
-    def __call__(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        out = self._run(frame)
-        return (*out, None) if len(out) == 3 else tuple(out)
+    def __call__(self, frame: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        z, image, error, nearest, probabilities = self._run(frame)
+        return z, image, error, nearest if len(nearest) else None, probabilities if len(probabilities) else None
 
-    def of_frame(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, np.ndarray | None]:
-        """The pass of a (28, 28) float32 numpy frame, in inference mode: (code, reconstruction,
-        mean squared error, nearest or None) as numpy and a float. On the CPU it makes no
-        torch call beyond the pass (each would let the UI thread's Python in)."""
+    def of_frame(self, frame: np.ndarray) -> tuple:
+        """The pass of a (28, 28) float32 numpy frame, in inference mode: (code,
+        reconstruction, mean squared error, nearest or None, probabilities or None) as numpy
+        and a float. On the CPU it makes no torch call beyond the pass (each would let the UI
+        thread's Python in)."""
         with torch.inference_mode():
             x = torch.from_numpy(frame)
-            z, image, error, nearest = self(x if self.device.type == "cpu" else x.to(self.device))
-            return (_as_numpy(z), _as_numpy(image), float(error),
-                    None if nearest is None else nearest.cpu().numpy())
+            z, image, error, nearest, probabilities = self(x if self.device.type == "cpu" else x.to(self.device))
+            return (_as_numpy(z), _as_numpy(image), float(error), None if nearest is None else nearest.cpu().numpy(),
+                    None if probabilities is None else probabilities.cpu().numpy())
 
 
 def _as_numpy(tensor: torch.Tensor) -> np.ndarray:
@@ -121,12 +142,14 @@ def _weights_replaced(module: torch.nn.Module, names: list[str], tensors):
 _TRACED: dict[tuple, Callable] = {}
 
 
-def one_image_pass(model, device: str | torch.device = "cpu", reference_codes=None, k: int = 0) -> OneImagePass:
+def one_image_pass(model, device: str | torch.device = "cpu", reference_codes=None, k: int = 0,
+                   head=None) -> OneImagePass:
     """The fastest exact pass of one image through ``model`` (see the module docstring),
-    finding the ``k`` nearest of ``reference_codes`` (N, Z) too, when given."""
+    finding the ``k`` nearest of ``reference_codes`` (N, Z) and the probabilities of the
+    verdict ``head`` (``aegui.verdict.VerdictHead``) too, when given."""
     if not callable(getattr(model, "reconstruct", None)):
         raise TypeError(f"not a model with reconstruct(): {type(model).__name__}")
-    eager = _Pass(model, reference_codes, k).to(device)
+    eager = _Pass(model, reference_codes, k, head).to(device)
     probes = [torch.zeros(SIDE, SIDE, device=device),
               torch.rand(SIDE, SIDE, generator=torch.Generator().manual_seed(0)).to(device)]
     with torch.inference_mode():
@@ -139,6 +162,7 @@ def one_image_pass(model, device: str | torch.device = "cpu", reference_codes=No
     # What the pass's Python decides by (the layers, the activations, the op's arguments),
     # as far as it shows; the check against the eager pass below catches the rest.
     key = (type(model).__qualname__, repr(model), repr(getattr(model, "config", None)), str(device), eager.k,
+           eager.head_layers,
            tuple((name, tuple(t.shape), t.dtype) for name, t in zip(names, weights)))
     try:
         with torch.inference_mode(), warnings.catch_warnings():
