@@ -152,3 +152,26 @@ def test_the_pass_gives_the_verdict_heads_probabilities_as_the_head_computes_the
                 computed = judge(z.numpy()[None], [False], head)[0]
                 assert (given.kind, given.digit, given.runner_up) == (computed.kind, computed.digit, computed.runner_up)
                 assert given.confidence == pytest.approx(computed.confidence, abs=1e-6)
+
+
+@pytest.mark.parametrize("traceable", [True, False])
+def test_a_numpy_frame_gives_numpy_results_outside_inference_mode(traceable, monkeypatch):
+    # The inference thread calls of_frame as it is, with autograd on: neither pass may
+    # record a graph (reading a tensor that needs grad into numpy would raise).
+    from aegui.models import one_image
+
+    if not traceable:
+        monkeypatch.setattr(one_image, "_TRACED", {})
+        monkeypatch.setattr(torch.jit, "trace", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no trace")))
+    model = models.create("ae", 6, seed=3)
+    references = np.random.default_rng(2).normal(size=(50, 6)).astype(np.float32)
+    pass_ = one_image_pass(model, reference_codes=references, k=5)
+    assert pass_.traced == traceable
+    frame = frames()[3].numpy()
+    z, image, error, nearest, probabilities = pass_.of_frame(frame)
+    assert z.dtype == np.float32 and z.shape == (6,) and image.dtype == np.float32 and image.shape == (28, 28)
+    assert isinstance(error, float) and nearest.shape == (5,) and probabilities is None
+    with torch.inference_mode():
+        want_z, want_image = model.reconstruct(torch.from_numpy(frame).reshape(1, 1, 28, 28))
+    np.testing.assert_array_equal(z, want_z.numpy().reshape(-1))
+    np.testing.assert_array_equal(image, want_image.numpy().reshape(28, 28))

@@ -93,6 +93,8 @@ class OneImagePass:
     which pass runs; ``why_eager`` why not the traced one ("" when it is)."""
 
     def __init__(self, run: Callable, traced: bool, why_eager: str = "", device: str | torch.device = "cpu"):
+        """``run``: the pass, which records no autograd graph (the traced one gets detached
+        weights, the eager one runs in inference mode)."""
         self._run, self.traced, self.why_eager = run, traced, why_eager
         self.device = torch.device(device)
 
@@ -101,22 +103,24 @@ class OneImagePass:
         return z, image, error, nearest if len(nearest) else None, probabilities if len(probabilities) else None
 
     def of_frame(self, frame: np.ndarray) -> tuple:
-        """The pass of a (28, 28) float32 numpy frame, in inference mode: (code,
-        reconstruction, mean squared error, nearest or None, probabilities or None) as numpy
-        and a float. On the CPU it makes no torch call beyond the pass (each would let the UI
-        thread's Python in)."""
-        with torch.inference_mode():
-            x = torch.from_numpy(frame)
-            z, image, error, nearest, probabilities = self(x if self.device.type == "cpu" else x.to(self.device))
-            return (_as_numpy(z), _as_numpy(image), float(error), None if nearest is None else nearest.cpu().numpy(),
-                    None if probabilities is None else probabilities.cpu().numpy())
+        """The pass of a (28, 28) float32 numpy frame: (code, reconstruction, mean squared
+        error, nearest or None, probabilities or None) as numpy and a float. On the CPU it
+        makes no torch call beyond the pass and reading its results (each would let the UI
+        thread's Python in, and a context manager costs as much as a few)."""
+        x = torch.from_numpy(frame)
+        if self.device.type != "cpu":
+            x = x.to(self.device)
+        z, image, error, nearest, probabilities = self._run(x)
+        return (_as_numpy(z, np.float32), _as_numpy(image, np.float32), error.item(),
+                _as_numpy(nearest) if len(nearest) else None,
+                _as_numpy(probabilities) if len(probabilities) else None)
 
 
-def _as_numpy(tensor: torch.Tensor) -> np.ndarray:
-    """A result as float32 numpy, with no torch call when it is one already (on the CPU)."""
-    if tensor.device.type == "cpu" and tensor.dtype == torch.float32:
-        return tensor.numpy()
-    return tensor.float().cpu().numpy()
+def _as_numpy(tensor: torch.Tensor, dtype=None) -> np.ndarray:
+    """A result as numpy (of ``dtype``), with no further torch call when it is on the CPU."""
+    if tensor.device.type != "cpu" or tensor.dtype in (torch.float16, torch.bfloat16):
+        tensor = tensor.float().cpu()
+    return tensor.numpy() if dtype is None else np.asarray(tensor.numpy(), dtype)
 
 
 @contextlib.contextmanager
@@ -155,8 +159,9 @@ def one_image_pass(model, device: str | torch.device = "cpu", reference_codes=No
               torch.rand(SIDE, SIDE, generator=torch.Generator().manual_seed(0)).to(device)]
     with torch.inference_mode():
         eager(probes[0])       # loads the op's library and initialises lazily, outside the trace
+    eager_run = torch.inference_mode()(eager)
     if not isinstance(model, torch.nn.Module):
-        return OneImagePass(eager, False, "the model is not a torch module", device)
+        return OneImagePass(eager_run, False, "the model is not a torch module", device)
     eager.eval()
     named = [*eager.named_parameters(), *eager.named_buffers()]
     names, weights = [name for name, _ in named], [tensor for _, tensor in named]
@@ -179,8 +184,9 @@ def one_image_pass(model, device: str | torch.device = "cpu", reference_codes=No
                 traced = torch.jit.trace(run, (probes[1], *weights), check_trace=False)
             for probe in probes:
                 if not all(torch.equal(a, b) for a, b in zip(traced(probe, *weights), eager(probe))):
-                    return OneImagePass(eager, False, "the traced pass differs from the model's", device)
+                    return OneImagePass(eager_run, False, "the traced pass differs from the model's", device)
     except Exception as err:  # noqa: BLE001 - any failure to trace leaves the eager pass
-        return OneImagePass(eager, False, f"the model could not be traced: {type(err).__name__}: {err}", device)
+        return OneImagePass(eager_run, False, f"the model could not be traced: {type(err).__name__}: {err}", device)
     _TRACED[key] = traced
-    return OneImagePass(lambda frame: traced(frame, *weights), True, device=device)
+    detached = [tensor.detach() for tensor in weights]     # so that no autograd graph is recorded
+    return OneImagePass(lambda frame: traced(frame, *detached), True, device=device)
