@@ -100,9 +100,10 @@ class Canvas(QWidget):
         self.update()
 
     def _update_outline(self, old: QRectF) -> None:
-        for rect in (old, self.outline_rect()):
-            if not rect.isEmpty():
-                self.update(rect.toAlignedRect().adjusted(-3, -3, 3, 3))
+        # One rectangle around where the outline was and is: a few pixels apart per move.
+        rect = old.united(self.outline_rect())
+        if not rect.isEmpty():
+            self.update(rect.toAlignedRect().adjusted(-3, -3, 3, 3))
 
     def _point_at(self, pos: QPointF | None) -> None:
         old = self.outline_rect()
@@ -137,9 +138,10 @@ class Canvas(QWidget):
         event.accept()
 
     def mouseMoveEvent(self, event) -> None:
-        self._point_at(event.position())
-        if event.buttons() & Qt.MouseButton.LeftButton and self.document.in_stroke:
-            self.document.extend_stroke(*self.to_page(event.position()))
+        position = event.position()          # a new QPointF at every call: asked once
+        self._point_at(position)
+        if self.document.in_stroke and event.buttons() & Qt.MouseButton.LeftButton:
+            self.document.extend_stroke(*self.to_page(position))
             event.accept()
 
     def mouseReleaseEvent(self, event) -> None:
