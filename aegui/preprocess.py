@@ -155,8 +155,13 @@ def frame_page(page) -> np.ndarray:
 
 def to_uint8(frame) -> np.ndarray:
     """Quantise a [0, 1] frame to uint8 (round(x * 255)), clipping first."""
-    values = np.clip(np.asarray(frame, dtype=np.float64), 0.0, 1.0)
-    return np.rint(values * 255.0).astype(np.uint8)
+    # In place on one float64 copy, with the ufuncs themselves: the app does this twice per
+    # drawing on the UI thread, and np.clip's Python wrappers cost more than the arithmetic.
+    values = np.array(frame, dtype=np.float64)
+    np.maximum(values, 0.0, out=values)
+    np.minimum(values, 1.0, out=values)
+    values *= 255.0
+    return np.rint(values, out=values).astype(np.uint8)
 
 
 def _validated(image) -> tuple[np.ndarray, float]:
