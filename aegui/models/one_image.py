@@ -167,8 +167,8 @@ def one_image_pass(model, device: str | torch.device = "cpu", reference_codes=No
     names, weights = [name for name, _ in named], [tensor for _, tensor in named]
     # What the pass's Python decides by (the layers, the activations, the op's arguments),
     # as far as it shows; the check against the eager pass below catches the rest.
+    # (The head's layers and the references show in the names and shapes; k does not.)
     key = (type(model).__qualname__, repr(model), repr(getattr(model, "config", None)), str(device), eager.k,
-           eager.head_layers,
            tuple((name, tuple(t.shape), t.dtype) for name, t in zip(names, weights)))
     try:
         with torch.inference_mode(), warnings.catch_warnings():
