@@ -1,12 +1,16 @@
 """The op library's kernels for the numpy code of the drawing's path, once it is loaded.
 
 Two steps of every mouse move have a C++ twin in the op's library: painting the pen's
-pixels (``aegui.raster``, op ``paint_pieces``) and framing the page (``aegui.preprocess``,
-op ``frame_digit``). The numpy code defines them and stays the fallback; the twins are
-used only once the library is loaded, which loading a model does: this module looks the
+pixels (``aegui.raster``, ``paint_pieces``) and framing the page (``aegui.preprocess``,
+``frame_digit``). The numpy code defines them and stays the fallback; the twins are used
+only once the library is loaded, which loading a model does: this module looks the
 library up and never imports torch itself, because importing torch here would hold up
 the window (it is on screen before torch is imported). Without the library (no compiler,
 ``AEGUI_BACKEND=reference``) numpy computes.
+
+The twins are functions of the library's Python module (``aegui._C``, see
+``csrc/python_module.cpp``) that take numpy arrays as they are: no torch call, no tensor
+made, so the UI thread touches no torch code while the user draws.
 """
 
 from __future__ import annotations
@@ -14,35 +18,21 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
-__all__ = ["op", "tensor"]
+__all__ = ["kernel"]
 
-# name -> the op once found, or False once the loaded library turned out to lack it.
+# name -> the kernel once found, or False once the loaded library turned out to lack it.
 _found: dict[str, Callable | bool] = {}
-# torch.from_numpy, once an op is found. The callers run once or twice per mouse move,
-# and with PySide6 loaded every import statement runs its import hook (2.4 us each).
-_from_numpy: Callable | None = None
 
 
-def op(name: str) -> Callable | None:
-    """``torch.ops.aegui.<name>`` once the op's library is loaded in this process; None
-    before that (asked again next time), and for good when the loaded library lacks it
-    (one built before the kernel existed)."""
+def kernel(name: str) -> Callable | None:
+    """``aegui._C.<name>`` once the op's library is loaded in this process; None before
+    that (asked again next time), and for good when the loaded library lacks it (one built
+    before the kernel existed)."""
     found = _found.get(name)
     if found is None:
         extension = sys.modules.get("aegui.ops._extension")
         if extension is None or not extension.loaded_already():
             return None
-        import torch
-
-        global _from_numpy
-        _from_numpy = torch.from_numpy
-        found = _found[name] = getattr(torch.ops.aegui, name) if hasattr(torch.ops.aegui, name) else False
+        module = sys.modules.get("aegui._C")
+        found = _found[name] = getattr(module, name, False) if module is not None else False
     return found or None
-
-
-def tensor(array):
-    """``torch.from_numpy(array)`` (sharing its memory), for the arguments of an op that
-    ``op`` found (torch is imported by then)."""
-    if _from_numpy is None:
-        raise RuntimeError("native.tensor before native.op found an op")
-    return _from_numpy(array)

@@ -138,7 +138,7 @@ def mnist_style(image) -> np.ndarray:
 
 
 def frame_page(page) -> np.ndarray:
-    """``mnist_style`` of the app's page, by its C++ twin (op ``frame_digit``) when the op's
+    """``mnist_style`` of the app's page, by its C++ twin (``frame_digit``) when the op's
     library is loaded (``aegui.native``) and ``page`` is a 2-D uint8 array; else by
     ``mnist_style`` itself. The twin takes the same steps in the same precision but sums
     the resampling's products in another order: its frames differ from these by a few
@@ -146,11 +146,13 @@ def frame_page(page) -> np.ndarray:
     0.7% of the frames of drawn sample digits), with the same whole-pixel placement. Why the app
     uses it: one call instead of a dozen numpy calls, each of which lets the UI thread's
     Python in and waits for it back (``csrc/cpu/framing_cpu.cpp``)."""
-    frame = native.op("frame_digit")
-    if (frame is None or not isinstance(page, np.ndarray) or page.dtype != np.uint8 or page.ndim != 2
+    twin = native.kernel("frame_digit")
+    if (twin is None or not isinstance(page, np.ndarray) or page.dtype != np.uint8 or page.ndim != 2
             or not page.size):
         return mnist_style(page)
-    return frame(native.tensor(np.ascontiguousarray(page))).numpy()
+    frame = np.empty((FRAME, FRAME), np.float32)
+    twin(np.ascontiguousarray(page), frame)
+    return frame
 
 
 def to_uint8(frame) -> np.ndarray:

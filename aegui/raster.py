@@ -144,23 +144,10 @@ def _paint_pieces(image: np.ndarray, pieces: np.ndarray, erase: bool) -> tuple[i
     return _paint_pieces_numpy(image, pieces, erase)
 
 
-# The compiled kernel's wrapper, made once the library is found (this runs twice a move).
-_kernel: Callable | None = None
-
-
 def _native() -> Callable | None:
-    """The compiled kernel (``aegui.native``), or None while numpy paints."""
-    global _kernel
-    if _kernel is None:
-        paint = native.op("paint_pieces")
-        if paint is None:
-            return None
-        def kernel(image, pieces, erase):
-            box = paint(native.tensor(image), native.tensor(np.ascontiguousarray(pieces, np.float64)), bool(erase))
-            return tuple(box) if box else None
-
-        _kernel = kernel
-    return _kernel
+    """The compiled kernel (``aegui.native``): ``kernel(image, pieces, erase)`` with
+    contiguous float64 pieces, as ``_pieces`` makes them; None while numpy paints."""
+    return native.kernel("paint_pieces")
 
 
 def _paint_pieces_numpy(image: np.ndarray, pieces: np.ndarray, erase: bool) -> tuple[int, int, int, int] | None:

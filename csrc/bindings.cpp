@@ -1,8 +1,6 @@
 // The torch side of the bottleneck ops: their schemas and kernels' marshalling, derived from
 // the op tables (op_table.h), input checks (checks.h), allocation, streams, and one
 // registration per backend. The kernels themselves take plain pointers (bottleneck.h).
-#include <Python.h>
-
 #include <ATen/ATen.h>
 #include <ATen/EmptyTensor.h>
 #include <ATen/Parallel.h>
@@ -21,12 +19,6 @@
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #endif
-
-// `import aegui._C` loads this library, which registers the ops; it has no Python API.
-extern "C" PyObject* PyInit__C(void) {
-  static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
-  return PyModule_Create(&def);
-}
 
 namespace aegui {
 namespace {

@@ -420,17 +420,29 @@ def test_usps_digits_are_framed_like_mnist(usps):
 # ---------------------------------------------------------------------- the compiled twin
 
 
-def _twin():
-    """The C++ twin the app frames with once the op's library is loaded (loaded here)."""
-    import torch
-
+def _kernel():
+    """The C++ twin as the library offers it (loaded here)."""
+    from aegui import native
     from aegui.ops import _extension
 
     status = _extension.status()
-    if not status.loaded or not hasattr(torch.ops.aegui, "frame_digit"):
+    kernel = native.kernel("frame_digit")
+    if kernel is None:
         pytest.skip(f"the op's compiled library is not loaded ({status.reason or 'it has no frame_digit'}): "
                     "the app frames with numpy here")
-    return torch.ops.aegui.frame_digit
+    return kernel
+
+
+def _twin():
+    """The C++ twin the app frames with once the op's library is loaded: page -> frame."""
+    kernel = _kernel()
+
+    def twin(page):
+        frame = np.full((FRAME, FRAME), np.nan, np.float32)    # every pixel must be written
+        kernel(page, frame)
+        return frame
+
+    return twin
 
 
 def _pages_people_and_worse_make():
@@ -458,12 +470,10 @@ def _pages_people_and_worse_make():
 
 
 def test_the_compiled_twin_frames_like_mnist_style_to_a_millionth_and_places_alike():
-    import torch
-
     twin = _twin()
     worst = 0.0
     for page in _pages_people_and_worse_make():
-        want, got = mnist_style(page), twin(torch.from_numpy(page)).numpy()
+        want, got = mnist_style(page), twin(page)
         assert got.shape == (FRAME, FRAME) and got.dtype == np.float32
         # The same box, the same whole-pixel placement (but for a centroid exactly on a half
         # pixel, which rounds either way with any change of summing order, even numpy's own).
@@ -473,14 +483,12 @@ def test_the_compiled_twin_frames_like_mnist_style_to_a_millionth_and_places_ali
 
 
 def test_the_app_frames_its_page_with_the_twin_and_anything_else_with_mnist_style():
-    import torch
-
     from aegui.preprocess import frame_page
 
     twin = _twin()
     page = np.zeros((512, 512), np.uint8)
     page[100:300, 200:260] = 255
-    np.testing.assert_array_equal(frame_page(page), twin(torch.from_numpy(page)).numpy())
+    np.testing.assert_array_equal(frame_page(page), twin(page))
     for other in (page.astype(np.float32) / 255, page[::2, ::2], page > 0):
         np.testing.assert_array_equal(frame_page(other), mnist_style(other))
     np.testing.assert_array_equal(frame_page(np.zeros((512, 512), np.uint8)), np.zeros((FRAME, FRAME), np.float32))
@@ -491,8 +499,6 @@ def test_the_app_frames_its_page_with_the_twin_and_anything_else_with_mnist_styl
 def test_the_twin_like_mnist_style_frames_any_part_of_the_page_that_holds_all_its_ink_alike():
     # The app sends the part of its page that holds the ink (DrawingDocument.inked), not
     # the whole page: framing must look at the ink alone, both ways, to the last bit.
-    import torch
-
     twin = _twin()
     rng = np.random.default_rng(4)
     for page in _pages_people_and_worse_make():
@@ -504,19 +510,24 @@ def test_the_twin_like_mnist_style_frames_any_part_of_the_page_that_holds_all_it
         for part in (page[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1], page[top:bottom, left:right]):
             part = np.ascontiguousarray(part)
             np.testing.assert_array_equal(mnist_style(part), mnist_style(page))
-            np.testing.assert_array_equal(twin(torch.from_numpy(part)).numpy(), twin(torch.from_numpy(page)).numpy())
+            np.testing.assert_array_equal(twin(part), twin(page))
 
 
 @pytest.mark.parametrize("page, message", [
-    (np.zeros((8, 8), np.float32), "uint8"),
-    (np.zeros((2, 8, 8), np.uint8), "2-D"),
-    (np.zeros((0, 8), np.uint8), "non-empty"),
+    (np.zeros((8, 8), np.float32), "page must be a C-contiguous 2-D uint8 array"),
+    (np.zeros((8, 8), bool), "page must be a C-contiguous 2-D uint8 array"),
+    (np.zeros((2, 8, 8), np.uint8), "page must be a C-contiguous 2-D uint8 array"),
+    (np.zeros((16, 16), np.uint8)[:, ::2], "page must be a C-contiguous 2-D uint8 array"),
+    (np.zeros((0, 8), np.uint8), "page is empty"),
+    ("page", "page must be"),
 ])
 def test_the_twin_refuses_what_it_cannot_frame_with_a_clear_error(page, message):
-    import torch
-
-    twin = _twin()
-    with pytest.raises(RuntimeError, match=message):
-        twin(torch.from_numpy(page))
-    with pytest.raises(RuntimeError, match="contiguous"):
-        twin(torch.zeros(16, 16, dtype=torch.uint8)[:, ::2])
+    kernel = _kernel()
+    frame = np.ones((FRAME, FRAME), np.float32)
+    with pytest.raises(ValueError, match=message):
+        kernel(page, frame)
+    assert (frame == 1).all()     # nothing written
+    for wrong_frame in (np.ones((FRAME, FRAME)), np.ones((FRAME, FRAME + 1), np.float32),
+                        np.ones((FRAME, FRAME), np.float32).T.copy(order="F"), None):
+        with pytest.raises(ValueError, match=r"frame must be a C-contiguous, writable \(28, 28\) float32 array"):
+            kernel(np.zeros((8, 8), np.uint8), wrong_frame)

@@ -214,15 +214,22 @@ def test_the_canvas_strokes_come_out_the_same_with_and_without_the_kernel(monkey
         np.testing.assert_array_equal(a, b)
 
 
-def test_the_kernel_refuses_what_is_not_an_image_and_pieces():
-    import torch
-
-    _compiled_kernel()
-    op = torch.ops.aegui.paint_pieces
-    pieces = torch.zeros(1, 5, dtype=torch.float64)
-    with pytest.raises(RuntimeError, match="uint8"):
-        op(torch.zeros(4, 4, dtype=torch.float32), pieces, False)
-    with pytest.raises(RuntimeError, match="float64"):
-        op(torch.zeros(4, 4, dtype=torch.uint8), torch.zeros(1, 4, dtype=torch.float64), False)
-    with pytest.raises(RuntimeError, match="contiguous"):
-        op(torch.zeros(4, 8, dtype=torch.uint8)[:, ::2], pieces, False)
+def test_the_kernel_refuses_what_is_not_an_image_and_pieces_and_paints_nothing():
+    kernel = _compiled_kernel()
+    image, pieces = np.zeros((4, 4), np.uint8), np.array([[1.0, 1.0, 2.0, 2.0, 1.0]])
+    for wrong_image in (image.astype(np.float32), image.astype(bool), image[None], image[:, ::2],
+                        np.zeros((4, 4), np.uint8).view(np.int8), "image", None):
+        with pytest.raises(ValueError, match="image must be a C-contiguous, writable 2-D uint8 array"):
+            kernel(wrong_image, pieces, False)
+    read_only = image.copy()
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="writable"):
+        kernel(read_only, pieces, False)
+    for wrong_pieces in (pieces.astype(np.float32), pieces[:, :4], pieces.ravel(), np.asfortranarray(np.tile(pieces, (3, 1)))):
+        with pytest.raises(ValueError, match=r"pieces must be a C-contiguous \(K, 5\) float64 array"):
+            kernel(image, wrong_pieces, False)
+    with pytest.raises(TypeError, match="3 arguments"):
+        kernel(image, pieces)
+    assert not image.any()
+    assert kernel(image, np.zeros((0, 5)), False) is None
+    assert kernel(image, pieces, False) == (0, 0, 4, 4) and image.any()

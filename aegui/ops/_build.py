@@ -13,6 +13,8 @@ from aegui.ops._extension import LIB_NAME, source_dir, source_files
 
 # at::parallel_for is inline OpenMP: without it the op runs on one thread (see setup.py).
 OPENMP = ["-fopenmp"] if sys.platform.startswith("linux") else []
+# Lets the pen's square roots vectorise (see setup.py).
+NO_ERRNO = ["-fno-math-errno"]
 
 
 def main(folder: str, with_cuda: bool) -> None:
@@ -21,7 +23,7 @@ def main(folder: str, with_cuda: bool) -> None:
         sources=[str(p) for p in source_files(with_cuda)],
         build_directory=folder,
         extra_include_paths=[str(source_dir())],
-        extra_cflags=["-O3", *OPENMP] + (["-DWITH_CUDA"] if with_cuda else []),
+        extra_cflags=["-O3", *NO_ERRNO, *OPENMP] + (["-DWITH_CUDA"] if with_cuda else []),
         extra_ldflags=OPENMP,
         extra_cuda_cflags=["-O3"],
         is_python_module=False,

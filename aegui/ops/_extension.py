@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib
+import importlib.util
 import os
 import shutil
 import sys
@@ -170,6 +171,19 @@ def _jit_build_and_load() -> None:
                       f"(once; about a minute{why})", file=sys.stderr, flush=True)
                 _jit.build(folder, lib, with_cuda, BUILD_TIMEOUT_S)
     torch.ops.load_library(str(lib))
+    _import_as_module(lib)
+
+
+def _import_as_module(lib: Path) -> None:
+    """The built library as the module ``aegui._C`` too, as the prebuilt one is: its
+    functions are the drawing's kernels (``aegui.native``). Loading it again only runs its
+    module init; the ops are registered once."""
+    spec = importlib.util.spec_from_file_location("aegui._C", lib)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{lib} cannot be imported as a module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules["aegui._C"] = module
 
 
 def _check_toolchain() -> None:

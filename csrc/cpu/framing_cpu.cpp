@@ -15,18 +15,15 @@
 // on a half pixel, as a uniformly inked box has, rounds either way with any change of
 // summing order, in numpy too: numpy itself placed a uniform 20x20 square 4.5 px from
 // the frame's edge one way in rows and the other in columns.)
-#include <ATen/ATen.h>
-#include <torch/library.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
 
+#include "drawing_kernels.h"
+
 namespace aegui {
 namespace {
-
-using at::Tensor;
 
 constexpr int64_t kFrame = 28;          // preprocess.FRAME
 constexpr int64_t kBox = 20;            // preprocess.BOX
@@ -55,16 +52,10 @@ int64_t whole_pixel_shift(double wanted, int64_t most) {
   return std::min(std::max(static_cast<int64_t>(std::floor(wanted + 0.5)), int64_t{0}), most);
 }
 
-// frame_digit(page) -> (28, 28) float32. page: 2-D uint8, contiguous, ink bright.
-Tensor frame_digit(const Tensor& page) {
-  TORCH_CHECK(page.device().is_cpu() && page.dim() == 2 && page.scalar_type() == at::kByte &&
-                  page.is_contiguous() && page.numel() > 0,
-              "frame_digit: page must be a non-empty contiguous 2-D uint8 CPU tensor, got ", page.dim(), "-D ",
-              page.scalar_type(), " of ", page.numel(), " pixels on ", page.device());
-  const int64_t height = page.size(0), width = page.size(1);
-  const uint8_t* pixels = page.data_ptr<uint8_t>();
-  Tensor frame = at::zeros({kFrame, kFrame}, page.options().dtype(at::kFloat));
+}  // namespace
 
+void frame_digit(const uint8_t* pixels, int64_t height, int64_t width, float* out) {
+  std::fill(out, out + kFrame * kFrame, 0.0f);
   // Each row's brightest pixel first (one vectorisable pass): the page's peak, and which
   // rows hold ink at all.
   std::vector<uint8_t> row_peak(static_cast<size_t>(height), 0);
@@ -76,7 +67,7 @@ Tensor frame_digit(const Tensor& page) {
   }
   const uint8_t brightest = *std::max_element(row_peak.begin(), row_peak.end());
   const double peak = std::min(static_cast<double>(brightest) / 255.0, 1.0);
-  if (peak < kEmptyPeak) return frame;
+  if (peak < kEmptyPeak) return;
   const double threshold = kInkFraction * peak * 255.0;
   const uint8_t threshold_u8 = static_cast<uint8_t>(std::min(std::ceil(threshold), 255.0));
 
@@ -151,17 +142,9 @@ Tensor frame_digit(const Tensor& page) {
   }
   const int64_t at_row = whole_pixel_shift(kPlacement - row_moment / total, kFrame - out_h);
   const int64_t at_col = whole_pixel_shift(kPlacement - col_moment / total, kFrame - out_w);
-  float* out = frame.data_ptr<float>();
   for (int64_t j = 0; j < out_h; ++j) {
     std::copy(digit.begin() + j * out_w, digit.begin() + (j + 1) * out_w, out + (at_row + j) * kFrame + at_col);
   }
-  return frame;
 }
-
-}  // namespace
-
-TORCH_LIBRARY_FRAGMENT(aegui, m) { m.def("frame_digit(Tensor page) -> Tensor"); }
-
-TORCH_LIBRARY_IMPL(aegui, CPU, m) { m.impl("frame_digit", &frame_digit); }
 
 }  // namespace aegui

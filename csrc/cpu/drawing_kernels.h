@@ -1,0 +1,25 @@
+// The drawing's two kernels in C++, over plain pointers: the pen's pixels (raster_cpu.cpp,
+// aegui.raster's twin) and the page framed like MNIST (framing_cpu.cpp, the twin of
+// aegui.preprocess.mnist_style). Python calls them through python_module.cpp, not through
+// torch's dispatcher: the canvas paints on the UI thread twice per mouse move, where a
+// torch op call cost 45-60 us between events (its code and data cold again after each
+// millisecond of idling) against 8 us in a loop; these calls touch little besides the
+// kernel itself.
+#pragma once
+
+#include <cstdint>
+
+namespace aegui {
+
+// Paints `count` straight pieces (rows ax, ay, bx, by, r in pixels, float64) into the
+// row-major `height` x `width` uint8 `image`, by max (pen) or min (eraser, `erase`).
+// Returns false when no piece lies on the image; else true, with the box of pixels that
+// may have changed in `box` (x0, y0, x1, y1, exclusive ends).
+bool paint_pieces(uint8_t* image, int64_t height, int64_t width, const double* pieces, int64_t count, bool erase,
+                  int64_t box[4]);
+
+// Frames the row-major `height` x `width` uint8 `page` (ink bright; both at least 1) like
+// MNIST into `frame`, 28 x 28 float32, all of which it writes (zeros when there is no ink).
+void frame_digit(const uint8_t* page, int64_t height, int64_t width, float* frame);
+
+}  // namespace aegui
