@@ -36,7 +36,8 @@ with warnings.catch_warnings(record=True) as caught:
         zr, yr = ops._reference.bottleneck(h, we, be, wd, bd, "gelu")
         result["matches"] = bool(torch.allclose(z, zr, atol=1e-5) and torch.allclose(y, yr, atol=1e-5))
         from aegui import native
-        result["drawing kernels"] = [k for k in ("paint_pieces", "frame_digit") if native.kernel(k) is not None]
+        result["drawing kernels"] = [k for k in ("paint_pieces", "frame_digit", "colour_image")
+                                      if native.kernel(k) is not None]
     except Exception as e:
         result["error"] = f"{{type(e).__name__}}: {{e}}"
 result["warnings"] = [str(w.message) for w in caught if "aegui" in str(w.message)]
@@ -62,7 +63,7 @@ def test_default_uses_the_prebuilt_library_without_warnings():
     result, _ = probe()
     assert result["backend"] == "cpu", result
     assert result["how"] == "prebuilt" and result["matches"] and result["warnings"] == []
-    assert result["drawing kernels"] == ["paint_pieces", "frame_digit"]
+    assert result["drawing kernels"] == ["paint_pieces", "frame_digit", "colour_image"]
 
 
 def test_forcing_reference_works_and_warns_nothing():
@@ -116,7 +117,7 @@ def test_a_missing_prebuilt_library_is_compiled_once_into_the_cache(tmp_path):
     result, stderr = probe(env, setup=f"{HIDE_PREBUILT}\n{stale_lock}")
     assert result["backend"] == "cpu" and result["how"] == "jit" and result["matches"], (result, stderr)
     assert result["warnings"] == []
-    assert result["drawing kernels"] == ["paint_pieces", "frame_digit"]     # the built library's module
+    assert result["drawing kernels"] == ["paint_pieces", "frame_digit", "colour_image"]     # the built library's module
     assert stderr.count("aegui: compiling the bottleneck op") == 1
     again, stderr = probe(env, setup=HIDE_PREBUILT)  # second run: loads from the cache
     assert again["how"] == "jit" and "compiling" not in stderr

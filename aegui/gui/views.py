@@ -10,12 +10,16 @@ from PySide6.QtCore import QEvent, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QFontMetricsF, QImage, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QApplication, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QWidget
 
+from aegui import native
 from aegui.preprocess import to_uint8
 
 from .canvas import gray_table
 from .contrast import muted
 
 __all__ = ["HintLabel", "ImageView", "NetworkPanel", "TextLine", "hint_label", "row"]
+
+# What the compiled colouring takes (aegui.native's colour_image); anything else goes through numpy.
+_COLOURED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class HintLabel(QLabel):
@@ -160,8 +164,16 @@ class ImageView(QWidget):
 
     def set_image(self, image, seq: int = 0) -> None:
         """Show ``image`` (2-D, values in [0, 1]); ``seq`` says which request it answers."""
-        self._pixels = np.ascontiguousarray(to_uint8(image))
-        self._recolour()
+        colour = native.kernel("colour_image")
+        if (colour is not None and type(image) is np.ndarray and image.ndim == 2
+                and image.dtype in _COLOURED_DTYPES and image.flags.c_contiguous):
+            # A drawing's frame and reconstruction, twice per stroke event: quantised and
+            # coloured in one call, into the arrays the image reads (same bytes as below).
+            self._fit_to(image.shape)
+            colour(image, self._colours, self._pixels, self._rgb)
+        else:
+            self._pixels = np.ascontiguousarray(to_uint8(image))
+            self._recolour()
         self.seq = seq
         self.update(self._image_area)      # the margins stay as they are
 
@@ -218,13 +230,18 @@ class ImageView(QWidget):
         self._recolour()
 
     def _recolour(self) -> None:
-        pixels = self._pixels
-        if self._rgb.shape != pixels.shape or self._image.isNull():
-            self._rgb = np.zeros(pixels.shape, np.uint32)
-            h, w = pixels.shape
+        self._fit_to(self._pixels.shape)
+        self._colours.take(self._pixels, out=self._rgb)
+
+    def _fit_to(self, shape: tuple[int, ...]) -> None:
+        """Arrays of ``shape`` for the pixels and their colours, and the image on the colours."""
+        if self._rgb.shape != shape or self._image.isNull():
+            if self._pixels.shape != shape:
+                self._pixels = np.zeros(shape, np.uint8)
+            self._rgb = np.zeros(shape, np.uint32)
+            h, w = shape
             # RGB32 scales on the fast path when painted; the image reads ``_rgb`` in place.
             self._image = QImage(self._rgb.data, w, h, w * 4, QImage.Format.Format_RGB32)
-        self._colours.take(pixels, out=self._rgb)
 
 
 class NetworkPanel(QWidget):

@@ -1,10 +1,10 @@
-// The drawing's two kernels in C++, over plain pointers: the pen's pixels (raster_cpu.cpp,
-// aegui.raster's twin) and the page framed like MNIST (framing_cpu.cpp, the twin of
-// aegui.preprocess.mnist_style). Python calls them through python_module.cpp, not through
-// torch's dispatcher: the canvas paints on the UI thread twice per mouse move, where a
-// torch op call cost 45-60 us between events (its code and data cold again after each
-// millisecond of idling) against 8 us in a loop; these calls touch little besides the
-// kernel itself.
+// The drawing's kernels in C++, over plain pointers: the pen's pixels (raster_cpu.cpp,
+// aegui.raster's twin), the page framed like MNIST (framing_cpu.cpp, the twin of
+// aegui.preprocess.mnist_style), and a result image coloured for a view (colour_cpu.cpp).
+// Python calls them through python_module.cpp, not through torch's dispatcher: the canvas
+// paints on the UI thread twice per mouse move, where a torch op call cost 45-60 us between
+// events (its code and data cold again after each millisecond of idling) against 8 us in a
+// loop; these calls touch little besides the kernel itself.
 #pragma once
 
 #include <cstdint>
@@ -21,5 +21,11 @@ bool paint_pieces(uint8_t* image, int64_t height, int64_t width, const double* p
 // Frames the row-major `height` x `width` uint8 `page` (ink bright; both at least 1) like
 // MNIST into `frame`, 28 x 28 float32, all of which it writes (zeros when there is no ink).
 void frame_digit(const uint8_t* page, int64_t height, int64_t width, float* frame);
+
+// A result image as the app's small views show it (colour_cpu.cpp): each of `count` values
+// quantised as aegui.preprocess.to_uint8 does (clipped to [0, 1], times 255, rounded half to
+// even; NaN to 0) into `pixels`, and looked up in the 256 `colours` into `rgb`.
+void colour_image(const float* image, int64_t count, const uint32_t* colours, uint8_t* pixels, uint32_t* rgb);
+void colour_image(const double* image, int64_t count, const uint32_t* colours, uint8_t* pixels, uint32_t* rgb);
 
 }  // namespace aegui

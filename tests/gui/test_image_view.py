@@ -74,3 +74,37 @@ def test_a_new_image_repaints_the_image_and_its_frame_not_the_margins(qtbot):
     image_and_frame = QRect(left - 2, top - 2, side + 4, side + 4)
     assert all(image_and_frame.contains(rect) for rect in painted.rects)
     assert not any(rect.contains(QRect(0, 0, view.width(), 10)) for rect in painted.rects)
+
+
+def test_a_view_shows_the_same_pixels_with_the_compiled_colouring_and_with_numpy(qtbot, monkeypatch):
+    from aegui import native
+    from aegui.ops import _extension
+
+    if not _extension.status().loaded or native.kernel("colour_image") is None:
+        pytest.skip("the op's compiled library is not loaded: the views colour with numpy here")
+    rng = np.random.default_rng(3)
+    images = [rng.normal(0.5, 0.5, (28, 28)).astype(np.float32), rng.random((28, 28)),
+              np.full((28, 28), np.inf, np.float32), rng.random((14, 30)), rng.random((28, 28)) > 0.5,
+              rng.random((28, 28))[:, ::-1], [[0.0, 1.0], [0.5, 0.25]]]
+    compiled, calls = native.kernel("colour_image"), []
+
+    def counted(*args):
+        calls.append(args[0].shape)
+        return compiled(*args)
+
+    shown = {}
+    for way in ("compiled", "numpy"):
+        monkeypatch.setattr(native, "kernel", lambda name: counted if way == "compiled" else None)
+        view = ImageView()
+        qtbot.addWidget(view)
+        view.resize(120, 120)
+        view.show()
+        qtbot.waitExposed(view)
+        shown[way] = []
+        for image in images:
+            view.set_image(image)
+            shown[way].append((view.pixels(), grab(view)))
+    assert calls == [(28, 28), (28, 28), (28, 28), (14, 30)]     # float32 and float64 arrays; the rest by numpy
+    for (pixels, screen), (want_pixels, want_screen) in zip(shown["compiled"], shown["numpy"]):
+        np.testing.assert_array_equal(pixels, want_pixels)
+        np.testing.assert_array_equal(screen, want_screen)
