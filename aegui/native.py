@@ -1,8 +1,9 @@
 """The op library's kernels for the numpy code of the drawing's path, once it is loaded.
 
-Three steps of every mouse move have a C++ twin in the op's library: painting the pen's
-pixels (``aegui.raster``, ``paint_pieces``), framing the page (``aegui.preprocess``,
-``frame_digit``) and colouring a result for a small view (``aegui.gui.views``,
+Each step of a mouse move's pixels has a C++ twin in the op's library: painting the pen's
+pixels (``aegui.raster``, ``paint_pieces``) and colouring them on the canvas
+(``aegui.gui.canvas``, ``colour_box``), framing the page (``aegui.preprocess``,
+``frame_digit``), and colouring a result for a small view (``aegui.gui.views``,
 ``colour_image``). The numpy code defines them and stays the fallback; the twins are used
 only once the library is loaded, which loading a model does: this module looks the
 library up and never imports torch itself, because importing torch here would hold up

@@ -9,6 +9,8 @@
 //   colour_image(image, colours, pixels, rgb) -> None
 //       image: 2-D float32 or float64; colours: (256,) uint32; pixels (uint8) and rgb
 //       (uint32): the image's shape, written whole.
+//   colour_box(ink, colours, rgb, (x0, y0, x1, y1)) -> None
+//       ink: 2-D uint8; rgb: uint32 of its shape, written in the box only.
 //
 // Why not torch ops, or numpy: they run on every mouse move (the canvas paints twice, on the
 // UI thread), every drawing (the inference thread frames it; the UI thread shows the frame
@@ -155,6 +157,44 @@ PyObject* colour_image(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   Py_RETURN_NONE;
 }
 
+// colour_box(ink, colours, rgb, (x0, y0, x1, y1)): the canvas's view recoloured where the
+// pen just painted.
+PyObject* colour_box(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 4) {
+    PyErr_Format(PyExc_TypeError, "colour_box(ink, colours, rgb, box) takes 4 arguments, got %zd", nargs);
+    return nullptr;
+  }
+  Held ink, colours, rgb;
+  if (!take(args[0], ink, "colour_box", "ink", {"a C-contiguous 2-D uint8 array", "B", 1, 2, {-1, -1}, false}) ||
+      !take(args[1], colours, "colour_box", "colours",
+            {"a C-contiguous (256,) uint32 array", "IL", 4, 1, {256, -1}, false})) {
+    return nullptr;
+  }
+  const Py_ssize_t height = ink.view.shape[0], width = ink.view.shape[1];
+  if (!take(args[2], rgb, "colour_box", "rgb",
+            {"a C-contiguous, writable uint32 array of ink's shape", "IL", 4, 2, {height, width}, true})) {
+    return nullptr;
+  }
+  long long box[4];
+  if (!PyTuple_Check(args[3]) || PyTuple_GET_SIZE(args[3]) != 4) {
+    PyErr_SetString(PyExc_ValueError, "colour_box: box must be a tuple (x0, y0, x1, y1)");
+    return nullptr;
+  }
+  for (int i = 0; i < 4; ++i) {
+    box[i] = PyLong_AsLongLong(PyTuple_GET_ITEM(args[3], i));
+    if (box[i] == -1 && PyErr_Occurred()) return nullptr;
+  }
+  if (!(0 <= box[0] && box[0] <= box[2] && box[2] <= width && 0 <= box[1] && box[1] <= box[3] &&
+        box[3] <= height)) {
+    PyErr_Format(PyExc_ValueError, "colour_box: box (%lld, %lld, %lld, %lld) is not inside the %zd x %zd image",
+                 box[0], box[1], box[2], box[3], width, height);
+    return nullptr;
+  }
+  aegui::colour_box(static_cast<const uint8_t*>(ink.view.buf), width, static_cast<const uint32_t*>(colours.view.buf),
+                    static_cast<uint32_t*>(rgb.view.buf), box[0], box[1], box[2], box[3]);
+  Py_RETURN_NONE;
+}
+
 PyMethodDef methods[] = {
     {"paint_pieces", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(paint_pieces)), METH_FASTCALL,
      "paint_pieces(image, pieces, erase): aegui.raster's straight pieces painted into image, in place; the box "
@@ -165,6 +205,9 @@ PyMethodDef methods[] = {
     {"colour_image", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(colour_image)), METH_FASTCALL,
      "colour_image(image, colours, pixels, rgb): a [0, 1] image quantised as aegui.preprocess.to_uint8 does, into "
      "pixels, and looked up in the 256 colours, into rgb."},
+    {"colour_box", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(colour_box)), METH_FASTCALL,
+     "colour_box(ink, colours, rgb, (x0, y0, x1, y1)): the grey levels of ink in the box looked up in the 256 "
+     "colours, into rgb."},
     {nullptr, nullptr, 0, nullptr}};
 
 }  // namespace

@@ -36,7 +36,7 @@ with warnings.catch_warnings(record=True) as caught:
         zr, yr = ops._reference.bottleneck(h, we, be, wd, bd, "gelu")
         result["matches"] = bool(torch.allclose(z, zr, atol=1e-5) and torch.allclose(y, yr, atol=1e-5))
         from aegui import native
-        result["drawing kernels"] = [k for k in ("paint_pieces", "frame_digit", "colour_image")
+        result["drawing kernels"] = [k for k in ("paint_pieces", "frame_digit", "colour_image", "colour_box")
                                       if native.kernel(k) is not None]
     except Exception as e:
         result["error"] = f"{{type(e).__name__}}: {{e}}"
@@ -63,7 +63,7 @@ def test_default_uses_the_prebuilt_library_without_warnings():
     result, _ = probe()
     assert result["backend"] == "cpu", result
     assert result["how"] == "prebuilt" and result["matches"] and result["warnings"] == []
-    assert result["drawing kernels"] == ["paint_pieces", "frame_digit", "colour_image"]
+    assert result["drawing kernels"] == ["paint_pieces", "frame_digit", "colour_image", "colour_box"]
 
 
 def test_forcing_reference_works_and_warns_nothing():
@@ -117,7 +117,8 @@ def test_a_missing_prebuilt_library_is_compiled_once_into_the_cache(tmp_path):
     result, stderr = probe(env, setup=f"{HIDE_PREBUILT}\n{stale_lock}")
     assert result["backend"] == "cpu" and result["how"] == "jit" and result["matches"], (result, stderr)
     assert result["warnings"] == []
-    assert result["drawing kernels"] == ["paint_pieces", "frame_digit", "colour_image"]     # the built library's module
+    # The built library is the module aegui._C too: the drawing's kernels come with it.
+    assert result["drawing kernels"] == ["paint_pieces", "frame_digit", "colour_image", "colour_box"]
     assert stderr.count("aegui: compiling the bottleneck op") == 1
     again, stderr = probe(env, setup=HIDE_PREBUILT)  # second run: loads from the cache
     assert again["how"] == "jit" and "compiling" not in stderr

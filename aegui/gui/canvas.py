@@ -20,6 +20,7 @@ from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPalette, QPen, QPointingDevice
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from aegui import native
 from aegui.document import PAGE, DrawingDocument, Segment
 from aegui.paper import ink_from_picture
 from aegui.prefix_cache import PrefixCache, repaint
@@ -284,8 +285,12 @@ class Canvas(QWidget):
             self._prefixes.store((self._ink.shape[0], picture), strokes[:-1], self._ink)
 
     def _recolour(self, box: tuple[int, int, int, int]) -> None:
-        x0, y0, x1, y1 = box
-        self._colours.take(self._ink[y0:y1, x0:x1], out=self._rgb[y0:y1, x0:x1])
+        colour = native.kernel("colour_box")      # once per stroke event: one call, not numpy's few
+        if colour is not None:
+            colour(self._ink, self._colours, self._rgb, box)
+        else:
+            x0, y0, x1, y1 = box
+            self._colours.take(self._ink[y0:y1, x0:x1], out=self._rgb[y0:y1, x0:x1])
 
     def _widget_rect(self, box: tuple[int, int, int, int]) -> QRect:
         """View pixels (x0, y0, x1, y1) -> the widget rectangle that shows them."""

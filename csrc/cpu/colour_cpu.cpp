@@ -1,8 +1,9 @@
-// A result image as the app's small views show it: aegui.preprocess.to_uint8, then the
-// view's colour table (aegui/gui/views.py, which does the same in numpy without the
-// library). Each view shows a new image per drawing, on the UI thread: in numpy that is a
-// handful of calls on 784 numbers, and between strokes each call costs tens of
-// microseconds; this is one.
+// Grey levels to colours, for the screen. colour_image: a result image as the app's small
+// views show it (aegui.preprocess.to_uint8, then the view's colour table; aegui/gui/views.py
+// does the same in numpy without the library). colour_box: the part of the canvas's view
+// that the pen just painted (aegui/gui/canvas.py, likewise). Both run per stroke event on
+// the UI thread, where a numpy call costs tens of microseconds between events; each is one
+// call here.
 #include <cmath>
 #include <cstdint>
 
@@ -34,6 +35,15 @@ void colour_image(const float* image, int64_t count, const uint32_t* colours, ui
 
 void colour_image(const double* image, int64_t count, const uint32_t* colours, uint8_t* pixels, uint32_t* rgb) {
   colour(image, count, colours, pixels, rgb);
+}
+
+void colour_box(const uint8_t* ink, int64_t width, const uint32_t* colours, uint32_t* rgb, int64_t x0, int64_t y0,
+                int64_t x1, int64_t y1) {
+  for (int64_t row = y0; row < y1; ++row) {
+    const uint8_t* from = ink + row * width;
+    uint32_t* to = rgb + row * width;
+    for (int64_t col = x0; col < x1; ++col) to[col] = colours[from[col]];
+  }
 }
 
 }  // namespace aegui

@@ -1,6 +1,6 @@
 // The drawing's kernels in C++, over plain pointers: the pen's pixels (raster_cpu.cpp,
 // aegui.raster's twin), the page framed like MNIST (framing_cpu.cpp, the twin of
-// aegui.preprocess.mnist_style), and a result image coloured for a view (colour_cpu.cpp).
+// aegui.preprocess.mnist_style), and grey levels coloured for the screen (colour_cpu.cpp).
 // Python calls them through python_module.cpp, not through torch's dispatcher: the canvas
 // paints on the UI thread twice per mouse move, where a torch op call cost 45-60 us between
 // events (its code and data cold again after each millisecond of idling) against 8 us in a
@@ -27,5 +27,10 @@ void frame_digit(const uint8_t* page, int64_t height, int64_t width, float* fram
 // even; NaN to 0) into `pixels`, and looked up in the 256 `colours` into `rgb`.
 void colour_image(const float* image, int64_t count, const uint32_t* colours, uint8_t* pixels, uint32_t* rgb);
 void colour_image(const double* image, int64_t count, const uint32_t* colours, uint8_t* pixels, uint32_t* rgb);
+
+// The grey levels of `ink` (row-major, `width` wide) in the box x0 <= x < x1, y0 <= y < y1
+// looked up in the 256 `colours`, into the same pixels of `rgb` (colour_cpu.cpp).
+void colour_box(const uint8_t* ink, int64_t width, const uint32_t* colours, uint32_t* rgb, int64_t x0, int64_t y0,
+                int64_t x1, int64_t y1);
 
 }  // namespace aegui

@@ -96,6 +96,25 @@ def test_the_eraser_removes_ink(canvas):
     assert canvas.document.visible()[1][-1].erase
 
 
+
+@pytest.mark.parametrize("library", ["compiled", "numpy"])
+def test_the_view_shows_each_stroke_in_the_palette_colours_as_it_is_painted(canvas, monkeypatch, library):
+    # The view is recoloured where the pen paints, move by move (by the compiled
+    # colour_box once the library is loaded, else numpy): it must end as a whole recolour.
+    from aegui import native
+    from aegui.ops import _extension
+
+    if library == "compiled" and (not _extension.status().loaded or native.kernel("colour_box") is None):
+        pytest.skip("the op's compiled library is not loaded: the canvas colours with numpy here")
+    if library == "numpy":
+        monkeypatch.setattr(native, "kernel", lambda name: None)
+    drag(canvas, line(canvas, (100, 256), (400, 256)))
+    drag(canvas, line(canvas, (350, 80), (120, 300), n=30))
+    canvas.eraser = True
+    drag(canvas, line(canvas, (250, 100), (250, 400)))
+    assert canvas._ink.any()
+    np.testing.assert_array_equal(canvas._rgb, canvas._colours[canvas._ink])
+
 def tablet(canvas, kind, xy, pressure, buttons=Qt.MouseButton.LeftButton):
     device = QPointingDevice("pen", 1, QInputDevice.DeviceType.Stylus, QPointingDevice.PointerType.Pen,
                              QInputDevice.Capability.Position | QInputDevice.Capability.Pressure, 1, 3)
