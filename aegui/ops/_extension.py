@@ -177,12 +177,16 @@ def _jit_build_and_load() -> None:
 def _import_as_module(lib: Path) -> None:
     """The built library as the module ``aegui._C`` too, as the prebuilt one is: its
     functions are the drawing's kernels (``aegui.native``). Loading it again only runs its
-    module init; the ops are registered once."""
+    module init; the ops are registered once. Should that fail, the ops still work and
+    numpy paints and frames (the same pixels, more slowly)."""
     spec = importlib.util.spec_from_file_location("aegui._C", lib)
     if spec is None or spec.loader is None:
-        raise ImportError(f"{lib} cannot be imported as a module")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+        return
+    try:
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    except (ImportError, OSError):
+        return
     sys.modules["aegui._C"] = module
 
 
