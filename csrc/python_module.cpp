@@ -12,13 +12,13 @@
 //   colour_box(ink, colours, rgb, (x0, y0, x1, y1)) -> None
 //       ink: 2-D uint8; rgb: uint32 of its shape, written in the box only.
 //
-// Why not torch ops, or numpy: they run on every mouse move (the canvas paints twice, on the
-// UI thread), every drawing (the inference thread frames it; the UI thread shows the frame
-// and the reconstruction, each a handful of numpy calls on 784 numbers otherwise). A torch op call goes through
-// the dispatcher, boxes its arguments and wraps each array in a tensor; between events,
-// with that code and data cold again, it cost 45-60 us where the painting itself takes a
-// few. These calls keep the global lock: a call takes microseconds, and letting go would
-// hand the lock to the other thread and wait to get it back.
+// Why not torch ops, or numpy: they run on every mouse move (the canvas paints twice, on
+// the UI thread) and every drawing (the inference thread frames it; the UI thread shows the
+// frame and the reconstruction, a handful of numpy calls on 784 numbers each otherwise). A
+// torch op call goes through the dispatcher, boxes its arguments and wraps each array in a
+// tensor; between events, with that code and data cold again, it cost 45-60 us where the
+// painting itself takes a few. These calls keep the global lock: a call takes microseconds,
+// and letting go would hand the lock to the other thread and wait to get it back.
 #include <Python.h>
 
 #include <cstdint>
@@ -41,7 +41,8 @@ struct Held {
 // ('\0' when the buffer says another byte order or is not a single item).
 char item_code(const Py_buffer& view) {
   const char* format = view.format == nullptr ? "B" : view.format;
-  if (*format == '@' || *format == '=' || *format == '<') ++format;
+  const char native_order = PY_LITTLE_ENDIAN ? '<' : '>';
+  if (*format == '@' || *format == '=' || *format == native_order) ++format;
   return format[0] != '\0' && format[1] == '\0' ? format[0] : '\0';
 }
 
