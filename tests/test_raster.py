@@ -225,7 +225,8 @@ def test_the_kernel_refuses_what_is_not_an_image_and_pieces_and_paints_nothing()
     read_only.flags.writeable = False
     with pytest.raises(ValueError, match="writable"):
         kernel(read_only, pieces, False)
-    for wrong_pieces in (pieces.astype(np.float32), pieces[:, :4], pieces.ravel(), np.asfortranarray(np.tile(pieces, (3, 1)))):
+    for wrong_pieces in (pieces.astype(np.float32), pieces[:, :4], pieces.ravel(),
+                         np.asfortranarray(np.tile(pieces, (3, 1)))):
         with pytest.raises(ValueError, match=r"pieces must be a C-contiguous \(K, 5\) float64 array"):
             kernel(image, wrong_pieces, False)
     with pytest.raises(TypeError, match="3 arguments"):
@@ -233,3 +234,20 @@ def test_the_kernel_refuses_what_is_not_an_image_and_pieces_and_paints_nothing()
     assert not image.any()
     assert kernel(image, np.zeros((0, 5)), False) is None
     assert kernel(image, pieces, False) == (0, 0, 4, 4) and image.any()
+
+
+@pytest.mark.parametrize("erase", [False, True])
+def test_a_piece_reaching_far_off_the_image_paints_only_its_part_on_it(erase):
+    # Its box is wider than 32-bit column offsets reach (the kernel then takes 64-bit
+    # ones); numpy cannot be the oracle here, it would compute the whole box.
+    kernel = _compiled_kernel()
+    memory = np.full((3, 64, 64), 0 if not erase else 255, np.uint8)
+    image = memory[1]                                   # its neighbours in memory must stay as they are
+    box = kernel(image, np.array([[-3e9, 10.0, 30.0, 10.0, 2.0]]), erase)
+    assert box == (0, 7, 34, 14)
+    stroke = image[10, :30] if not erase else 255 - image[10, :30]
+    assert stroke.min() == 255
+    untouched = np.ones((64, 64), bool)
+    untouched[7:14, :34] = False
+    assert (image[untouched] == memory[0, 0, 0]).all()
+    assert (memory[0] == memory[0, 0, 0]).all() and (memory[2] == memory[0, 0, 0]).all()
