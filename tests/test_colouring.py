@@ -8,25 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from compiled_kernels import compiled_kernel
 
 from aegui.preprocess import to_uint8
 
-def _colour_kernel():
-    """The compiled colouring the small image views use once the library is loaded."""
-    from aegui import native
-    from aegui.ops import _extension
-
-    status = _extension.status()
-    kernel = native.kernel("colour_image")
-    if kernel is None:
-        pytest.skip(f"the op's compiled library is not loaded ({status.reason or 'it has no colour_image'}): "
-                    "the views colour with numpy here")
-    return kernel
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_the_compiled_colouring_quantises_like_to_uint8_to_the_last_level(dtype):
-    kernel = _colour_kernel()
+    kernel = compiled_kernel("colour_image", "the views colour with numpy")
     rng = np.random.default_rng(5)
     colours = rng.integers(0, 2**32, 256, dtype=np.uint64).astype(np.uint32)
     for shape in [(28, 28)] * 50 + [(1, 1), (3, 700), (56, 28)]:
@@ -45,7 +33,7 @@ def test_the_compiled_colouring_quantises_like_to_uint8_to_the_last_level(dtype)
 
 
 def test_the_compiled_colouring_refuses_what_does_not_fit_and_writes_nothing():
-    kernel = _colour_kernel()
+    kernel = compiled_kernel("colour_image", "the views colour with numpy")
     image, colours = np.zeros((28, 28), np.float32), np.zeros(256, np.uint32)
     pixels, rgb = np.full((28, 28), 7, np.uint8), np.full((28, 28), 7, np.uint32)
     wrong = [
@@ -67,20 +55,8 @@ def test_the_compiled_colouring_refuses_what_does_not_fit_and_writes_nothing():
     assert (pixels == 7).all() and (rgb == 7).all()
 
 
-def _box_kernel():
-    from aegui import native
-    from aegui.ops import _extension
-
-    status = _extension.status()
-    kernel = native.kernel("colour_box")
-    if kernel is None:
-        pytest.skip(f"the op's compiled library is not loaded ({status.reason or 'it has no colour_box'}): "
-                    "the canvas colours with numpy here")
-    return kernel
-
-
 def test_colour_box_colours_the_box_and_nothing_else():
-    kernel = _box_kernel()
+    kernel = compiled_kernel("colour_box", "the canvas colours with numpy")
     rng = np.random.default_rng(8)
     colours = rng.integers(0, 2**32, 256, dtype=np.uint64).astype(np.uint32)
     for _ in range(100):
@@ -96,7 +72,7 @@ def test_colour_box_colours_the_box_and_nothing_else():
 
 
 def test_colour_box_refuses_a_box_off_the_image_and_what_does_not_fit():
-    kernel = _box_kernel()
+    kernel = compiled_kernel("colour_box", "the canvas colours with numpy")
     ink, colours, rgb = np.zeros((10, 20), np.uint8), np.ones(256, np.uint32), np.zeros((10, 20), np.uint32)
     for box in [(-1, 0, 5, 5), (0, 0, 21, 5), (0, 0, 5, 11), (5, 0, 4, 5), (0, 6, 5, 5)]:
         with pytest.raises(ValueError, match="is not inside the 20 x 10 image"):

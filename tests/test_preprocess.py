@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from compiled_kernels import compiled_kernel
 
 from aegui.preprocess import (
     BOX,
@@ -420,22 +421,9 @@ def test_usps_digits_are_framed_like_mnist(usps):
 # ---------------------------------------------------------------------- the compiled twin
 
 
-def _kernel():
-    """The C++ twin as the library offers it (loaded here)."""
-    from aegui import native
-    from aegui.ops import _extension
-
-    status = _extension.status()
-    kernel = native.kernel("frame_digit")
-    if kernel is None:
-        pytest.skip(f"the op's compiled library is not loaded ({status.reason or 'it has no frame_digit'}): "
-                    "the app frames with numpy here")
-    return kernel
-
-
 def _twin():
     """The C++ twin the app frames with once the op's library is loaded: page -> frame."""
-    kernel = _kernel()
+    kernel = compiled_kernel("frame_digit", "the app frames with numpy")
 
     def twin(page):
         frame = np.full((FRAME, FRAME), np.nan, np.float32)    # every pixel must be written
@@ -522,7 +510,7 @@ def test_the_twin_like_mnist_style_frames_any_part_of_the_page_that_holds_all_it
     ("page", "page must be"),
 ])
 def test_the_twin_refuses_what_it_cannot_frame_with_a_clear_error(page, message):
-    kernel = _kernel()
+    kernel = compiled_kernel("frame_digit", "the app frames with numpy")
     frame = np.ones((FRAME, FRAME), np.float32)
     with pytest.raises(ValueError, match=message):
         kernel(page, frame)

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from compiled_kernels import compiled_kernel
 
 from aegui.document import PAGE, DrawingDocument, draw_strokes
 from aegui.gui.samples import DIGITS, digit_strokes
@@ -162,19 +163,6 @@ def test_a_batch_of_many_pieces_paints_what_they_paint_one_by_one():
 # ---------------------------------------------------------------------- the compiled kernel
 
 
-def _compiled_kernel():
-    """The C++ kernel the canvas uses once the op's library is loaded (loaded here)."""
-    from aegui import raster
-    from aegui.ops import _extension
-
-    status = _extension.status()
-    kernel = raster._native()
-    if kernel is None:
-        pytest.skip(f"the op's compiled library is not loaded ({status.reason or 'it has no paint_pieces'}): "
-                    "only numpy paints here")
-    return kernel
-
-
 def _random_pieces(rng, count: int, size: tuple[int, int]) -> np.ndarray:
     """Pieces as the canvas makes them and worse: lines, dots, hairlines to very wide
     pens, fractional coordinates, some partly or wholly off the image."""
@@ -190,7 +178,7 @@ def _random_pieces(rng, count: int, size: tuple[int, int]) -> np.ndarray:
 def test_the_compiled_kernel_paints_the_same_bytes_as_numpy(erase, size):
     from aegui.raster import _paint_pieces_numpy
 
-    kernel = _compiled_kernel()
+    kernel = compiled_kernel("paint_pieces", "only numpy paints")
     rng = np.random.default_rng(size[0] * 7 + erase)
     for _ in range(60):
         start = rng.integers(0, 256, size, dtype=np.uint8) if erase else np.zeros(size, np.uint8)
@@ -205,7 +193,7 @@ def test_the_compiled_kernel_paints_the_same_bytes_as_numpy(erase, size):
 def test_the_canvas_strokes_come_out_the_same_with_and_without_the_kernel(monkeypatch):
     from aegui import raster
 
-    _compiled_kernel()
+    compiled_kernel("paint_pieces", "only numpy paints")
     paths = [digit_strokes(d, step=4.0, seed=s) for d in DIGITS for s in range(2)]
     with_kernel = [draw_strokes(p, w) for p in paths for w in (6.0, 33.0, 80.0)]
     monkeypatch.setattr(raster, "_native", lambda: None)
@@ -215,7 +203,7 @@ def test_the_canvas_strokes_come_out_the_same_with_and_without_the_kernel(monkey
 
 
 def test_the_kernel_refuses_what_is_not_an_image_and_pieces_and_paints_nothing():
-    kernel = _compiled_kernel()
+    kernel = compiled_kernel("paint_pieces", "only numpy paints")
     image, pieces = np.zeros((4, 4), np.uint8), np.array([[1.0, 1.0, 2.0, 2.0, 1.0]])
     for wrong_image in (image.astype(np.float32), image.astype(bool), image[None], image[:, ::2],
                         np.zeros((4, 4), np.uint8).view(np.int8), "image", None):
@@ -240,7 +228,7 @@ def test_the_kernel_refuses_what_is_not_an_image_and_pieces_and_paints_nothing()
 def test_a_piece_reaching_far_off_the_image_paints_only_its_part_on_it(erase):
     # Its box is wider than 32-bit column offsets reach (the kernel then takes 64-bit
     # ones); numpy cannot be the oracle here, it would compute the whole box.
-    kernel = _compiled_kernel()
+    kernel = compiled_kernel("paint_pieces", "only numpy paints")
     memory = np.full((3, 64, 64), 0 if not erase else 255, np.uint8)
     image = memory[1]                                   # its neighbours in memory must stay as they are
     box = kernel(image, np.array([[-3e9, 10.0, 30.0, 10.0, 2.0]]), erase)
