@@ -19,6 +19,7 @@ moves per second, and measures:
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import platform
@@ -214,7 +215,7 @@ def _measure(model: str | None, events: int, front: tuple[str, ...] = ()) -> dic
 
     if QApplication.instance() is None:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    from .app import ensure_app, settle, wait_until
+    from .app import ensure_app, freeze_heap, settle, wait_until
     from .main_window import create_window
     from .settings import Settings
 
@@ -222,6 +223,7 @@ def _measure(model: str | None, events: int, front: tuple[str, ...] = ()) -> dic
     with tempfile.TemporaryDirectory() as scratch:
         window = create_window(model, settings=Settings(os.path.join(scratch, "settings.ini")),
                                data_dir=os.path.join(scratch, "data"))
+        window.modelChanged.connect(freeze_heap)      # as the app does
         window.resize(1360, 860)
         window.show()
         _bring_to_front(window, front)
@@ -230,6 +232,7 @@ def _measure(model: str | None, events: int, front: tuple[str, ...] = ()) -> dic
                                                                        or window.session.info.codes is None),
                           timeout=180):
             window.close()
+            gc.unfreeze()
             return None
         settle(window)
         _replay(app, window, _plan(WARMUP_MOVES))
@@ -240,6 +243,7 @@ def _measure(model: str | None, events: int, front: tuple[str, ...] = ()) -> dic
         raw["info"], raw["torch_threads"] = window.session.info, window.worker.torch_threads
         raw["qt_platform"] = QApplication.platformName()
         window.close()
+    gc.unfreeze()       # the process goes on (a test's): its window's objects may be collected
     return raw
 
 
