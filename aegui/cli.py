@@ -34,6 +34,8 @@ def _add_bench(sub) -> None:
     a.add_argument("--json", metavar="PATH")
     a.add_argument("--model", default=None, help="shipped model name or checkpoint path")
     a.add_argument("--events", type=int, default=600, help="mouse-move events to replay (>= 500)")
+    a.add_argument("--rounds", type=int, default=None,
+                   help="replays of the events (default 5); each CPU figure is the median of the rounds'")
     a.add_argument("--front", action="append", default=[], metavar="DOCK",
                    help="bring this dock to the front of its tabs before measuring (its object name, e.g. "
                         "sizesDock, noiseDock, linearDock, traversalDock); may be given again")
@@ -51,7 +53,8 @@ def _run_bench(args) -> int:
         return 0
     from .gui.bench_app import run_app_benchmark
 
-    return run_app_benchmark(model=args.model, events=args.events, json_path=args.json, front=args.front)
+    return run_app_benchmark(model=args.model, events=args.events, json_path=args.json, front=args.front,
+                             rounds=args.rounds)
 
 
 def _add_train(sub) -> None:
