@@ -54,8 +54,8 @@ def freeze_heap(_info=None) -> None:
     a model is ready.
 
     A full collection walks every object the process holds, and with torch, Qt and the app
-    loaded that is some 220,000: 150 ms on a 2-core EPYC, with Python's lock held, so the
-    window stops. Python starts one now and then as objects pile up: in eight replays of
+    loaded that is some 220,000: 0.1-0.15 s on a 2-core EPYC, with Python's lock held, so
+    the window stops. Python starts one now and then as objects pile up: in eight replays of
     600 moves in one window (38 s of drawing), one took 153 ms. What exists once a model is
     loaded (the libraries, the window, the model) stays until the app ends; frozen, it is
     left out, and a full collection walks only what came after (a few thousand objects).

@@ -383,6 +383,7 @@ def _print(r: dict) -> None:
              f"<= {goals['max_stall_ms']:g} ms {mark(met['max_stall_ms'])}"),
             ("process start -> window (warm, median)", f"{r['start_to_window_s']:.2f} s",
              f"<= {goals['start_to_window_s']:g} s {mark(met['start_to_window_s'])}")]
+
     def cpu(key: str, goal: str = "") -> tuple[str, str]:
         """The median of the rounds, and their range after the goal."""
         spread = [round_[key] for round_ in r["cpu_by_round"]]
