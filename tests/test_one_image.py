@@ -101,6 +101,22 @@ def test_models_of_one_kind_share_one_trace_each_with_its_own_weights():
     assert all(not torch.equal(codes[0], z) for z in codes[1:])
 
 
+def test_the_kept_trace_does_not_keep_the_model_it_was_traced_from():
+    # A user who moves on from the first model of a kind gets its memory back.
+    import gc
+    import weakref
+
+    from aegui.models import one_image
+
+    model = models.create("ae", 7, seed=11)      # a kind no other test traces
+    gone, traces = weakref.ref(model), len(one_image._TRACED)
+    one_pass = one_image_pass(model)
+    assert one_pass.traced and len(one_image._TRACED) == traces + 1     # traced from this model
+    del model, one_pass
+    gc.collect()
+    assert gone() is None
+
+
 def test_the_pass_finds_the_nearest_reference_codes_as_the_neighbours_vote_does():
     from aegui.verdict import judge
 

@@ -177,11 +177,17 @@ def one_image_pass(model, device: str | torch.device = "cpu", reference_codes=No
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
             traced = _TRACED.get(key)
             if traced is None:
+                # The trace keeps the function it recorded, and the function must not keep
+                # this model: the trace is kept for every later model of its kind, and the
+                # first one's weights would stay in memory after the user had moved on.
+                traced_model = [eager]
+
                 def run(frame, *tensors):
-                    with _weights_replaced(eager, names, tensors):
-                        return eager(frame)
+                    with _weights_replaced(traced_model[0], names, tensors):
+                        return traced_model[0](frame)
 
                 traced = torch.jit.trace(run, (probes[1], *weights), check_trace=False)
+                traced_model.clear()
             for probe in probes:
                 if not all(torch.equal(a, b) for a, b in zip(traced(probe, *weights), eager(probe))):
                     return OneImagePass(eager_run, False, "the traced pass differs from the model's", device)
