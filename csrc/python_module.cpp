@@ -196,17 +196,24 @@ PyObject* colour_box(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   Py_RETURN_NONE;
 }
 
+// The method table takes every function as a PyCFunction; a METH_FASTCALL one has another
+// signature, and goes in through a plain function pointer.
+template <typename Function>
+PyCFunction fastcall(Function function) {
+  return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(function));
+}
+
 PyMethodDef methods[] = {
-    {"paint_pieces", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(paint_pieces)), METH_FASTCALL,
+    {"paint_pieces", fastcall(paint_pieces), METH_FASTCALL,
      "paint_pieces(image, pieces, erase): aegui.raster's straight pieces painted into image, in place; the box "
      "(x0, y0, x1, y1) of pixels that may have changed, or None."},
-    {"frame_digit", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(frame_digit)), METH_FASTCALL,
+    {"frame_digit", fastcall(frame_digit), METH_FASTCALL,
      "frame_digit(page, frame): aegui.preprocess.mnist_style of a uint8 page, written into a (28, 28) float32 "
      "frame."},
-    {"colour_image", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(colour_image)), METH_FASTCALL,
+    {"colour_image", fastcall(colour_image), METH_FASTCALL,
      "colour_image(image, colours, pixels, rgb): a [0, 1] image quantised as aegui.preprocess.to_uint8 does, into "
      "pixels, and looked up in the 256 colours, into rgb."},
-    {"colour_box", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(colour_box)), METH_FASTCALL,
+    {"colour_box", fastcall(colour_box), METH_FASTCALL,
      "colour_box(ink, colours, rgb, (x0, y0, x1, y1)): the grey levels of ink in the box looked up in the 256 "
      "colours, into rgb."},
     {nullptr, nullptr, 0, nullptr}};
