@@ -36,6 +36,9 @@ def _add_bench(sub) -> None:
     a.add_argument("--events", type=int, default=600, help="mouse-move events to replay (>= 500)")
     a.add_argument("--rounds", type=int, default=None,
                    help="replays of the events (default 5); each CPU figure is the median of the rounds'")
+    a.add_argument("--pace", type=int, default=None, metavar="N",
+                   help="times each piece of work back to back and as many at the pen's pace, to show what "
+                        "the pace costs on this machine (default 100; 0: skip)")
     a.add_argument("--front", action="append", default=[], metavar="DOCK",
                    help="bring this dock to the front of its tabs before measuring (its object name, e.g. "
                         "sizesDock, noiseDock, linearDock, traversalDock); may be given again")
@@ -54,7 +57,7 @@ def _run_bench(args) -> int:
     from .gui.bench_app import run_app_benchmark
 
     return run_app_benchmark(model=args.model, events=args.events, json_path=args.json, front=args.front,
-                             rounds=args.rounds)
+                             rounds=args.rounds, **({} if args.pace is None else {"pace_repeats": args.pace}))
 
 
 def _add_train(sub) -> None:

@@ -37,11 +37,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import bench_pace as pace
+
 __all__ = ["run_app_benchmark"]
 
 MOVE_INTERVAL_MS = 8       # 125 Hz, a common mouse report rate
 WARMUP_MOVES = 60
 ROUNDS = 5                 # replays of the moves; each CPU figure is the median of the rounds'
+PACE_REPEATS = 100         # of each piece of work timed back to back, and as many at the pen's pace
 DIGITS = ("3", "7", "2", "8", "0", "4")
 GOALS = {"p95_ms": 8.0, "max_stall_ms": 16.0, "start_to_window_s": 3.0, "ui_cpu_ms_per_move": 1.0,
          "inference_cpu_ms_per_drawing": 1.5, "place_star_p95_ms": 0.5}
@@ -132,22 +135,21 @@ def _harness_cost(app, moves: int = 120) -> float:
     return cpu * 1e3 / moves
 
 
-def _replay(app, window, plan: list[_Step]) -> dict:
-    """Send the plan's events at MOVE_INTERVAL_MS; returns the raw timings and CPU times."""
+def _player(app, window, plan: list[_Step]):
+    """``play()`` sends the plan's next mouse move to the canvas, with the presses, releases
+    and clears before it, and returns (the time it was sent, the drawing's sequence number
+    if it posted one, else None); None once the plan is done."""
     from PySide6.QtCore import QEvent, QPointF, Qt
 
-    canvas, session, worker = window.canvas, window.session, window.worker
+    canvas, session = window.canvas, window.session
     page = canvas.page_rect()
     scale = page.width() / window.document.size
-    events: list[tuple[float, int]] = []       # (time sent, sequence number posted)
-    paints: list[tuple[int, float]] = []       # (sequence number painted, time)
-    ticks: list[float] = []
     left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
     kinds = {"press": (QEvent.Type.MouseButtonPress, left), "release": (QEvent.Type.MouseButtonRelease, none),
              "move": (QEvent.Type.MouseMove, left)}
     position = iter(plan)
 
-    def step() -> bool:
+    def play() -> tuple[float, int | None] | None:
         for item in position:
             if item.kind == "clear":
                 window.document.clear()
@@ -157,10 +159,25 @@ def _replay(app, window, plan: list[_Step]) -> dict:
             _mouse(app, canvas, kind, QPointF(page.left() + item.xy[0] * scale, page.top() + item.xy[1] * scale),
                    buttons)
             if item.kind == "move":
-                if session.last_seq != before:
-                    events.append((sent, session.last_seq))
-                return True     # one move per tick; presses and releases go along
-        return False
+                return sent, (session.last_seq if session.last_seq != before else None)
+        return None
+
+    return play
+
+
+def _replay(app, window, plan: list[_Step]) -> dict:
+    """Send the plan's events at MOVE_INTERVAL_MS; returns the raw timings and CPU times."""
+    session, worker = window.session, window.worker
+    events: list[tuple[float, int]] = []       # (time sent, sequence number posted)
+    paints: list[tuple[int, float]] = []       # (sequence number painted, time)
+    ticks: list[float] = []
+    play = _player(app, window, plan)
+
+    def step() -> bool:
+        move = play()
+        if move is not None and move[1] is not None:
+            events.append(move)
+        return move is not None     # one move per tick; presses and releases go along
 
     def painted(seq: int) -> None:
         paints.append((seq, time.perf_counter()))
@@ -214,10 +231,13 @@ def _startup(model: str | None, runs: int = 3) -> dict:
             "start_to_model_ready_s": float(np.median(ready)) if ready else None, "runs": runs}
 
 
-def _measure(model: str | None, events: int, front: tuple[str, ...] = (), rounds: int = 1) -> dict | None:
+def _measure(model: str | None, events: int, front: tuple[str, ...] = (), rounds: int = 1,
+             pace_repeats: int = 0) -> dict | None:
     """The window on ``model`` with the docks named in ``front`` brought to the front,
     warmed up, then replayed ``events`` moves ``rounds`` times: the raw timings of each
-    round in ``raw["rounds"]`` (None if the model did not load)."""
+    round in ``raw["rounds"]``; with ``pace_repeats``, a move's UI time back to back and
+    at the pen's pace in ``raw["pace_move_s"]`` (``bench_pace``). None if the model did
+    not load."""
     from PySide6.QtWidgets import QApplication
 
     if QApplication.instance() is None:
@@ -249,6 +269,11 @@ def _measure(model: str | None, events: int, front: tuple[str, ...] = (), rounds
             settle(window)
             replays.append(_replay(app, window, plan))
         raw = {"rounds": replays, "harness_ms_per_move": _harness_cost(app)}
+        if pace_repeats:
+            play = _player(app, window, _plan(2 * pace_repeats + 10))
+            raw["pace_move_s"] = pace.move_probe(lambda _: play(), window.network.reconstruction.painted,
+                                                 pace_repeats)
+        raw["pen_width"] = window.canvas.pen_width
         raw["info"], raw["torch_threads"] = window.session.info, window.worker.torch_threads
         raw["qt_platform"] = QApplication.platformName()
         window.close()
@@ -321,6 +346,16 @@ def _cpu(replay: dict, harness_ms_per_move: float) -> dict:
     }
 
 
+def _pace(raw: dict, model: str | None, repeats: int) -> dict:
+    """The same work back to back and after a pause of one move's interval (ms, medians)."""
+    page = pace.sample_page(raw["pen_width"])
+    drawing = pace.drawing_probe(model, page, raw["torch_threads"], repeats)
+    return {"pause_ms": pace.PAUSE_S * 1e3, "repeats": repeats, "read_bytes": pace.READ_BYTES,
+            **{name: [seconds * 1e3 for seconds in pair] for name, pair in (
+                ("move_ui_ms", raw["pace_move_s"]), ("drawing_ms", drawing),
+                ("read_ms", pace.memory_probe(repeats)))}}
+
+
 def _percentiles(values: np.ndarray) -> dict:
     if values.size == 0:
         return {"p50": None, "p95": None, "max": None, "count": 0}
@@ -329,19 +364,23 @@ def _percentiles(values: np.ndarray) -> dict:
 
 
 def run_app_benchmark(model: str | None = None, events: int = 600, json_path: str | None = None,
-                      front: list[str] | tuple[str, ...] = (), rounds: int | None = None) -> int:
+                      front: list[str] | tuple[str, ...] = (), rounds: int | None = None,
+                      pace_repeats: int = PACE_REPEATS) -> int:
     """Measure the window's stroke-to-reconstruction latency, stalls and CPU over ``rounds``
-    replays of ``events`` moves, with the docks named in ``front`` brought to the front;
-    print a table (``rounds``: ``ROUNDS`` unless given)."""
+    replays of ``events`` moves, with the docks named in ``front`` brought to the front,
+    and what the pen's pace costs on this machine (``bench_pace``, ``pace_repeats`` of each
+    piece of work each way; 0: not measured); print a table (``rounds``: ``ROUNDS`` unless given)."""
     rounds = ROUNDS if rounds is None else rounds
-    if events < 1 or rounds < 1:
-        print("aegui bench app: --events and --rounds must be positive", file=sys.stderr)
+    if events < 1 or rounds < 1 or pace_repeats < 0:
+        print("aegui bench app: --events and --rounds must be positive, --pace not negative", file=sys.stderr)
         return 2
-    raw = _measure(model, events, tuple(front), rounds)
+    raw = _measure(model, events, tuple(front), rounds, pace_repeats)
     if raw is None:
         print("aegui bench app: the model did not load", file=sys.stderr)
         return 1
     result = {**_summary(raw), **_startup(model), "goals": GOALS}
+    if pace_repeats:
+        result["pace"] = _pace(raw, model, pace_repeats)
     result["goals_met"] = {
         "p95_ms": result["latency_ms"]["p95"] <= GOALS["p95_ms"],
         "max_stall_ms": result["max_stall_ms"] <= GOALS["max_stall_ms"],
@@ -411,5 +450,19 @@ def _print(r: dict) -> None:
     if r["rounds"] > 1:
         print(f"CPU per move and per drawing: the median of the {r['rounds']} rounds; latencies and the star: "
               f"all rounds' moves; the stall: the longest of all")
+    if "pace" in r:
+        _print_pace(r["pace"])
     if r["events"] < 500:
         print("note: the goals are stated over at least 500 moves (--events 500 or more)")
+
+
+def _print_pace(p: dict) -> None:
+    print()
+    print(f"the same work back to back, and after {p['pause_ms']:g} ms of busy-waiting (one move's interval: "
+          f"the pen's pace); thread CPU, medians of {p['repeats']} each way:")
+    print(f"{'':<48}{'back to back':>14}{'paced':>10}")
+    for name, key in (("UI: a move until its reconstruction is painted", "move_ui_ms"),
+                      ("inference: one drawing's answer", "drawing_ms"),
+                      (f"reading {p['read_bytes'] / 1e6:.1f} MB (a dense layer's weights)", "read_ms")):
+        warm, paced = p[key]
+        print(f"  {name:<46}{warm:>11.3f} ms{paced:>7.3f} ms   x{paced / warm:.1f}")

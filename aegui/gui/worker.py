@@ -31,12 +31,24 @@ from aegui.session.protocol import KINDS, Request
 from .engine import Engine, fit_map
 from .incidents import incident_from
 
-__all__ = ["InferenceThread", "inference_threads"]
+__all__ = ["InferenceThread", "configure_torch", "inference_threads"]
 
 
 def inference_threads() -> int:
     """The torch threads the inference thread uses: one core stays with the UI."""
     return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
+def configure_torch(threads: int) -> None:
+    """torch as the inference thread runs it (process-wide settings): ``threads`` intra-op
+    threads, and no oneDNN."""
+    import torch
+
+    torch.set_num_threads(threads)
+    # oneDNN's convolutions cost more than they save on one image at a time: ae-16
+    # encodes and decodes a drawing in 0.41-0.49 ms without them, 0.77-0.80 ms with
+    # (1 thread, AVX2 EPYC); a fine-tuning batch of 64 or 256 trains no slower without.
+    torch.backends.mkldnn.enabled = False
 
 
 class InferenceThread(QThread):
@@ -112,14 +124,8 @@ class InferenceThread(QThread):
     # ------------------------------------------------------------------ this thread
 
     def run(self) -> None:
-        import torch
-
         self._thread_id = threading.get_ident()
-        torch.set_num_threads(self.torch_threads)
-        # oneDNN's convolutions cost more than they save on one image at a time: ae-16
-        # encodes and decodes a drawing in 0.41-0.49 ms without them, 0.77-0.80 ms with
-        # (1 thread, AVX2 EPYC); a fine-tuning batch of 64 or 256 trains no slower without.
-        torch.backends.mkldnn.enabled = False
+        configure_torch(self.torch_threads)
         while True:
             with self._cond:
                 while not self._pending and not self._copies and not self._abort:

@@ -57,7 +57,7 @@ def test_bench_app_measures_the_real_window(qapp, tmp_path, monkeypatch):
     monkeypatch.setattr(bench_app, "_startup", lambda model: {
         "start_to_window_s": 1.0, "start_to_window_max_s": 1.0, "start_to_model_ready_s": 2.0, "runs": 0})
     out = tmp_path / "bench.json"
-    assert bench_app.run_app_benchmark(events=40, json_path=str(out), rounds=3) == 0
+    assert bench_app.run_app_benchmark(events=40, json_path=str(out), rounds=3, pace_repeats=6) == 0
     result = json.loads(out.read_text())
     # Three replays of 40 moves: the latencies are of all 120, each CPU figure the median round's.
     assert result["events"] == 40 and result["rounds"] == 3 and result["answered"] == 120
@@ -78,6 +78,11 @@ def test_bench_app_measures_the_real_window(qapp, tmp_path, monkeypatch):
         assert round_["app_ui_cpu_ms_per_move"] == pytest.approx(
             round_["ui_thread_cpu_ms_per_move"] - result["replay_own_ui_cpu_ms_per_move"])
     assert result["inference_thread_cpu_ms_per_drawing"] > 0 and result["other_threads_cpu_ms_per_move"] >= 0
+    # What the pen's pace costs here: each piece of work back to back and paced, in ms.
+    pace = result["pace"]
+    assert pace["pause_ms"] == 8 and pace["repeats"] == 6
+    for key in ("move_ui_ms", "drawing_ms", "read_ms"):
+        assert len(pace[key]) == 2 and min(pace[key]) > 0
 
 
 def test_start_up_gives_numpy_one_blas_thread_and_a_short_switch_interval():
