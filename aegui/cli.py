@@ -38,7 +38,7 @@ def _add_bench(sub) -> None:
                    help="replays of the events (default 5); each CPU figure is the median of the rounds'")
     a.add_argument("--pace", type=int, default=None, metavar="N",
                    help="times each piece of work back to back and as many at the pen's pace, to show what "
-                        "the pace costs on this machine (default 100; 0: skip)")
+                        "the pace costs on this machine (default 200; 0: skip)")
     a.add_argument("--front", action="append", default=[], metavar="DOCK",
                    help="bring this dock to the front of its tabs before measuring (its object name, e.g. "
                         "sizesDock, noiseDock, linearDock, traversalDock); may be given again")

@@ -12,13 +12,20 @@ from aegui.gui import bench_pace
 
 def test_paced_times_the_work_back_to_back_and_after_the_pause_in_alternating_blocks():
     calls: list[float] = []
-    back_to_back, paced = bench_pace.paced(lambda: calls.append(time.perf_counter()), repeats=6, pause=0.003)
+    back_to_back, paced = bench_pace.paced(lambda: calls.append(time.perf_counter()), repeats=6, pause=0.003,
+                                           blocks=4)
     # One untimed run, then four blocks of three: back to back, paused, back to back, paused.
     assert len(calls) == 1 + 4 * 3
     gaps = np.diff(calls)
     paused = np.array([block % 2 == 1 for block in range(4) for _ in range(3)])
     assert (gaps[paused] >= 0.003).all()
     assert back_to_back >= 0 and paced >= 0
+
+
+def test_paced_runs_the_work_as_often_as_asked_each_way():
+    calls = []
+    bench_pace.paced(lambda: calls.append(1), repeats=7, pause=0.0, blocks=8)
+    assert len(calls) == 1 + 2 * 7
 
 
 def test_paced_counts_the_threads_cpu_time_not_the_pause():

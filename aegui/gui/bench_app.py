@@ -44,7 +44,7 @@ __all__ = ["run_app_benchmark"]
 MOVE_INTERVAL_MS = 8       # 125 Hz, a common mouse report rate
 WARMUP_MOVES = 60
 ROUNDS = 5                 # replays of the moves; each CPU figure is the median of the rounds'
-PACE_REPEATS = 100         # of each piece of work timed back to back, and as many at the pen's pace
+PACE_REPEATS = 200         # of each piece of work timed back to back, and as many at the pen's pace
 DIGITS = ("3", "7", "2", "8", "0", "4")
 GOALS = {"p95_ms": 8.0, "max_stall_ms": 16.0, "start_to_window_s": 3.0, "ui_cpu_ms_per_move": 1.0,
          "inference_cpu_ms_per_drawing": 1.5, "place_star_p95_ms": 0.5}
@@ -270,7 +270,7 @@ def _measure(model: str | None, events: int, front: tuple[str, ...] = (), rounds
             replays.append(_replay(app, window, plan))
         raw = {"rounds": replays, "harness_ms_per_move": _harness_cost(app)}
         if pace_repeats:
-            play = _player(app, window, _plan(2 * pace_repeats + 10))
+            play = _player(app, window, _plan(2 * pace_repeats + 20))
             raw["pace_move_s"] = pace.move_probe(lambda _: play(), window.network.reconstruction.painted,
                                                  pace_repeats)
         raw["pen_width"] = window.canvas.pen_width

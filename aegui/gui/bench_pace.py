@@ -24,16 +24,16 @@ PAUSE_S = 0.008                # one mouse move's interval at 125 Hz
 READ_BYTES = 1568 * 256 * 4    # one of ae-16's two dense layers' weights, read at every drawing
 
 
-def paced(work: Callable[[], object], repeats: int, pause: float = PAUSE_S) -> tuple[float, float]:
+def paced(work: Callable[[], object], repeats: int, pause: float = PAUSE_S, blocks: int = 8) -> tuple[float, float]:
     """(back to back, after a pause): the median thread CPU seconds of ``work()`` run
-    ``repeats`` times each way, in four alternating blocks (a drift in the machine's state
-    falls on both), after one untimed run."""
+    ``repeats`` times each way, in ``blocks`` alternating blocks (the machine's state drifts
+    over seconds: the drift falls on both), after one untimed run."""
     work()
     times: tuple[list[float], list[float]] = ([], [])
-    per_block = max(1, repeats // 2)
-    for block in range(4):
+    half = max(1, blocks // 2)
+    for block in range(2 * half):
         paused = block % 2
-        for _ in range(per_block):
+        for _ in range(repeats // half + (block // 2 < repeats % half)):
             if paused:
                 _busy_wait(pause)
             start = time.thread_time()
