@@ -271,8 +271,7 @@ def _measure(model: str | None, events: int, front: tuple[str, ...] = (), rounds
         raw = {"rounds": replays, "harness_ms_per_move": _harness_cost(app)}
         if pace_repeats:
             play = _player(app, window, _plan(2 * pace_repeats + 20))
-            raw["pace_move_s"] = pace.move_probe(lambda _: play(), window.network.reconstruction.painted,
-                                                 pace_repeats)
+            raw["pace_move_s"] = pace.move_probe(play, window.network.reconstruction.painted, pace_repeats)
         raw["pen_width"] = window.canvas.pen_width
         raw["info"], raw["torch_threads"] = window.session.info, window.worker.torch_threads
         raw["qt_platform"] = QApplication.platformName()

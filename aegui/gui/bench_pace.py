@@ -85,21 +85,20 @@ def drawing_probe(model: str | None, page: np.ndarray, torch_threads: int, repea
     return paced(lambda: engine.answer(request), repeats)
 
 
-def move_probe(send_move: Callable[[int], None], painted, repeats: int) -> tuple[float, float]:
-    """The UI thread's part of one mouse move: ``send_move(i)`` sends the i-th move, and the
+def move_probe(send_move: Callable[[], object], painted, repeats: int) -> tuple[float, float]:
+    """The UI thread's part of one mouse move: ``send_move()`` sends the next move, and the
     event loop runs until ``painted`` (a signal) says its reconstruction is on screen, while
     the inference thread computes it (the wait itself is not the UI thread's CPU time)."""
     from PySide6.QtCore import QEventLoop, QTimer
 
-    loop, count = QEventLoop(), [0]
+    loop = QEventLoop()
     painted.connect(loop.quit)
     guard = QTimer()
     guard.setSingleShot(True)
     guard.timeout.connect(loop.quit)       # a move that changed nothing paints nothing
 
     def move() -> None:
-        count[0] += 1
-        send_move(count[0])
+        send_move()
         guard.start(200)
         loop.exec()
         guard.stop()
