@@ -57,7 +57,7 @@ def _run_bench(args) -> int:
     from .gui.bench_app import run_app_benchmark
 
     return run_app_benchmark(model=args.model, events=args.events, json_path=args.json, front=args.front,
-                             rounds=args.rounds, **({} if args.pace is None else {"pace_repeats": args.pace}))
+                             rounds=args.rounds, pace_repeats=args.pace)
 
 
 def _add_train(sub) -> None:

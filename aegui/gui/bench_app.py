@@ -364,12 +364,14 @@ def _percentiles(values: np.ndarray) -> dict:
 
 def run_app_benchmark(model: str | None = None, events: int = 600, json_path: str | None = None,
                       front: list[str] | tuple[str, ...] = (), rounds: int | None = None,
-                      pace_repeats: int = PACE_REPEATS) -> int:
+                      pace_repeats: int | None = None) -> int:
     """Measure the window's stroke-to-reconstruction latency, stalls and CPU over ``rounds``
     replays of ``events`` moves, with the docks named in ``front`` brought to the front,
     and what the pen's pace costs on this machine (``bench_pace``, ``pace_repeats`` of each
-    piece of work each way; 0: not measured); print a table (``rounds``: ``ROUNDS`` unless given)."""
+    piece of work each way; 0: not measured); print a table (``rounds``: ``ROUNDS`` and
+    ``pace_repeats``: ``PACE_REPEATS`` unless given)."""
     rounds = ROUNDS if rounds is None else rounds
+    pace_repeats = PACE_REPEATS if pace_repeats is None else pace_repeats
     if events < 1 or rounds < 1 or pace_repeats < 0:
         print("aegui bench app: --events and --rounds must be positive, --pace not negative", file=sys.stderr)
         return 2
